@@ -1,0 +1,40 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test bench browser clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## demo: set up, then run the main job on embedded defaults (SQLite + a local SMTP server)
+demo: $(STAMP)
+	$(BIN)/gll-mail demo --fresh
+
+## test: set up, then run the whole suite (PostgreSQL and browser tests included)
+test: $(STAMP) browser
+	$(BIN)/pytest -n auto -p no:cacheprovider
+
+## browser: Debian's chromium for the Playwright tests (Playwright's own download does not work here)
+## and Debian's dovecot for the IMAP test
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || { echo "could not install chromium (need root and the Debian mirror)"; exit 1; }; }
+	@command -v dovecot >/dev/null 2>&1 || { \
+	  echo "Installing Debian's dovecot-imapd for the IMAP bounce-scan test"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null) \
+	  || { echo "could not install dovecot-imapd (need root and the Debian mirror)"; exit 1; }; }
+
+## bench: the benchmarks under bench/ (not part of the test suite)
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) demo-outbox subscribers.db subscribers.db-*

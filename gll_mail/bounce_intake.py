@@ -1,0 +1,272 @@
+"""Bounce intake: store every message raw first, then process it; failed ones wait for a retry.
+
+``store`` commits the raw bytes in their own transaction before any processing, so a crash or a
+bug in processing never loses a message (`gll-mail bounces retry` processes ``failed`` and ``new``
+ones again). ``BounceHandler`` is the aiosmtpd handler of `gll-mail bounces receive`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import func
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from gll_mail import bounces
+from gll_mail.db import session_scope
+from gll_mail.events import record_event
+from gll_mail.models import (
+    Delivery, Event, EventType, InboundMessage, InboundStatus, Subscriber, utcnow,
+)
+from gll_mail.settings import Settings
+from gll_mail.suppressions import suppress
+
+log = logging.getLogger(__name__)
+
+SOFT_THRESHOLD = 3
+SOFT_WINDOW = timedelta(days=15)
+
+
+@dataclass
+class Outcome:
+    kind: str
+    action: str      # suppressed, counted, ignored, unmatched, forged
+    subscriber_id: int | None = None
+
+
+def store(engine: Engine, raw: bytes, *, source: str, envelope_from: str = "", envelope_to: str = "",
+          source_key: str | None = None) -> int | None:
+    """Commit the raw message; ``None`` if ``source_key`` was stored before (idempotent re-scan)."""
+    try:
+        with session_scope(engine) as session:
+            row = InboundMessage(raw=raw, source=source[:300], source_key=source_key,
+                                 envelope_from=envelope_from[:320], envelope_to=envelope_to[:1000])
+            session.add(row)
+            session.flush()
+            return row.id
+    except IntegrityError:
+        return None
+
+
+def store_many(engine: Engine, items: list[tuple[bytes, str, str, str]]) -> list[int | None]:
+    """Commit a batch of raw messages in one transaction: ``(raw, source, envelope_to, source_key)``.
+
+    Returns the new row id per item, ``None`` where the key was stored before (idempotent re-scan).
+    One commit per batch instead of per message is what makes a Maildir scan fast; the guarantee
+    is the same: every message is committed raw before any of them is processed.
+    """
+    keys = [key for _raw, _source, _to, key in items]
+    table = InboundMessage.__table__
+    with session_scope(engine) as session:
+        known = set(session.exec(select(InboundMessage.source_key).where(InboundMessage.source_key.in_(keys))))
+        fresh: list[dict] = []
+        for raw, source, envelope_to, key in items:
+            if key not in known:
+                known.add(key)
+                fresh.append(dict(raw=raw, source=source[:300], source_key=key, envelope_from="",
+                                  envelope_to=envelope_to[:1000], status=InboundStatus.NEW, kind="", error="",
+                                  attempts=0, received_at=utcnow()))
+        ids: dict[str, int] = {}
+        if fresh:
+            # Core executemany with RETURNING: no ORM object per message on the hot path
+            result = session.connection().execute(
+                table.insert().returning(table.c.id, table.c.source_key, sort_by_parameter_order=True), fresh)
+            ids = {key: mid for mid, key in result}
+        return [ids.pop(key, None) for _raw, _source, _to, key in items]
+
+
+def classify_many(settings: Settings, messages: list[tuple[bytes, str]]) -> list[bounces.BounceResult]:
+    """Classify ``(raw, envelope_to)`` pairs; pure CPU work, run in a helper process by big scans."""
+    return [bounces.classify(settings, raw, envelope_to) for raw, envelope_to in messages]
+
+
+def process_many(engine: Engine, settings: Settings, message_ids: list[int],
+                 results: dict[int, bounces.BounceResult] | None = None) -> list[Outcome | None]:
+    """Process stored messages in one transaction; if any of them fails, one by one instead.
+
+    The fast path commits a whole batch at once. When a message's processing raises, the batch is
+    rolled back and every message is processed in its own transaction (``process_one``), so the
+    failing one alone is marked ``failed`` with its error, for `gll-mail bounces retry`.
+    """
+    try:
+        with session_scope(engine) as session:
+            rows = {row.id: row for row in session.exec(
+                select(InboundMessage).where(InboundMessage.id.in_(message_ids)))}
+            outcomes: list[Outcome | None] = []
+            for message_id in message_ids:
+                row = rows.get(message_id)
+                if row is None or row.status == InboundStatus.PROCESSED:
+                    outcomes.append(None)
+                    continue
+                outcome = apply(session, settings, row.raw, row.envelope_to, inbound_id=row.id,
+                                result=(results or {}).get(message_id))
+                row.status, row.kind, row.error = InboundStatus.PROCESSED, outcome.kind, ""
+                row.attempts += 1
+                row.processed_at = utcnow()
+                session.add(row)
+                outcomes.append(outcome)
+            return outcomes
+    except Exception:  # noqa: BLE001 - retried one by one, which records the failing message
+        log.warning("a batch of %d inbound messages failed; processing them one by one", len(message_ids))
+        return [process_one(engine, settings, message_id) for message_id in message_ids]
+
+
+def already_stored(engine: Engine, source_key: str) -> bool:
+    with Session(engine) as session:
+        return session.exec(select(InboundMessage.id).where(InboundMessage.source_key == source_key)).first() is not None
+
+
+def process_one(engine: Engine, settings: Settings, message_id: int) -> Outcome | None:
+    """Process one stored message; on error mark it ``failed`` with the error and return None."""
+    try:
+        with session_scope(engine) as session:
+            row = session.get(InboundMessage, message_id)
+            if row is None or row.status == InboundStatus.PROCESSED:
+                return None
+            outcome = apply(session, settings, row.raw, row.envelope_to, inbound_id=row.id)
+            row.status, row.kind, row.error = InboundStatus.PROCESSED, outcome.kind, ""
+            row.attempts += 1
+            row.processed_at = utcnow()
+            session.add(row)
+            return outcome
+    except Exception as exc:  # noqa: BLE001 - kept for retry with the error shown
+        log.exception("processing inbound message %s failed", message_id)
+        with session_scope(engine) as session:
+            row = session.get(InboundMessage, message_id)
+            if row is not None:
+                row.status = InboundStatus.FAILED
+                row.error = f"{exc.__class__.__name__}: {exc}"[:2000]
+                row.attempts += 1
+                session.add(row)
+        return None
+
+
+def receive(engine: Engine, settings: Settings, raw: bytes, **kw) -> Outcome | None:
+    message_id = store(engine, raw, **kw)
+    if message_id is None:
+        return None
+    return process_one(engine, settings, message_id)
+
+
+def retry(engine: Engine, settings: Settings) -> tuple[int, int]:
+    """Process every ``new`` or ``failed`` message again. Returns (processed, still failing)."""
+    with Session(engine) as session:
+        ids = list(session.exec(select(InboundMessage.id).where(
+            InboundMessage.status.in_([InboundStatus.NEW, InboundStatus.FAILED])).order_by(InboundMessage.id)))
+    ok = failed = 0
+    for mid in ids:
+        if process_one(engine, settings, mid) is not None:
+            ok += 1
+        else:
+            failed += 1
+    return ok, failed
+
+
+def _find(session: Session, result: bounces.BounceResult) -> tuple[Delivery | None, Subscriber | None]:
+    if result.delivery_id is not None:
+        delivery = session.get(Delivery, result.delivery_id)
+        if delivery is not None:
+            return delivery, session.get(Subscriber, delivery.subscriber_id)
+    for mid in result.message_ids:
+        delivery = session.exec(select(Delivery).where(Delivery.message_id == mid)).first()
+        if delivery is not None:
+            return delivery, session.get(Subscriber, delivery.subscriber_id)
+    for addr in result.recipients:
+        sub = session.exec(select(Subscriber).where(Subscriber.email == addr.lower())).first()
+        if sub is not None:
+            delivery = session.exec(select(Delivery).where(Delivery.subscriber_id == sub.id)
+                                    .order_by(Delivery.id.desc())).first()
+            if delivery is not None:  # only addresses we actually mailed
+                return delivery, sub
+    return None, None
+
+
+def apply(session: Session, settings: Settings, raw: bytes, envelope_to: str = "", *,
+          inbound_id: int | None = None, result: bounces.BounceResult | None = None) -> Outcome:
+    """Decide what one inbound message means and record it. ``result``: its classification, when
+    it was computed already (a Maildir scan classifies in a second process while this one writes)."""
+    if result is None:
+        result = bounces.classify(settings, raw, envelope_to)
+    if result.verp == "forged":
+        log.warning("forged VERP token in inbound message %s ignored", inbound_id)
+        return Outcome("forged-verp", "forged")
+    if result.kind in (bounces.AUTO_REPLY, bounces.CHALLENGE, bounces.UNKNOWN):
+        return Outcome(result.kind, "ignored")
+    delivery, sub = _find(session, result)
+    if sub is None:
+        return Outcome(result.kind, "unmatched")
+    evidence = dict(source="bounce", subscriber=sub, delivery_id=delivery.id if delivery else None,
+                    campaign_id=delivery.campaign_id if delivery else None, status=result.status or None,
+                    diagnostic=result.diagnostic or None, rule=result.rule, match=_match_rule(result, delivery),
+                    inbound_id=inbound_id)
+    if result.kind == bounces.COMPLAINT:
+        record_event(session, EventType.COMPLAINT, **evidence)
+        suppress(session, sub.email, reason="complaint", source="bounce", note=result.diagnostic[:500], subscriber=sub)
+        sub.status = "complained"
+        session.add(sub)
+        record_event(session, EventType.SUPPRESSED, subscriber=sub, source="bounce", reason="complaint")
+        return Outcome(result.kind, "suppressed", sub.id)
+    if result.kind == bounces.HARD:
+        record_event(session, EventType.BOUNCE_HARD, **evidence)
+        suppress(session, sub.email, reason="hard-bounce", source="bounce",
+                 note=f"{result.status} {result.diagnostic}".strip()[:500], subscriber=sub)
+        record_event(session, EventType.SUPPRESSED, subscriber=sub, source="bounce", reason="hard-bounce")
+        return Outcome(result.kind, "suppressed", sub.id)
+    record_event(session, EventType.BOUNCE_SOFT, **evidence)
+    session.flush()
+    since = utcnow() - SOFT_WINDOW
+    count = session.exec(select(func.count(Event.id)).where(
+        Event.subscriber_id == sub.id, Event.type == EventType.BOUNCE_SOFT, Event.created_at >= since)).one()
+    if count >= SOFT_THRESHOLD:
+        suppress(session, sub.email, reason="soft-bounce", source="bounce",
+                 note=f"{count} soft bounces within {SOFT_WINDOW.days} days", subscriber=sub)
+        record_event(session, EventType.SUPPRESSED, subscriber=sub, source="bounce", reason="soft-bounce",
+                     rule=f"{SOFT_THRESHOLD} soft bounces within {SOFT_WINDOW.days} days", count=count)
+        return Outcome(result.kind, "suppressed", sub.id)
+    return Outcome(result.kind, "counted", sub.id)
+
+
+def _match_rule(result: bounces.BounceResult, delivery: Delivery | None) -> str:
+    if result.verp == "valid" and delivery is not None and delivery.id == result.delivery_id:
+        return "verp"
+    if delivery is not None and delivery.message_id in result.message_ids:
+        return "message-id"
+    return "address"
+
+
+class BounceHandler:
+    """aiosmtpd handler: accept mail for the bounce domain, store raw, then process."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine, self.settings = engine, settings
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if not address.lower().endswith("@" + self.settings.bounce_domain.lower()):
+            return "550 5.1.1 not a bounce address here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        import asyncio
+
+        raw = envelope.original_content or envelope.content
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", "surrogateescape")
+        loop = asyncio.get_running_loop()
+        message_id = await loop.run_in_executor(None, lambda: store(
+            self.engine, raw, source="smtp", envelope_from=envelope.mail_from or "",
+            envelope_to=",".join(envelope.rcpt_tos)))
+        # stored and committed: accept, then process (a processing error leaves it `failed`)
+        if message_id is not None:
+            await loop.run_in_executor(None, process_one, self.engine, self.settings, message_id)
+        return "250 Message accepted"
+
+
+def make_controller(engine: Engine, settings: Settings, host: str = "127.0.0.1", port: int = 2525):
+    from aiosmtpd.controller import Controller
+
+    return Controller(BounceHandler(engine, settings), hostname=host, port=port, decode_data=False)

@@ -1,0 +1,228 @@
+"""Parsing and classification of bounces, auto-replies and complaints.
+
+Order of evidence: (1) the VERP token of the envelope recipient (signed, so forged bounces cannot
+suppress anyone), (2) RFC 3464 delivery status notifications, (3) flufl.bounce heuristics for
+non-standard bounces. Each result says which rule matched, so every decision has its evidence.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from dataclasses import dataclass, field
+from email.message import Message
+
+from gll_mail.settings import Settings
+from gll_mail.tokens import TokenError, read_verp_token
+
+HARD, SOFT, COMPLAINT, AUTO_REPLY, CHALLENGE, UNKNOWN = (
+    "hard", "soft", "complaint", "auto-reply", "challenge", "unknown")
+
+_STATUS_RE = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+_OOO_SUBJECT = re.compile(
+    r"(out of (the )?office|auto(matic)?[- ]?(reply|response|antwort)|abwesenheit|absence|"
+    r"vacation|on leave|r[ée]ponse automatique|respuesta autom[aá]tica)", re.I)
+_CHALLENGE_RE = re.compile(
+    r"(please (confirm|verify) (that )?you|challenge|sender verification|verify your (email|address)|"
+    r"boxbe|spamarrest|mailinblack|whitelist request)", re.I)
+
+
+@dataclass
+class BounceResult:
+    kind: str                          # hard, soft, complaint, auto-reply, challenge, unknown
+    rule: str                          # which rule decided
+    recipients: list[str] = field(default_factory=list)
+    delivery_id: int | None = None     # from a valid VERP token
+    message_ids: list[str] = field(default_factory=list)  # original Message-IDs found
+    status: str = ""                   # enhanced status code, e.g. 5.1.1
+    diagnostic: str = ""
+    verp: str = ""                     # "valid", "forged", "" (none)
+
+
+def parse(raw: bytes | str) -> Message:
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogateescape")
+    return email.message_from_bytes(raw, policy=email.policy.compat32)
+
+
+def verp_token_of(settings: Settings, envelope_to: str) -> str | None:
+    """``bounces+TOKEN@bounce_domain`` → TOKEN (unverified)."""
+    for addr in re.split(r"[,\s]+", envelope_to or ""):
+        addr = addr.strip("<>").lower()
+        local, _, domain = addr.rpartition("@")
+        if domain == settings.bounce_domain.lower() and local.startswith("bounces+"):
+            return local[len("bounces+"):]
+    return None
+
+
+def _text(part: Message) -> str:
+    payload = part.get_payload(decode=True)
+    if payload is None:
+        p = part.get_payload()
+        return p if isinstance(p, str) else ""
+    return payload.decode(part.get_content_charset() or "utf-8", "replace")
+
+
+def _addr(value: str | None) -> str:
+    if not value:
+        return ""
+    value = value.strip()
+    if ";" in value:
+        value = value.split(";", 1)[1]
+    return value.strip().strip("<>").lower()
+
+
+def _dsn_fields(msg: Message) -> list[dict[str, str]]:
+    """Per-recipient field groups of the message/delivery-status part."""
+    groups: list[dict[str, str]] = []
+    for part in msg.walk():
+        if part.get_content_type() != "message/delivery-status":
+            continue
+        payload = part.get_payload()
+        blocks: list[Message] = payload if isinstance(payload, list) else []
+        if not blocks:
+            text = _text(part)
+            blocks = [email.message_from_string(b) for b in re.split(r"\n\s*\n", text) if b.strip()]
+        for block in blocks:
+            fields = {k.lower(): " ".join(str(v).split()) for k, v in block.items()}
+            if "final-recipient" in fields or "original-recipient" in fields or "action" in fields:
+                groups.append(fields)
+    return groups
+
+
+def _original_message_ids(msg: Message) -> list[str]:
+    ids: list[str] = []
+    for part in msg.walk():
+        if part.get_content_type() in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers"):
+            payload = part.get_payload()
+            if isinstance(payload, list) and payload:
+                mid = payload[0].get("Message-ID")
+            else:
+                headers = email.message_from_string(_text(part) if not isinstance(payload, list) else "")
+                mid = headers.get("Message-ID")
+            if mid:
+                ids.append(str(mid).strip())
+    for header in ("In-Reply-To", "References"):
+        if msg.get(header):
+            ids.extend(re.findall(r"<[^>]+>", str(msg.get(header))))
+    return ids
+
+
+def _auto_reply(msg: Message) -> str | None:
+    auto = (msg.get("Auto-Submitted") or "").strip().lower()
+    if auto and auto != "no":
+        return f"Auto-Submitted: {auto}"
+    if msg.get("X-Autoreply") or msg.get("X-Autorespond"):
+        return "X-Autoreply header"
+    if (msg.get("Precedence") or "").lower() == "auto_reply":
+        return "Precedence: auto_reply"
+    if _OOO_SUBJECT.search(str(msg.get("Subject") or "")):
+        return "out-of-office subject"
+    return None
+
+
+def _complaint(msg: Message) -> BounceResult | None:
+    if msg.get_content_type() != "multipart/report" or msg.get_param("report-type", "").lower() != "feedback-report":
+        return None
+    recipients: list[str] = []
+    feedback = ""
+    for part in msg.walk():
+        if part.get_content_type() == "message/feedback-report":
+            payload = part.get_payload()
+            block = payload[0] if isinstance(payload, list) and payload else email.message_from_string(_text(part))
+            feedback = str(block.get("Feedback-Type", "abuse")).strip()
+            for rcpt in block.get_all("Original-Rcpt-To") or []:
+                recipients.append(_addr(rcpt))
+    ids = _original_message_ids(msg)
+    for part in msg.walk():
+        if part.get_content_type() in ("message/rfc822", "text/rfc822-headers") and not recipients:
+            payload = part.get_payload()
+            inner = payload[0] if isinstance(payload, list) and payload else email.message_from_string(_text(part))
+            if inner.get("To"):
+                recipients.append(_addr(email.utils.parseaddr(str(inner["To"]))[1]))
+    return BounceResult(kind=COMPLAINT, rule="arf", recipients=[r for r in recipients if r], message_ids=ids,
+                        diagnostic=f"Feedback-Type: {feedback or 'abuse'}")
+
+
+def classify_status(status: str, action: str = "", diagnostic: str = "") -> str:
+    action = action.lower()
+    if action in ("delayed", "relayed", "delivered", "expanded"):
+        return SOFT if action == "delayed" else UNKNOWN
+    m = _STATUS_RE.search(status or "")
+    if m:
+        return HARD if m.group(1) == "5" else SOFT if m.group(1) == "4" else UNKNOWN
+    m = re.search(r"\b([45])\d\d\b", diagnostic or "")
+    if m:
+        return HARD if m.group(1) == "5" else SOFT
+    return HARD if action == "failed" else UNKNOWN
+
+
+def classify(settings: Settings, raw: bytes | str, envelope_to: str = "", *, use_flufl: bool = True) -> BounceResult:
+    msg = parse(raw)
+    result = _classify(msg, use_flufl)
+    token = verp_token_of(settings, envelope_to or str(msg.get("Delivered-To") or msg.get("X-Original-To") or ""))
+    if token is not None:
+        try:
+            result.delivery_id = read_verp_token(settings, token)
+            result.verp = "valid"
+        except TokenError:
+            result.verp = "forged"
+    return result
+
+
+def _classify(msg: Message, use_flufl: bool) -> BounceResult:
+    complaint = _complaint(msg)
+    if complaint is not None:
+        return complaint
+    ids = _original_message_ids(msg)
+    groups = _dsn_fields(msg)
+    if groups:
+        recipients, kinds, statuses, diags = [], [], [], []
+        for g in groups:
+            recipients.append(_addr(g.get("original-recipient") or g.get("final-recipient")))
+            statuses.append(g.get("status", ""))
+            diags.append(g.get("diagnostic-code", ""))
+            kinds.append(classify_status(g.get("status", ""), g.get("action", ""), g.get("diagnostic-code", "")))
+        kind = HARD if HARD in kinds else SOFT if SOFT in kinds else UNKNOWN
+        i = kinds.index(kind) if kind in kinds else 0
+        return BounceResult(kind=kind, rule="rfc3464", recipients=[r for r in recipients if r], message_ids=ids,
+                            status=statuses[i], diagnostic=diags[i][:500])
+    subject = str(msg.get("Subject") or "")
+    reason = None if _looks_like_bounce(msg, subject) else _auto_reply(msg)
+    if reason is not None:
+        return BounceResult(kind=AUTO_REPLY, rule=reason, message_ids=ids)
+    body = "".join(_text(p) for p in msg.walk() if p.get_content_maintype() == "text")[:20000]
+    if _CHALLENGE_RE.search(subject) or (_CHALLENGE_RE.search(body) and not _looks_like_bounce(msg, subject)):
+        return BounceResult(kind=CHALLENGE, rule="challenge-response", message_ids=ids)
+    if use_flufl:
+        from flufl.bounce import all_failures
+
+        permanent, temporary = all_failures(msg)
+        status_m = _STATUS_RE.search(body)
+        if permanent or temporary:
+            kind = HARD if permanent else SOFT
+            if status_m:  # the enhanced status code in the text is better evidence than the detector
+                kind = HARD if status_m.group(1) == "5" else SOFT if status_m.group(1) == "4" else kind
+            addrs = permanent or temporary
+            return BounceResult(
+                kind=kind, rule="flufl.bounce", message_ids=ids,
+                recipients=sorted(a.decode("utf-8", "replace").lower() if isinstance(a, bytes) else str(a).lower()
+                                  for a in addrs),
+                status=status_m.group(0) if status_m else "", diagnostic=_first_line_with_code(body))
+    return BounceResult(kind=UNKNOWN, rule="none", message_ids=ids)
+
+
+def _looks_like_bounce(msg: Message, subject: str) -> bool:
+    sender = str(msg.get("From") or "").lower()
+    if "mailer-daemon" in sender or "postmaster" in sender or msg.get("X-Failed-Recipients"):
+        return True
+    return bool(re.search(r"(undeliver|delivery (status|failure|failed)|returned mail|failure notice|"
+                          r"mail delivery failed)", subject, re.I))
+
+
+def _first_line_with_code(body: str) -> str:
+    for line in body.splitlines():
+        if re.search(r"\b[45]\d\d\b|\b[45]\.\d+\.\d+\b", line):
+            return line.strip()[:500]
+    return ""

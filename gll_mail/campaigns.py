@@ -1,0 +1,82 @@
+"""Keep the ``Campaign`` row in step with its source file.
+
+A draft or scheduled campaign follows its source. Once sending has started the content is frozen:
+syncing the same content again is harmless, changed content is refused (write a corrigendum).
+"""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from gll_mail.email_strings import STRINGS, has_corrigendum_prefix
+from gll_mail.errors import GllMailError
+from gll_mail.models import Campaign, CampaignStatus, utcnow
+from gll_mail.sources import CampaignSource
+
+FROZEN = (CampaignStatus.SENDING, CampaignStatus.PAUSED, CampaignStatus.SENT)
+
+
+class CampaignError(GllMailError):
+    pass
+
+
+def effective_subject(source: CampaignSource, language: str = "en") -> str:
+    """The variant's subject; a corrigendum's gets the "Corrigendum: " prefix when it lacks one."""
+    subject = source.variant(language).subject or source.subject
+    if source.kind == "corrigendum" and not has_corrigendum_prefix(subject):
+        lang = language if language in source.variants else "en"
+        subject = STRINGS[lang]["corrigendum_prefix"] + subject
+    return subject
+
+
+def get_campaign(session: Session, slug: str) -> Campaign | None:
+    return session.exec(select(Campaign).where(Campaign.slug == slug)).first()
+
+
+def sync_campaign(session: Session, source: CampaignSource) -> Campaign:
+    """Create or update the campaign row for ``source``; refuse to change one that has started sending."""
+    campaign = get_campaign(session, source.slug)
+    corrects_id = None
+    if source.corrects:
+        original = get_campaign(session, source.corrects)
+        if original is None:
+            raise CampaignError(
+                f"{source.slug} corrects {source.corrects!r}, which is not in the database; send the original first")
+        corrects_id = original.id
+    values = dict(
+        kind=source.kind,
+        subject=effective_subject(source),
+        template=source.template,
+        from_address=source.from_address or "",
+        audience=dict(source.audience),
+        corrects_id=corrects_id,
+        send_at=source.send_at,
+        source_path=str(source.path),
+        source_hash=source.source_hash,
+    )
+    if campaign is None:
+        campaign = Campaign(slug=source.slug, **values)
+        session.add(campaign)
+        session.flush()
+        return campaign
+    if campaign.status in FROZEN:
+        if campaign.source_hash and campaign.source_hash != source.source_hash:
+            raise CampaignError(
+                f"campaign {source.slug} is {campaign.status}: its source changed after sending started. "
+                "Restore the sent text, or send a corrigendum (kind: corrigendum, corrects: "
+                f"{source.slug}).")
+        if not campaign.source_path:
+            campaign.source_path = str(source.path)
+            session.add(campaign)
+            session.flush()
+        return campaign
+    changed = False
+    for key, value in values.items():
+        if getattr(campaign, key) != value:
+            setattr(campaign, key, value)
+            changed = True
+    if changed:
+        campaign.updated_at = utcnow()
+        session.add(campaign)
+        session.flush()
+    return campaign

@@ -1,0 +1,206 @@
+"""`gll-mail campaign check|preview|test|audience`: the authoring loop, before anything is sent."""
+
+from __future__ import annotations
+
+import tempfile
+import webbrowser
+from email.message import EmailMessage
+from email.utils import formataddr, format_datetime, make_msgid, parseaddr
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from gll_mail.cli.base import AppContext, pass_app
+from gll_mail.errors import GllMailError
+from gll_mail.languages import LANGUAGES
+from gll_mail.models import utcnow
+
+
+class AuthoringError(GllMailError):
+    pass
+
+
+def _print_report(app: AppContext, report) -> None:
+    for problem in report.errors:
+        app.console.print(f"[bold red]error[/] {problem}", markup=True, soft_wrap=True)
+    for problem in report.warnings:
+        app.console.print(f"[yellow]warning[/] {problem}", markup=True, soft_wrap=True)
+
+
+def _source(app: AppContext, source: str):
+    from gll_mail.sources import find_source
+
+    return find_source(app.settings, source)
+
+
+@click.command("check")
+@click.argument("source")
+@click.option("--check-urls", is_flag=True, help="Also ask every https:// link and resource URL to answer 2xx/3xx.")
+@pass_app
+def check_command(app: AppContext, source: str, check_urls: bool) -> None:
+    """Run the preflight on SOURCE (a path or a slug in campaigns/): exit 1 when it may not be sent."""
+    from gll_mail.preflight import check
+
+    campaign_source = _source(app, source)
+    with app.session() as session:
+        report = check(app.settings, session, campaign_source, check_urls=check_urls)
+    _print_report(app, report)
+    languages = ", ".join(campaign_source.languages)
+    if report.ok:
+        click.echo(f"{campaign_source.slug}: ready to send ({languages}; {report.audience} recipient(s); "
+                   f"{report.summary()}).")
+        return
+    click.echo(f"{campaign_source.slug}: NOT ready to send: {report.summary()}.", err=True)
+    raise SystemExit(1)
+
+
+def _recipient(session, email: str | None, language: str | None):
+    from gll_mail.render import recipient_for, sample_recipient
+    from gll_mail.subscribers import get_by_email
+
+    if email:
+        return recipient_for(session, get_by_email(session, email))
+    return sample_recipient(language or "en")
+
+
+@click.command("preview")
+@click.argument("source")
+@click.option("--lang", "language", type=click.Choice(list(LANGUAGES)), help="Language variant (default: the "
+              "recipient's, else English).")
+@click.option("--as", "as_email", metavar="EMAIL", help="Render exactly as this subscriber receives it.")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE instead of stdout.")
+@click.option("--text", "text", is_flag=True, help="The plain-text part instead of the HTML.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the HTML in the web browser.")
+@pass_app
+def preview_command(app: AppContext, source: str, language: str | None, as_email: str | None, out: Path | None,
+                    text: bool, open_browser: bool) -> None:
+    """Render SOURCE as a recipient gets it (HTML, or --text)."""
+    from gll_mail.campaigns import get_campaign
+    from gll_mail.render import CampaignRenderer
+
+    campaign_source = _source(app, source)
+    with app.session() as session:
+        recipient = _recipient(session, as_email, language)
+        renderer = CampaignRenderer(app.settings, session, campaign_source, get_campaign(session, campaign_source.slug))
+        message = renderer.render(recipient, language=language)
+    content = message.text if text else message.html
+    if open_browser and out is None:
+        out = Path(tempfile.mkdtemp(prefix="gll-mail-preview-")) / f"{campaign_source.slug}.{message.language}.html"
+    if out is not None:
+        out.write_text(content, encoding="utf-8")
+        click.echo(f"Subject: {message.subject}\nWrote the {message.language} "
+                   f"{'text' if text else 'HTML'} part to {out}", err=True)
+        if open_browser:
+            webbrowser.open(out.resolve().as_uri())
+    else:
+        click.echo(f"Subject: {message.subject}", err=True)
+        click.echo(content)
+
+
+def build_message(settings, source, rendered, to: str, *, test: bool = False) -> EmailMessage:
+    """A multipart/alternative message (text, then HTML) for one rendered email."""
+    from gll_mail.email_strings import strings_for
+
+    message = EmailMessage()
+    subject = rendered.subject
+    if test:
+        subject = f"{strings_for(rendered.language)['test_marker']} {subject}"
+    name, address = parseaddr(source.from_address or settings.from_address)
+    message["From"] = formataddr((name, address))
+    message["To"] = to
+    message["Subject"] = subject
+    message["Date"] = format_datetime(utcnow())
+    message["Message-ID"] = make_msgid(domain=address.rpartition("@")[2] or None)
+    message["List-Id"] = settings.list_id
+    message["Content-Language"] = rendered.language
+    if test:
+        message["X-GLL-Mail-Test"] = source.slug
+    message.set_content(rendered.text, subtype="plain", charset="utf-8")
+    message.add_alternative(rendered.html, subtype="html", charset="utf-8")
+    return message
+
+
+@click.command("test")
+@click.argument("source")
+@click.option("--to", "to", multiple=True, required=True, metavar="EMAIL", help="Send a test to EMAIL (repeatable).")
+@click.option("--lang", "language", type=click.Choice(list(LANGUAGES)), help="Language variant (default: each "
+              "address's subscriber language, else English).")
+@click.option("--force", is_flag=True, help="Send even when the preflight finds errors.")
+@pass_app
+def test_command(app: AppContext, source: str, to: tuple[str, ...], language: str | None, force: bool) -> None:
+    """Send real test messages of SOURCE, marked [TEST], to the given addresses."""
+    from gll_mail.addresses import normalize_email
+    from gll_mail.campaigns import get_campaign
+    from gll_mail.preflight import check
+    from gll_mail.render import CampaignRenderer, Recipient, recipient_for
+    from gll_mail.smtp import SmtpConfig, send_one
+    from gll_mail.subscribers import find_by_email
+
+    campaign_source = _source(app, source)
+    messages = []
+    with app.session() as session:
+        report = check(app.settings, session, campaign_source)
+        _print_report(app, report)
+        if not report.ok and not force:
+            click.echo(f"Not sending tests: the preflight found {report.summary()} (use --force to send anyway).",
+                       err=True)
+            raise SystemExit(1)
+        renderer = CampaignRenderer(app.settings, session, campaign_source, get_campaign(session, campaign_source.slug))
+        for address in to:
+            email = normalize_email(address)
+            subscriber = find_by_email(session, email)
+            if subscriber is not None:
+                recipient = recipient_for(session, subscriber)
+            else:
+                recipient = Recipient(f"test-{abs(hash(email)) % 10**10}", email, "", language or "en", ())
+            rendered = renderer.render(recipient, language=language)
+            messages.append((email, build_message(app.settings, campaign_source, rendered, email, test=True)))
+    config = SmtpConfig.from_url(app.settings.smtp_url)
+    for email, message in messages:
+        try:
+            send_one(config, message, recipients=[email])
+        except Exception as exc:  # noqa: BLE001 - any SMTP or network failure is reported, not a traceback
+            raise AuthoringError(f"sending the test to {email} failed: {exc}") from exc
+        click.echo(f"Sent test “{message['Subject']}” to {email}.")
+
+
+@click.command("audience")
+@click.argument("source")
+@pass_app
+def audience_command(app: AppContext, source: str) -> None:
+    """How many subscribers SOURCE would go to, by language and learning pod."""
+    from gll_mail.audience import audience_breakdown, original_recipient_count, unreachable_recipients
+
+    campaign_source = _source(app, source)
+    with app.session() as session:
+        breakdown = audience_breakdown(session, campaign_source.audience)
+        unreachable = None
+        if campaign_source.corrects:
+            sent = original_recipient_count(session, campaign_source.corrects)
+            unreachable = (sent, *unreachable_recipients(session, campaign_source.corrects, limit=20))
+    spec = "; ".join(f"{k}: {', '.join(v) if isinstance(v, list) else str(v).lower() if isinstance(v, bool) else v}"
+                     for k, v in campaign_source.audience.items())
+    click.echo(f"{campaign_source.slug}: {breakdown.total} recipient(s) ({spec}); "
+               f"{breakdown.registered} registered GLL member(s).")
+    table = Table("language", "recipients", box=None, title="By language")
+    for code, count in breakdown.by_language.items():
+        table.add_row(f"{code} ({LANGUAGES.get(code, {}).get('english', '?')})", str(count))
+    app.console.print(table)
+    table = Table("learning pod", "recipients", box=None, title="By learning pod")
+    for slug, count in breakdown.by_pod.items():
+        table.add_row(slug or "(no pod)", str(count))
+    app.console.print(table)
+    if unreachable is not None:
+        sent, count, rows = unreachable
+        click.echo(f"The original {campaign_source.corrects} was sent to {sent}; {count} of them can no longer be "
+                   "reached:")
+        for row in rows:
+            click.echo(f"  {row.email} ({row.reason})")
+        if count > len(rows):
+            click.echo(f"  … and {count - len(rows)} more")
+
+
+def register(campaign_group: click.Group) -> None:
+    for command in (check_command, preview_command, test_command, audience_command):
+        campaign_group.add_command(command)

@@ -1,0 +1,111 @@
+"""`gll-mail subscribers …`: import, export and look up members."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from gll_mail.cli.base import AppContext, pass_app
+from gll_mail.importer import count_lines, import_csv
+from gll_mail.subscribers import EXPORT_FIELDS, describe, export_rows, get_by_email
+
+MAX_LISTED_PROBLEMS = 200
+
+
+@click.group()
+def subscribers() -> None:
+    """Import, export and look up subscribers."""
+
+
+@subscribers.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--topic", "topics", multiple=True, metavar="SLUG", help="Subscribe every imported row to this topic (repeatable).")
+@click.option("--pod", "pods", multiple=True, metavar="SLUG", help="Add every imported row to this learning pod (repeatable).")
+@click.option("--registered", is_flag=True, help="Mark the rows as registered GLL members.")
+@click.option("--batch-size", default=2000, show_default=True, help="Rows written per transaction.")
+@pass_app
+def import_(app: AppContext, file: Path, topics, pods, registered: bool, batch_size: int) -> None:
+    """Import subscribers from a UTF-8 CSV FILE with a header row.
+
+    Columns are found by header name: email (required), name, language (ar, zh, en, fr, ru, es),
+    country, organization, role. Every rejected row is listed with its line number and reason;
+    valid rows are imported all the same. Exits non-zero only when no row could be imported.
+    """
+    total = max(count_lines(file) - 1, 0) if file.is_file() else 0
+    with Progress(
+        TextColumn("Importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=app.err, transient=True, disable=not app.err.is_terminal,
+    ) as progress:
+        task = progress.add_task("import", total=total)
+        report = import_csv(
+            app.engine, file, topics=topics, pods=pods, registered=registered, batch_size=batch_size,
+            progress=lambda n: progress.advance(task, n),
+        )
+    for problem in report.problems[:MAX_LISTED_PROBLEMS]:
+        who = f" <{problem.email}>" if problem.email else ""
+        click.echo(f"{file}:{problem.line}:{who} skipped: {problem.reason}", err=True)
+    if report.skipped > MAX_LISTED_PROBLEMS:
+        click.echo(f"… and {report.skipped - MAX_LISTED_PROBLEMS} more skipped rows", err=True)
+    click.echo(
+        f"Imported {report.imported}, updated {report.updated}, unchanged {report.unchanged}, "
+        f"skipped {report.skipped}."
+    )
+    if report.accepted == 0:
+        raise click.ClickException("nothing could be imported")
+
+
+@subscribers.command("export")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-", help="File to write (default: stdout).")
+@pass_app
+def export(app: AppContext, fmt: str, output) -> None:
+    """Export every subscriber (with topics and pods) as CSV, or as a JSON array."""
+    with app.session() as session:
+        rows = export_rows(session)
+        if fmt == "csv":
+            writer = csv.DictWriter(output, fieldnames=EXPORT_FIELDS, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+            return
+        output.write("[")
+        for i, row in enumerate(rows):
+            output.write(("," if i else "") + "\n  " + json.dumps(row, ensure_ascii=False))
+        output.write("\n]\n")
+
+
+@subscribers.command("show")
+@click.argument("email")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_app
+def show(app: AppContext, email: str, as_json: bool) -> None:
+    """Show one subscriber: profile, consent, topics, pods and recent events."""
+    with app.session() as session:
+        data = describe(session, get_by_email(session, email))
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    table = Table(show_header=False, box=None)
+    for key in ("email", "name", "status", "paused", "language", "country", "organization", "role",
+                "registered_at", "created_at", "public_id"):
+        table.add_row(key, str(data[key] if data[key] is not None else "-"))
+    consent = data["consent"]
+    table.add_row("consent", f"{consent['source'] or '-'} at {consent['at'] or '-'}" + (f" from {consent['ip']}" if consent["ip"] else ""))
+    table.add_row("topics", ", ".join(data["topics"]) or "-")
+    table.add_row("pods", ", ".join(data["pods"]) or "-")
+    app.console.print(table)
+    if data["events"]:
+        app.console.print("\nRecent events:")
+        for e in data["events"]:
+            extra = {k: v for k, v in e.items() if k not in ("type", "at", "source", "bot")}
+            details = " ".join(f"{k}={v}" for k, v in extra.items())
+            app.console.print(f"  {e['at']}  {e['type']:<18} {e['source']:<8} {'[bot] ' if e['bot'] else ''}{details}", markup=False)
+
+
+def register(main: click.Group) -> None:
+    main.add_command(subscribers)

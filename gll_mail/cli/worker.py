@@ -1,0 +1,31 @@
+"""`gll-mail worker`: the long-running sender."""
+
+from __future__ import annotations
+
+import click
+
+from gll_mail.cli.base import AppContext, pass_app
+
+
+@click.command("worker")
+@click.option("--concurrency", type=click.IntRange(1, 500), default=None,
+              help="SMTP connections of this worker (default GLL_MAIL_SMTP_CONNECTIONS).")
+@click.option("--poll", type=click.FloatRange(0.05, 60), default=1.0, show_default=True,
+              help="Seconds between looks at the outbox when it is empty.")
+@pass_app
+def worker_command(app: AppContext, concurrency: int | None, poll: float) -> None:
+    """Send scheduled and running campaigns until stopped (SIGTERM or Ctrl-C stop it cleanly)."""
+    from gll_mail.worker import run_worker
+
+    where = app.engine.url.render_as_string(hide_password=True)
+
+    def ready(drainer) -> None:
+        click.echo(f"worker {drainer.owner} ready: {drainer.connections} SMTP connection(s), database {where}",
+                   err=True)
+
+    drainer = run_worker(app.engine, app.settings, concurrency=concurrency, poll=poll, on_ready=ready)
+    click.echo(f"worker {drainer.owner} stopped after sending {drainer.sent_here} message(s).", err=True)
+
+
+def register(main: click.Group) -> None:
+    main.add_command(worker_command)

@@ -1,0 +1,56 @@
+"""The URLs members get, in one place: what render puts in emails and what the web answers.
+
+| purpose      | path              | token payload                                   |
+|--------------|-------------------|-------------------------------------------------|
+| gate         | /r/<token>        | s=public id, r=resource slug, c=campaign id      |
+| join-pod     | /p/<token>        | s=public id, p=pod slug, r=resource slug (opt.)  |
+| manage       | /m/<token>        | s=public id                                      |
+| unsubscribe  | /u/<token>        | s=public id, c=campaign id (optional)            |
+| archive      | /a/<token>        | s=public id, c=campaign slug                     |
+| confirm      | /confirm/<token>  | s=public id, r=resource slug / p=pod slug (opt.) |
+| open         | /o/<token>.gif    | s=public id, c=campaign id (only with GLL_MAIL_OPEN_TRACKING) |
+"""
+
+from __future__ import annotations
+
+from gll_mail.settings import Settings
+from gll_mail.tokens import make_token
+
+
+def gate_url(settings: Settings, public_id: str, resource_slug: str, campaign_id: int | None = None) -> str:
+    return settings.url_for(f"/r/{make_token(settings, 'gate', public_id, r=resource_slug, c=campaign_id)}")
+
+
+def join_pod_url(settings: Settings, public_id: str, pod_slug: str, resource_slug: str | None = None,
+                 campaign_id: int | None = None) -> str:
+    token = make_token(settings, "join-pod", public_id, p=pod_slug, r=resource_slug, c=campaign_id)
+    return settings.url_for(f"/p/{token}")
+
+
+def manage_url(settings: Settings, public_id: str) -> str:
+    return settings.url_for(f"/m/{make_token(settings, 'manage', public_id)}")
+
+
+def unsubscribe_url(settings: Settings, public_id: str, campaign_id: int | None = None) -> str:
+    return settings.url_for(f"/u/{make_token(settings, 'unsubscribe', public_id, c=campaign_id)}")
+
+
+def archive_url(settings: Settings, public_id: str, campaign_slug: str) -> str:
+    return settings.url_for(f"/a/{make_token(settings, 'archive', public_id, c=campaign_slug)}")
+
+
+def confirm_url(settings: Settings, public_id: str, resource_slug: str | None = None,
+                pod_slug: str | None = None) -> str:
+    token = make_token(settings, "confirm", public_id, r=resource_slug, p=pod_slug)
+    return settings.url_for(f"/confirm/{token}")
+
+
+def unsubscribe_mailto(settings: Settings, public_id: str, campaign_id: int | None = None) -> str:
+    """The mailto: half of List-Unsubscribe (RFC 2369), answered by the bounce intake."""
+    token = make_token(settings, "unsubscribe", public_id, c=campaign_id)
+    return f"mailto:unsubscribe@{settings.bounce_domain}?subject=unsubscribe%20{token}"
+
+
+def open_pixel_url(settings: Settings, public_id: str, campaign_id: int | None) -> str:
+    """The optional open-tracking pixel (off by default; see GLL_MAIL_OPEN_TRACKING)."""
+    return settings.url_for(f"/o/{make_token(settings, 'open', public_id, c=campaign_id)}.gif")

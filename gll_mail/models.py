@@ -1,0 +1,299 @@
+"""The data model. Tables only; domain logic lives in the modules named for each step.
+
+All times are timezone-aware UTC (``utcnow()``); SQLModel stores them as UTC on SQLite and
+PostgreSQL alike and gives them back aware.
+"""
+
+
+import secrets
+from datetime import datetime, timezone
+from enum import StrEnum
+from typing import Any, Optional
+
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_public_id() -> str:
+    """An unguessable id for URLs and tokens (never the row id)."""
+    return secrets.token_urlsafe(16)
+
+
+class SubscriberStatus(StrEnum):
+    PENDING = "pending"            # asked to register, has not confirmed yet
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+
+
+class Subscriber(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    public_id: str = Field(default_factory=new_public_id, max_length=32, unique=True, index=True)
+    email: str = Field(max_length=320, unique=True, index=True)
+    name: str = Field(default="", max_length=200)
+    language: str = Field(default="en", max_length=8)
+    country: str = Field(default="", max_length=100)
+    organization: str = Field(default="", max_length=200)
+    role: str = Field(default="", max_length=200)
+    status: str = Field(default=SubscriberStatus.ACTIVE, max_length=16, index=True)
+    paused: bool = Field(default=False)  # "pause all mail" from the manage page
+    registered_at: Optional[datetime] = Field(default=None)
+    consent_source: str = Field(default="", max_length=32)  # import, web-register, admin, ...
+    consent_at: Optional[datetime] = Field(default=None)
+    consent_ip: Optional[str] = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    attributes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+    @property
+    def is_registered(self) -> bool:
+        return self.registered_at is not None
+
+    @property
+    def is_mailable(self) -> bool:
+        return self.status == SubscriberStatus.ACTIVE and not self.paused
+
+
+class Topic(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=64, unique=True, index=True)
+    name: str = Field(max_length=200)
+    description: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Subscription(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("subscriber_id", "topic_id", name="uq_subscription"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    subscriber_id: int = Field(foreign_key="subscriber.id", ondelete="CASCADE", index=True)
+    topic_id: int = Field(foreign_key="topic.id", ondelete="CASCADE", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Pod(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=64, unique=True, index=True)
+    name: str = Field(max_length=200)
+    description: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class PodMembership(SQLModel, table=True):
+    """One row per stay in a pod; leaving sets ``left_at`` and rejoining adds a new row."""
+
+    __table_args__ = (
+        Index(
+            "uq_active_pod_membership", "subscriber_id", "pod_id", unique=True,
+            sqlite_where=text("left_at IS NULL"), postgresql_where=text("left_at IS NULL"),
+        ),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    subscriber_id: int = Field(foreign_key="subscriber.id", ondelete="CASCADE", index=True)
+    pod_id: int = Field(foreign_key="pod.id", ondelete="CASCADE", index=True)
+    joined_at: datetime = Field(default_factory=utcnow)
+    left_at: Optional[datetime] = Field(default=None)
+
+
+class Resource(SQLModel, table=True):
+    """A gated resource. ``access`` is ``public``, ``registered`` or ``pod:<slug>``.
+
+    The target is either an absolute ``url`` or a ``file_path`` relative to the resources folder.
+    """
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=64, unique=True, index=True)
+    title: str = Field(max_length=300)
+    url: Optional[str] = Field(default=None, max_length=2000)
+    file_path: Optional[str] = Field(default=None, max_length=500)
+    access: str = Field(default="registered", max_length=80)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CampaignStatus(StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    PAUSED = "paused"
+    SENT = "sent"
+    CANCELLED = "cancelled"
+
+
+class Campaign(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=128, unique=True, index=True)
+    kind: str = Field(default="announcement", max_length=32)
+    subject: str = Field(max_length=300)
+    status: str = Field(default=CampaignStatus.DRAFT, max_length=16, index=True)
+    source_path: str = Field(default="", max_length=500)
+    source_hash: str = Field(default="", max_length=64)
+    template: str = Field(default="", max_length=200)
+    from_address: str = Field(default="", max_length=320)
+    audience: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    corrects_id: Optional[int] = Field(default=None, foreign_key="campaign.id")
+    send_at: Optional[datetime] = Field(default=None)
+    started_at: Optional[datetime] = Field(default=None)
+    finished_at: Optional[datetime] = Field(default=None)
+    paused_reason: str = Field(default="", max_length=500)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class DeliveryStatus(StrEnum):
+    QUEUED = "queued"          # waiting (also after a retryable failure, until next_attempt_at)
+    SENDING = "sending"        # claimed by a worker until lease_expires_at
+    SENT = "sent"
+    FAILED = "failed"          # permanently (5xx, or retries exhausted)
+    SUPPRESSED = "suppressed"  # not sent: unsubscribed, bounced or suppressed after enqueue
+    CANCELLED = "cancelled"
+
+    @classmethod
+    def final(cls) -> tuple[str, ...]:
+        return (cls.SENT, cls.FAILED, cls.SUPPRESSED, cls.CANCELLED)
+
+
+class Delivery(SQLModel, table=True):
+    """The outbox: one row per campaign × subscriber, claimed with a lease by a delivery worker."""
+
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "subscriber_id", name="uq_delivery"),
+        Index("ix_delivery_claim", "campaign_id", "status", "next_attempt_at"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", ondelete="CASCADE")
+    subscriber_id: int = Field(foreign_key="subscriber.id", ondelete="CASCADE", index=True)
+    status: str = Field(default=DeliveryStatus.QUEUED, max_length=16)
+    language: str = Field(default="en", max_length=8)
+    attempts: int = Field(default=0)
+    next_attempt_at: Optional[datetime] = Field(default=None)
+    lease_owner: Optional[str] = Field(default=None, max_length=100)
+    lease_expires_at: Optional[datetime] = Field(default=None)
+    message_id: Optional[str] = Field(default=None, max_length=300)
+    smtp_code: Optional[int] = Field(default=None)
+    last_error: str = Field(default="", max_length=1000)
+    possible_duplicate: bool = Field(default=False)
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: Optional[datetime] = Field(default=None)
+
+
+class EventType(StrEnum):
+    SUBSCRIBED = "subscribed"
+    IMPORTED = "imported"
+    REGISTERED = "registered"
+    CONFIRMED = "confirmed"
+    CLICK = "click"
+    OPEN = "open"  # only with GLL_MAIL_OPEN_TRACKING; unreliable by nature
+    POD_JOINED = "pod-joined"
+    POD_LEFT = "pod-left"
+    TOPIC_ADDED = "topic-added"
+    TOPIC_REMOVED = "topic-removed"
+    PROFILE_CHANGED = "profile-changed"
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    UNSUBSCRIBED = "unsubscribed"
+    DELETED = "deleted"
+    SENT = "sent"
+    DEFERRED = "deferred"
+    FAILED = "failed"
+    POSSIBLE_DUPLICATE = "possible-duplicate"
+    BOUNCE_HARD = "bounce-hard"
+    BOUNCE_SOFT = "bounce-soft"
+    COMPLAINT = "complaint"
+    SUPPRESSED = "suppressed"
+
+
+class Event(SQLModel, table=True):
+    __table_args__ = (
+        Index("ix_event_campaign_type", "campaign_id", "type"),
+        Index("ix_event_subscriber", "subscriber_id", "created_at"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    type: str = Field(max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+    source: str = Field(default="", max_length=32)  # web, cli, import, smtp, bounce, worker ...
+    subscriber_id: Optional[int] = Field(default=None, foreign_key="subscriber.id", ondelete="SET NULL")
+    campaign_id: Optional[int] = Field(default=None, foreign_key="campaign.id", ondelete="SET NULL")
+    delivery_id: Optional[int] = Field(default=None, foreign_key="delivery.id", ondelete="SET NULL")
+    resource_id: Optional[int] = Field(default=None, foreign_key="resource.id", ondelete="SET NULL")
+    pod_id: Optional[int] = Field(default=None, foreign_key="pod.id", ondelete="SET NULL")
+    is_bot: bool = Field(default=False)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Suppression(SQLModel, table=True):
+    """Addresses never to be mailed. Keyed by the hash so a deleted account leaves no address behind."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    email_hash: str = Field(max_length=64, unique=True, index=True)
+    email: Optional[str] = Field(default=None, max_length=320)
+    reason: str = Field(max_length=32)  # hard-bounce, complaint, unsubscribe, deleted, manual
+    source: str = Field(default="", max_length=32)
+    note: str = Field(default="", max_length=500)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+# --- Bounces, complaints and reports (issue 6) ------------------------------------------------
+
+
+class InboundStatus(StrEnum):
+    NEW = "new"              # stored raw, not processed yet
+    PROCESSED = "processed"
+    FAILED = "failed"        # processing raised; kept for `gll-mail bounces retry`
+
+
+class InboundMessage(SQLModel, table=True):
+    """Every bounce/complaint message exactly as received, stored before it is processed."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    received_at: datetime = Field(default_factory=utcnow)
+    source: str = Field(default="", max_length=300)        # smtp, maildir:..., mbox:..., imap:...
+    source_key: Optional[str] = Field(default=None, max_length=300, unique=True)  # idempotent re-scans
+    envelope_from: str = Field(default="", max_length=320)
+    envelope_to: str = Field(default="", max_length=1000)
+    raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    status: str = Field(default=InboundStatus.NEW, max_length=16, index=True)
+    kind: str = Field(default="", max_length=32)          # hard, soft, complaint, auto-reply, ...
+    error: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    attempts: int = Field(default=0)
+    processed_at: Optional[datetime] = Field(default=None)
+
+
+class AdminUser(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    username: str = Field(max_length=100, unique=True, index=True)
+    password_hash: str = Field(max_length=300)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+# --- Delivery engine (issue 4) ----------------------------------------------------------------
+
+
+class SendRate(SQLModel, table=True):
+    """Shared rate limits: per key (``global``, ``domain:example.org``) the next free send time.
+
+    Workers reserve time slots by moving ``next_at`` forward in one atomic UPDATE, so a limit holds
+    for all worker processes together, on one machine or many.
+    """
+
+    key: str = Field(primary_key=True, max_length=300)
+    next_at: float = Field(default=0.0)  # Unix time of the next free slot
+
+
+class SendSlot(SQLModel, table=True):
+    """Shared concurrency limits: one row per slot of a key; a holder keeps it until ``expires_at``."""
+
+    __table_args__ = (UniqueConstraint("key", "slot", name="uq_sendslot"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    key: str = Field(max_length=300)
+    slot: int = Field(default=0)
+    holder: Optional[str] = Field(default=None, max_length=100)
+    expires_at: float = Field(default=0.0)

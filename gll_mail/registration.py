@@ -1,0 +1,193 @@
+"""Double opt-in registration: the form's answers wait until the confirm link is used.
+
+1. ``start_registration()`` validates the answers, keeps them in the subscriber's
+   ``attributes["pending_registration"]`` (creating a *pending* subscriber for a new address) and
+   returns the confirm link, which carries where the person wanted to go (a resource or a pod).
+2. The caller commits, then ``send_confirmation()`` mails the link (a transactional email).
+3. ``confirm()``, on the POST from the confirm page, applies the answers, sets ``registered_at``,
+   records consent (time, source and the IP address the form came from) and returns the target.
+
+Nothing in the answers reaches the member's profile until the address owner confirms, and the
+public form answers the same whether or not an address is known (no member enumeration).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from typing import Mapping
+
+from sqlmodel import Session, select
+
+from gll_mail import links
+from gll_mail.addresses import InvalidAddress, email_hash, normalize_email
+from gll_mail.catalog import list_topics
+from gll_mail.events import record_event
+from gll_mail.languages import LANGUAGES, UnknownLanguage, normalize_language
+from gll_mail.models import EventType, Subscriber, SubscriberStatus, Subscription, Suppression, utcnow
+from gll_mail.settings import Settings
+from gll_mail.smtp import SmtpConfig, send_one
+from gll_mail.suppressions import unsuppress
+from gll_mail.tokens import TokenData
+
+LIMITS = {"name": 200, "country": 100, "organization": 200, "role": 200}
+PENDING = "pending_registration"
+NO_MAIL_REASONS = ("hard-bounce", "complaint")  # never send even a confirmation to these
+
+
+@dataclass
+class RegistrationForm:
+    email: str = ""
+    name: str = ""
+    country: str = ""
+    organization: str = ""
+    role: str = ""
+    language: str = "en"
+    consent: bool = False
+    errors: dict[str, str] = field(default_factory=dict)  # field → web_strings key
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def read_form(data: Mapping[str, str], *, fixed_email: str | None = None, default_language: str = "en"
+              ) -> RegistrationForm:
+    """Validate the posted answers. ``fixed_email`` (from a gated link's token) overrides the field."""
+    form = RegistrationForm()
+    raw_email = fixed_email if fixed_email is not None else (data.get("email") or "")
+    form.email = raw_email.strip()[:320]
+    if fixed_email is None:
+        try:
+            form.email = normalize_email(raw_email[:320])
+        except InvalidAddress:
+            form.errors["email"] = "error_email"
+    for name, limit in LIMITS.items():
+        value = " ".join((data.get(name) or "").split())
+        if len(value) > limit:
+            form.errors[name] = "error_too_long"
+        setattr(form, name, value[:limit])
+    if not form.name:
+        form.errors["name"] = "error_name"
+    try:
+        form.language = normalize_language(data.get("language") or default_language)
+    except UnknownLanguage:
+        form.language = default_language if default_language in LANGUAGES else "en"
+    form.consent = (data.get("consent") or "") in ("yes", "on", "1", "true")
+    if not form.consent:
+        form.errors["consent"] = "error_consent"
+    return form
+
+
+@dataclass(frozen=True)
+class Started:
+    subscriber: Subscriber | None  # None: nothing is sent (address bounced or complained before)
+    confirm_url: str | None
+
+
+def start_registration(session: Session, settings: Settings, form: RegistrationForm, *, ip: str | None,
+                       subscriber: Subscriber | None = None, resource_slug: str | None = None,
+                       pod_slug: str | None = None) -> Started:
+    """Keep the answers as pending and mint the confirm link (the caller commits, then sends)."""
+    if not form.ok:
+        raise ValueError("start_registration needs a valid form")
+    if subscriber is None:
+        subscriber = session.exec(select(Subscriber).where(Subscriber.email == form.email)).first()
+    blocked = session.exec(select(Suppression.reason).where(
+        Suppression.email_hash == email_hash(subscriber.email if subscriber else form.email))).first()
+    if blocked in NO_MAIL_REASONS:
+        return Started(None, None)
+    if subscriber is None:
+        subscriber = Subscriber(email=form.email, status=SubscriberStatus.PENDING, language=form.language)
+        session.add(subscriber)
+    attributes = dict(subscriber.attributes or {})
+    attributes[PENDING] = {
+        "name": form.name, "country": form.country, "organization": form.organization, "role": form.role,
+        "language": form.language, "ip": (ip or "")[:64], "at": utcnow().isoformat(),
+    }
+    subscriber.attributes = attributes
+    subscriber.updated_at = utcnow()
+    session.add(subscriber)
+    session.flush()
+    url = links.confirm_url(settings, subscriber.public_id, resource_slug=resource_slug, pod_slug=pod_slug)
+    return Started(subscriber, url)
+
+
+def confirmation_message(settings: Settings, subscriber: Subscriber, url: str) -> EmailMessage:
+    from gll_mail.web_strings import strings_for
+
+    pending = (subscriber.attributes or {}).get(PENDING, {})
+    language = pending.get("language") or subscriber.language
+    s = strings_for(language)
+    message = EmailMessage()
+    message["From"] = settings.from_address
+    message["To"] = subscriber.email
+    message["Subject"] = s["mail_confirm_subject"]
+    message["Date"] = format_datetime(utcnow())
+    message["Message-ID"] = make_msgid(domain=settings.bounce_domain)
+    message["Auto-Submitted"] = "auto-generated"
+    message["Content-Language"] = language
+    name = pending.get("name") or subscriber.name or s["colleague"]
+    message.set_content(s["mail_confirm_body"].format(name=name, url=url) + "\n\n-- \n" + s["site"] + "\n")
+    return message
+
+
+def send_confirmation(settings: Settings, subscriber: Subscriber, url: str) -> None:
+    """Mail the confirm link now (raises the SMTP client's error when the server refuses)."""
+    send_one(SmtpConfig.from_url(settings.smtp_url), confirmation_message(settings, subscriber, url))
+
+
+class ConfirmError(LookupError):
+    """The confirm link's subscriber is gone, or there is nothing waiting to be confirmed."""
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    subscriber: Subscriber
+    resource_slug: str | None
+    pod_slug: str | None
+    newly: bool  # False when the link had been used before (confirming is idempotent)
+
+
+def confirm(session: Session, data: TokenData, *, ip: str | None, source: str = "web") -> Confirmed:
+    """Apply the pending answers: the member is registered from now on."""
+    subscriber = session.exec(select(Subscriber).where(Subscriber.public_id == data.subject)).first()
+    if subscriber is None:
+        raise ConfirmError("no such subscriber")
+    resource_slug = data.extra.get("r") if isinstance(data.extra.get("r"), str) else None
+    pod_slug = data.extra.get("p") if isinstance(data.extra.get("p"), str) else None
+    attributes = dict(subscriber.attributes or {})
+    pending = attributes.pop(PENDING, None)
+    if pending is None:
+        if subscriber.is_registered:
+            return Confirmed(subscriber, resource_slug, pod_slug, False)
+        raise ConfirmError("nothing to confirm")
+    now = utcnow()
+    was_new = subscriber.status == SubscriberStatus.PENDING and subscriber.registered_at is None
+    subscriber.name = pending.get("name") or subscriber.name
+    for name in ("country", "organization", "role"):
+        setattr(subscriber, name, pending.get(name) or getattr(subscriber, name))
+    subscriber.language = pending.get("language") or subscriber.language
+    subscriber.registered_at = subscriber.registered_at or now
+    subscriber.consent_source = "web-register"
+    subscriber.consent_at = now
+    subscriber.consent_ip = pending.get("ip") or (ip or "")[:64] or None
+    if subscriber.status != SubscriberStatus.ACTIVE:
+        # A confirmed double opt-in is fresh consent: it lifts an earlier unsubscribe or deletion.
+        unsuppress(session, subscriber.email)
+        subscriber.status = SubscriberStatus.ACTIVE
+    subscriber.attributes = attributes
+    subscriber.updated_at = now
+    session.add(subscriber)
+    if was_new:
+        record_event(session, EventType.SUBSCRIBED, subscriber=subscriber, source=source)
+        have = set(session.exec(select(Subscription.topic_id).where(Subscription.subscriber_id == subscriber.id)))
+        for topic in list_topics(session):
+            if topic.id not in have:
+                session.add(Subscription(subscriber_id=subscriber.id, topic_id=topic.id))
+                record_event(session, EventType.TOPIC_ADDED, subscriber=subscriber, source=source, topic=topic.slug)
+    record_event(session, EventType.CONFIRMED, subscriber=subscriber, source=source,
+                 form_ip=pending.get("ip"), confirm_ip=(ip or "")[:64] or None, requested_at=pending.get("at"))
+    session.flush()
+    return Confirmed(subscriber, resource_slug, pod_slug, True)

@@ -1,0 +1,179 @@
+"""The one settings object. Every value comes from an environment variable prefixed ``GLL_MAIL_``.
+
+``Settings.from_env()`` reads them; ``SETTINGS_HELP`` documents them (README and ``gll-mail
+settings`` are built from it, and a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from gll_mail.errors import GllMailError
+
+PLACEHOLDER_SECRET = "dev-only-insecure-secret-change-me"
+PREFIX = "GLL_MAIL_"
+
+
+class SettingsError(GllMailError, ValueError):
+    """A setting is missing, malformed or unsafe for the chosen mode."""
+
+
+def _split_keys(raw: str) -> tuple[str, ...]:
+    return tuple(k.strip() for k in raw.split(",") if k.strip())
+
+
+def _parse(name: str, kind: str, raw: str):
+    """Turn one GLL_MAIL_* string into the field's type, with an error that names the variable."""
+    env_name = PREFIX + ENV_NAMES.get(name, name.upper())
+    if name == "secret_keys":
+        return _split_keys(raw)
+    if kind == "Path":
+        return Path(raw)
+    if kind == "bool":
+        value = raw.strip().lower()
+        if value in ("1", "true", "yes", "on"):
+            return True
+        if value in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{env_name} must be true or false, not {raw!r}")
+    if kind in ("int", "float"):
+        try:
+            return int(raw) if kind == "int" else float(raw)
+        except ValueError:
+            raise SettingsError(f"{env_name} must be a number, not {raw!r}") from None
+    return raw
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///subscribers.db"
+    smtp_url: str = "smtp://127.0.0.1:25"
+    base_url: str = "http://127.0.0.1:5000"
+    secret_keys: tuple[str, ...] = (PLACEHOLDER_SECRET,)
+    from_address: str = "WHO GLL for Quality UHC <gll4quhc@who.int>"
+    list_id: str = "GLL announcements <announcements.gll.who.int>"
+    env: str = "development"
+    campaigns_dir: Path = Path("campaigns")
+    templates_dir: Path = Path("templates/emails")
+    resources_dir: Path = Path("resources")
+    bounce_domain: str = "bounces.gll.who.int"
+    postal_address: str = "World Health Organization, Avenue Appia 20, 1211 Geneva 27, Switzerland"
+    open_tracking: bool = False
+    # --- delivery engine (issue 4) ---
+    smtp_connections: int = 8
+    max_messages_per_connection: int = 1000
+    rate_per_second: float = 0.0
+    per_domain_rate: float = 0.0
+    per_domain_connections: int = 0
+    max_attempts: int = 5
+    retry_base_seconds: float = 60.0
+    lease_seconds: int = 300
+    failure_pause_threshold: float = 0.5
+    failure_window: int = 50
+    dkim_key_file: str = ""
+    dkim_selector: str = ""
+    dkim_domain: str = ""
+    # --- member web (issue 5) ---
+    web_rate_limit: int = 300
+    register_rate_limit: int = 10
+    web_proxies: int = 0
+    extra: dict = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":
+        env = os.environ if environ is None else environ
+        values: dict = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            raw = env.get(PREFIX + ENV_NAMES.get(f.name, f.name.upper()))
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse(f.name, str(f.type), raw)
+        values.update(overrides)
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def replace(self, **changes) -> "Settings":
+        new = replace(self, **changes)
+        new.validate()
+        return new
+
+    @property
+    def is_development(self) -> bool:
+        return self.env in ("development", "test")
+
+    def validate(self) -> None:
+        if self.env not in ("development", "test", "production"):
+            raise SettingsError(f"GLL_MAIL_ENV must be development, test or production, not {self.env!r}")
+        if not self.secret_keys:
+            raise SettingsError("GLL_MAIL_SECRET_KEYS is empty: give at least one secret key")
+        if not self.is_development:
+            weak = [k for k in self.secret_keys if k == PLACEHOLDER_SECRET or len(k) < 32]
+            if weak:
+                raise SettingsError(
+                    "GLL_MAIL_SECRET_KEYS holds the development placeholder or a key shorter than "
+                    "32 characters; set real random keys (e.g. `python -c 'import secrets; "
+                    "print(secrets.token_urlsafe(48))'`) before running in production"
+                )
+        base = urlsplit(self.base_url)
+        if base.scheme not in ("http", "https") or not base.netloc:
+            raise SettingsError(f"GLL_MAIL_BASE_URL must be an absolute http(s) URL, not {self.base_url!r}")
+        if not self.is_development and base.scheme != "https":
+            raise SettingsError("GLL_MAIL_BASE_URL must use https in production")
+        if urlsplit(self.smtp_url).scheme not in ("smtp", "smtps"):
+            raise SettingsError(f"GLL_MAIL_SMTP_URL must start with smtp:// or smtps://, not {self.smtp_url!r}")
+
+    def url_for(self, path: str) -> str:
+        """An absolute URL on the member web site."""
+        return self.base_url.rstrip("/") + "/" + path.lstrip("/")
+
+
+ENV_NAMES = {"from_address": "FROM"}
+
+SETTINGS_HELP: dict[str, str] = {
+    "GLL_MAIL_DATABASE_URL": "SQLAlchemy URL of the database (default sqlite:///subscribers.db; "
+    "postgresql://user@host/db for PostgreSQL).",
+    "GLL_MAIL_SMTP_URL": "Outgoing SMTP server, e.g. smtp://user:pass@host:587?starttls=true or "
+    "smtps://user:pass@host:465.",
+    "GLL_MAIL_BASE_URL": "Public URL of the member web site; gated, manage and unsubscribe links start with it.",
+    "GLL_MAIL_SECRET_KEYS": "Comma-separated signing keys, newest first. The newest signs, all verify.",
+    "GLL_MAIL_FROM": "Default From address of campaigns.",
+    "GLL_MAIL_LIST_ID": "List-Id header value, e.g. 'GLL announcements <announcements.gll.who.int>'.",
+    "GLL_MAIL_ENV": "development (default), test or production. Production refuses placeholder secrets.",
+    "GLL_MAIL_CAMPAIGNS_DIR": "Folder of campaign sources (default campaigns/).",
+    "GLL_MAIL_TEMPLATES_DIR": "Folder of MJML email layouts (default templates/emails/).",
+    "GLL_MAIL_RESOURCES_DIR": "Folder of files served by gated resources (default resources/).",
+    "GLL_MAIL_BOUNCE_DOMAIN": "Domain of the VERP envelope sender bounces+TOKEN@domain.",
+    "GLL_MAIL_POSTAL_ADDRESS": "Postal/contact line shown in every email footer.",
+    "GLL_MAIL_OPEN_TRACKING": "true to add an open-tracking pixel (default false: privacy first). Reports "
+    "label opens as unreliable.",
+    "GLL_MAIL_SMTP_CONNECTIONS": "SMTP connections each delivery worker keeps open (default 8).",
+    "GLL_MAIL_MAX_MESSAGES_PER_CONNECTION": "Messages sent on one SMTP connection before it is reopened "
+    "(default 1000).",
+    "GLL_MAIL_RATE_PER_SECOND": "Campaign messages per second, all workers together (default 0: no limit).",
+    "GLL_MAIL_PER_DOMAIN_RATE": "Messages per second to one recipient domain, all workers together "
+    "(default 0: no limit).",
+    "GLL_MAIL_PER_DOMAIN_CONNECTIONS": "Messages in flight at once to one recipient domain, all workers together "
+    "(default 0: no limit).",
+    "GLL_MAIL_MAX_ATTEMPTS": "Tries of one message (4xx, timeout, dropped connection) before it fails for good "
+    "(default 5).",
+    "GLL_MAIL_RETRY_BASE_SECONDS": "First retry delay; doubled at each try, with jitter (default 60).",
+    "GLL_MAIL_LEASE_SECONDS": "How long a worker owns the messages it claimed; a dead worker's are taken over "
+    "after this (default 300).",
+    "GLL_MAIL_FAILURE_PAUSE_THRESHOLD": "Share of failed recent sends (0-1) that pauses a campaign (default 0.5).",
+    "GLL_MAIL_FAILURE_WINDOW": "How many recent sends that share is measured over (default 50).",
+    "GLL_MAIL_DKIM_KEY_FILE": "PEM private key (RSA-2048 or Ed25519) to DKIM-sign campaign mail; empty: no DKIM.",
+    "GLL_MAIL_DKIM_SELECTOR": "DKIM selector (the s= tag; DNS name SELECTOR._domainkey.DOMAIN).",
+    "GLL_MAIL_DKIM_DOMAIN": "DKIM signing domain (the d= tag), normally the From domain.",
+    "GLL_MAIL_WEB_RATE_LIMIT": "Requests per minute one client address may make to member links (/r/, /p/, /m/, "
+    "/u/, /confirm/) per web worker before getting 429 (default 300; 0: no limit).",
+    "GLL_MAIL_REGISTER_RATE_LIMIT": "Registration forms one client address may send per hour per web worker "
+    "(default 10; 0: no limit).",
+    "GLL_MAIL_WEB_PROXIES": "How many reverse proxies stand in front of `gll-mail serve`; their X-Forwarded-For "
+    "header is trusted that many hops to find the client address (default 0).",
+}

@@ -1,0 +1,178 @@
+"""A pool of aiosmtplib connections for campaigns: N connections reused across messages.
+
+Each :class:`PooledConnection` connects on first use (STARTTLS, implicit TLS and AUTH come from
+``GLL_MAIL_SMTP_URL``), is reopened after ``max_messages`` messages, and after any dropped
+connection or timeout is closed and reopened on the next send. :meth:`PooledConnection.send`
+never raises for SMTP trouble: it returns a :class:`SendResult` that says whether the outcome is
+final, retryable, or whether the server could not even be reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+
+import aiosmtplib
+import aiosmtplib.email
+import aiosmtplib.protocol
+import aiosmtplib.smtp
+
+from gll_mail.smtp import SmtpConfig
+
+OK, TEMPORARY, PERMANENT, UNREACHABLE = "ok", "temporary", "permanent", "unreachable"
+
+
+# --- faster DATA preparation -------------------------------------------------------------------
+# aiosmtplib prepares every DATA payload with two regular expressions (line ends to CRLF, then
+# dot-stuffing); on a 24 KB campaign message they cost ~600 µs, more than everything else we do per
+# message. These replacements give byte-for-byte the same result with ``bytes.count``/``replace``.
+
+_original_normalize = aiosmtplib.protocol.normalize_message_line_endings
+
+
+def _normalize_line_endings(message: bytes) -> bytes:
+    crlf = message.count(b"\r\n")
+    if message.count(b"\r") != crlf or message.count(b"\n") != crlf:
+        return _original_normalize(message)  # a bare CR or LF somewhere: the library's own way
+    return message if message.endswith(b"\r\n") else message + b"\r\n"
+
+
+class _DotStuffing:
+    """``re.compile(rb"(?m)^\\.").sub(b"..", message)`` without the regex engine."""
+
+    pattern = aiosmtplib.protocol.PERIOD_REGEX.pattern
+
+    def sub(self, replacement: bytes, message: bytes) -> bytes:
+        assert replacement == b".."
+        stuffed = message.replace(b"\n.", b"\n..")
+        return b"." + stuffed if stuffed.startswith(b".") else stuffed
+
+
+# aiosmtplib parses each address with email.utils.parseaddr, four times a message (~250 µs). A plain
+# dot-atom address (all we send: VERP senders and normalized recipients) parses to itself.
+_SIMPLE_ADDRESS = re.compile(r"[A-Za-z0-9_+=-]+(?:\.[A-Za-z0-9_+=-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_original_parse = aiosmtplib.email.parse_address
+
+
+def _parse_address(address: str) -> str:
+    return address if _SIMPLE_ADDRESS.fullmatch(address) else _original_parse(address)
+
+
+def _quote_address(address: str) -> str:
+    return f"<{_parse_address(address)}>"
+
+
+aiosmtplib.protocol.normalize_message_line_endings = _normalize_line_endings
+aiosmtplib.protocol.PERIOD_REGEX = _DotStuffing()
+aiosmtplib.smtp.parse_address = _parse_address
+aiosmtplib.smtp.quote_address = _quote_address
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    outcome: str         # ok, temporary (retry), permanent (final), unreachable (could not connect)
+    code: int | None
+    message: str
+    stage: str = ""      # connect, mail, rcpt, data
+    ambiguous: bool = False  # the server may have accepted the message (dropped after DATA)
+
+    @property
+    def hard_bounce(self) -> bool:
+        """A permanent refusal of the recipient address itself."""
+        return self.outcome == PERMANENT and self.stage == "rcpt"
+
+
+def _classify(code: int | None, message: str, stage: str) -> SendResult:
+    if code is not None and 500 <= code < 600:
+        return SendResult(PERMANENT, code, message, stage)
+    return SendResult(TEMPORARY, code, message, stage)
+
+
+class PooledConnection:
+    def __init__(self, config: SmtpConfig, max_messages: int = 1000) -> None:
+        self.config = config
+        self.max_messages = max(1, max_messages)
+        self.client: aiosmtplib.SMTP | None = None
+        self.sent_on_connection = 0
+        self.connects = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.client is not None and self.client.is_connected
+
+    async def _ensure(self) -> None:
+        if self.client is not None and (not self.client.is_connected or self.sent_on_connection >= self.max_messages):
+            await self.close()
+        if self.client is None:
+            client = self.config.client()
+            await client.connect()
+            self.client = client
+            self.sent_on_connection = 0
+            self.connects += 1
+
+    async def send(self, sender: str, recipient: str, data: bytes) -> SendResult:
+        try:
+            await self._ensure()
+        except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPConnectTimeoutError, OSError,
+                aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError) as exc:
+            await self.close()
+            return SendResult(UNREACHABLE, None, f"cannot connect to {self.config.host}:{self.config.port}: {exc}",
+                              "connect")
+        except aiosmtplib.SMTPResponseException as exc:
+            await self.close()
+            if 500 <= exc.code < 600 and exc.code not in (554,):
+                return SendResult(UNREACHABLE, exc.code, f"SMTP login refused: {exc.code} {exc.message}", "connect")
+            return SendResult(UNREACHABLE, exc.code, f"SMTP server refused the connection: {exc.code} {exc.message}",
+                              "connect")
+        except aiosmtplib.SMTPException as exc:
+            await self.close()
+            return SendResult(UNREACHABLE, None, f"SMTP connection failed: {exc}", "connect")
+        assert self.client is not None
+        try:
+            await self.client.sendmail(sender, [recipient], data)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            refused = exc.recipients[0] if exc.recipients else None
+            code = refused.code if refused is not None else None
+            return _classify(code, refused.message if refused is not None else str(exc), "rcpt")
+        except aiosmtplib.SMTPSenderRefused as exc:
+            return _classify(exc.code, exc.message, "mail")
+        except aiosmtplib.SMTPDataError as exc:
+            return _classify(exc.code, exc.message, "data")
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError, asyncio.TimeoutError) as exc:
+            await self.close()
+            return SendResult(TEMPORARY, None, f"connection lost: {exc.__class__.__name__}: {exc}", "data",
+                              ambiguous=True)
+        except aiosmtplib.SMTPResponseException as exc:
+            return _classify(exc.code, exc.message, "data")
+        except aiosmtplib.SMTPException as exc:
+            await self.close()
+            return SendResult(TEMPORARY, None, f"SMTP error: {exc}", "data", ambiguous=True)
+        self.sent_on_connection += 1
+        return SendResult(OK, 250, "accepted")
+
+    async def close(self) -> None:
+        client, self.client = self.client, None
+        if client is None:
+            return
+        try:
+            if client.is_connected:
+                await asyncio.wait_for(client.quit(), timeout=2)
+        except Exception:  # noqa: BLE001 - a connection we give up on may fail to close politely
+            pass
+        finally:
+            client.close()  # the transport, whatever state it is in
+
+
+class SmtpPool:
+    """``size`` connections to the server of ``config``."""
+
+    def __init__(self, config: SmtpConfig, size: int, max_messages: int = 1000) -> None:
+        self.connections = [PooledConnection(config, max_messages) for _ in range(max(1, size))]
+
+    @property
+    def open_connections(self) -> int:
+        return sum(c.is_open for c in self.connections)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(c.close() for c in self.connections), return_exceptions=True)

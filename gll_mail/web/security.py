@@ -1,0 +1,118 @@
+"""The member web's defences: CSRF tokens, security headers, rate limits, client addresses.
+
+- CSRF: every form carries a random token kept in the signed session cookie (HttpOnly, SameSite=Lax,
+  Secure on https). The one exception is RFC 8058 one-click unsubscribe, which must work without a
+  cookie; it is safe because it needs the signed unsubscribe token and is idempotent.
+- Headers: a strict Content-Security-Policy (no scripts at all, our own stylesheet only), no framing,
+  ``Referrer-Policy: no-referrer`` (token URLs must not leak to the sites we redirect to),
+  ``Cache-Control: no-store`` on token pages.
+- Rate limits: fixed one-minute (links) and one-hour (registration) windows per client address,
+  counted in each web worker's memory (so the effective limit is N × workers). Enough to blunt
+  scripted guessing and form spam without a shared store; a proxy in front can add a global limit.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import threading
+import time
+
+from flask import Flask, abort, g, request, session
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+CSRF_FIELD = "csrf_token"
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'{extra}; "
+       "frame-ancestors 'none'; base-uri 'none'")
+FIXED_HEADERS = (("X-Frame-Options", "DENY"), ("X-Content-Type-Options", "nosniff"),
+                 ("Referrer-Policy", "no-referrer"), ("Cross-Origin-Opener-Policy", "same-origin"))
+
+
+class RateLimiter:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, str, int], int] = {}
+        self._window_seen: dict[str, int] = {}
+
+    def hit(self, bucket: str, key: str, limit: int, window: int) -> bool:
+        """Count one request; False when ``key`` is over ``limit`` in the current window."""
+        if limit <= 0:
+            return True
+        slot = int(time.time() // window)
+        with self._lock:
+            if self._window_seen.get(bucket) != slot:
+                self._window_seen[bucket] = slot
+                for old in [k for k in self._counts if k[0] == bucket and k[2] != slot]:
+                    del self._counts[old]
+            count = self._counts.get((bucket, key, slot), 0) + 1
+            self._counts[(bucket, key, slot)] = count
+        return count <= limit
+
+
+def init_app(app: Flask, settings) -> None:
+    secure = settings.base_url.startswith("https://")
+    app.config.update(
+        SESSION_COOKIE_NAME="gll_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=secure,
+        PERMANENT_SESSION_LIFETIME=24 * 3600,
+        SECRET_KEY_FALLBACKS=list(settings.secret_keys[1:]),  # rotated keys keep open forms working
+    )
+    if settings.web_proxies > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.web_proxies, x_proto=settings.web_proxies,
+                                x_host=settings.web_proxies)
+    app.extensions["gll_mail_limiter"] = RateLimiter()
+    app.jinja_env.globals["csrf_token"] = csrf_token
+
+    @app.after_request
+    def security_headers(response):
+        if request.blueprint == "admin":
+            return response
+        origins = g.get("form_origins")
+        headers = response.headers
+        extra = " " + " ".join(origins) if origins else ""
+        headers["Content-Security-Policy"] = g.get("csp") or CSP.format(extra=extra)
+        for name, value in FIXED_HEADERS:
+            headers[name] = value
+        if request.endpoint != "static":
+            headers["Cache-Control"] = "no-store, private"
+        return response
+
+
+def client_ip() -> str:
+    return (request.remote_addr or "unknown")[:64]
+
+
+def limit(bucket: str, per_window: int, window: int) -> None:
+    """Answer 429 when this client went over its allowance."""
+    from flask import current_app
+
+    limiter: RateLimiter = current_app.extensions["gll_mail_limiter"]
+    if not limiter.hit(bucket, client_ip(), per_window, window):
+        abort(429)
+
+
+def allow_form_target(origin: str) -> None:
+    """Let a form on this page lead (through redirects) to ``origin``: CSP form-action covers redirects."""
+    g.form_origins = (*getattr(g, "form_origins", ()), origin)
+
+
+def csrf_token() -> str:
+    token = session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(24)
+        session["csrf"] = token
+        session.permanent = True
+    return token
+
+
+def check_csrf() -> None:
+    """Refuse a form that lacks this browser's CSRF token (or comes from another site)."""
+    origin = request.headers.get("Origin")
+    if origin and origin != "null" and origin.rstrip("/") != request.host_url.rstrip("/"):
+        abort(403)
+    expected = session.get("csrf")
+    given = request.form.get(CSRF_FIELD, "")
+    if not expected or not given or not hmac.compare_digest(expected, given):
+        abort(403)

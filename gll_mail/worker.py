@@ -1,0 +1,45 @@
+"""`gll-mail worker`: fires scheduled campaigns and drains the outbox until SIGTERM.
+
+Run one per machine (or several on PostgreSQL: they share the outbox through ``FOR UPDATE SKIP
+LOCKED`` claims). On SIGTERM or Ctrl-C the worker stops claiming, finishes the messages already
+handed to the SMTP server, records them, gives back everything else it had claimed, and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from sqlalchemy.engine import Engine
+
+from gll_mail.delivery import Drainer
+from gll_mail.scheduler import start_worker_scheduler
+from gll_mail.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def _run(drainer: Drainer, stop: asyncio.Event, poll: float) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not the main thread (tests)
+            pass
+    await drainer.run(until_idle=False, stop_event=stop, poll=poll)
+
+
+def run_worker(engine: Engine, settings: Settings, *, concurrency: int | None = None, poll: float = 1.0,
+               on_ready=None) -> Drainer:
+    """Run until SIGTERM/SIGINT; the drainer (its ``sent_here`` counts this worker's sends)."""
+    scheduler = start_worker_scheduler(engine)
+    drainer = Drainer(engine, settings, connections=concurrency)
+    stop = asyncio.Event()
+    try:
+        if on_ready is not None:
+            on_ready(drainer)
+        asyncio.run(_run(drainer, stop, poll))
+    finally:
+        scheduler.shutdown(wait=False)
+    return drainer

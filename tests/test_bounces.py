@@ -1,0 +1,166 @@
+"""Bounce classification against the corpus, and processing decisions with their evidence."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from gll_mail import bounces
+from gll_mail.bounce_intake import SOFT_THRESHOLD, receive, retry, store
+from gll_mail.models import (
+    Campaign, Delivery, Event, InboundMessage, Subscriber, Suppression,
+)
+from gll_mail.tokens import make_verp_token
+
+CORPUS = Path(__file__).parent / "data" / "bounces"
+CASES = sorted(p.stem for p in CORPUS.glob("*.eml"))
+ADDRESSES = {
+    "amina.diallo@example.org": "<d1.gll-test@gll.who.int>",
+    "carlos.mendes@example.com.br": "<d2.gll-test@gll.who.int>",
+    "erik.larsen@example.net": "<d3.gll-test@gll.who.int>",
+    "li.wei@example.edu": "<d4.gll-test@gll.who.int>",
+    "fatima.rahman@contoso.example": "<d5.gll-test@gll.who.int>",
+    "priya.nair@gmail.example": "<d6.gll-test@gll.who.int>",
+    "joao.silva@yahoo.example": "<d7.gll-test@gll.who.int>",
+    "olga.ivanova@hotmail.example": "<d8.gll-test@gll.who.int>",
+    "bystander@example.org": "<d9.gll-test@gll.who.int>",
+}
+
+
+def seed(session) -> dict[str, Delivery]:
+    campaign = Campaign(slug="nov-news", subject="GLL newsletter", status="sent")
+    session.add(campaign)
+    session.flush()
+    out = {}
+    for email, mid in ADDRESSES.items():
+        sub = Subscriber(email=email)
+        session.add(sub)
+        session.flush()
+        d = Delivery(campaign_id=campaign.id, subscriber_id=sub.id, status="sent", message_id=mid)
+        session.add(d)
+        session.flush()
+        out[email] = d
+    session.commit()
+    return out
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_corpus_classification(settings, case):
+    expected = json.loads((CORPUS / f"{case}.json").read_text())
+    result = bounces.classify(settings, (CORPUS / f"{case}.eml").read_bytes())
+    assert result.kind == expected["kind"]
+    assert result.rule == expected["rule"]
+    if expected["recipient"]:
+        assert expected["recipient"] in result.recipients
+    if "status" in expected:
+        assert result.status == expected["status"]
+    if "message_id" in expected:
+        assert expected["message_id"] in result.message_ids
+
+
+def test_corpus_is_broad():
+    names = " ".join(CASES)
+    for vendor in ("postfix", "exim", "sendmail", "exchange", "gmail", "yahoo", "arf", "autoreply", "challenge"):
+        assert vendor in names
+
+
+def _status(session, email):
+    session.expire_all()
+    return session.exec(select(Subscriber).where(Subscriber.email == email)).one().status
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_corpus_decisions(engine, settings, session, case):
+    seed(session)
+    expected = json.loads((CORPUS / f"{case}.json").read_text())
+    outcome = receive(engine, settings, (CORPUS / f"{case}.eml").read_bytes(), source="test")
+    assert outcome.kind == expected["kind"]
+    if expected["kind"] == "hard":
+        assert outcome.action == "suppressed"
+        assert _status(session, expected["recipient"]) == "bounced"
+        ev = session.exec(select(Event).where(Event.type == "bounce-hard")).one()
+        assert ev.source == "bounce" and ev.data["rule"] == expected["rule"] and ev.delivery_id
+    elif expected["kind"] == "complaint":
+        assert _status(session, expected["recipient"]) == "complained"
+        assert session.exec(select(Suppression).where(Suppression.reason == "complaint")).one()
+    elif expected["kind"] == "soft":
+        assert outcome.action == "counted"
+        assert _status(session, expected["recipient"]) == "active"
+    else:  # auto-replies and challenges are ignored, not counted as bounces
+        assert outcome.action == "ignored"
+        assert not session.exec(select(Event).where(Event.type.like("bounce%"))).all()
+        assert not session.exec(select(Suppression)).all()
+
+
+def _plain_bounce(to: str = "somebody@nowhere.example") -> bytes:
+    return (f"From: MAILER-DAEMON@x.example\r\nTo: bounces@x\r\nSubject: Undelivered Mail\r\n"
+            f"MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"
+            f"--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; x\r\n\r\n"
+            f"Final-Recipient: rfc822; {to}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+            f"Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n\r\n--b--\r\n").encode()
+
+
+def test_verp_token_decides_over_addresses(engine, settings, session):
+    deliveries = seed(session)
+    target = deliveries["bystander@example.org"]
+    token = make_verp_token(settings, target.id)
+    out = receive(engine, settings, _plain_bounce(), source="test",
+                  envelope_to=f"bounces+{token}@{settings.bounce_domain}")
+    assert out.action == "suppressed"
+    assert _status(session, "bystander@example.org") == "bounced"
+    ev = session.exec(select(Event).where(Event.type == "bounce-hard")).one()
+    assert ev.data["match"] == "verp" and ev.data["status"] == "5.1.1"
+
+
+def test_forged_verp_is_ignored(engine, settings, session):
+    deliveries = seed(session)
+    token = make_verp_token(settings, deliveries["bystander@example.org"].id)
+    forged = token[:-3] + ("aaa" if not token.endswith("aaa") else "bbb")
+    out = receive(engine, settings, _plain_bounce("bystander@example.org"), source="test",
+                  envelope_to=f"bounces+{forged}@{settings.bounce_domain}")
+    assert out.action == "forged"
+    assert _status(session, "bystander@example.org") == "active"
+    assert not session.exec(select(Suppression)).all()
+
+
+def test_unknown_address_is_not_suppressed(engine, settings, session):
+    seed(session)
+    out = receive(engine, settings, _plain_bounce("stranger@example.org"), source="test")
+    assert out.action == "unmatched"
+    assert not session.exec(select(Suppression)).all()
+
+
+def test_soft_bounces_reach_threshold(engine, settings, session):
+    seed(session)
+    raw = (CORPUS / "yahoo-mailbox-full.eml").read_bytes()
+    actions = [receive(engine, settings, raw, source="test").action for _ in range(SOFT_THRESHOLD)]
+    assert actions == ["counted"] * (SOFT_THRESHOLD - 1) + ["suppressed"]
+    assert _status(session, "joao.silva@yahoo.example") == "bounced"
+
+
+def test_raw_stored_before_processing_and_retry(engine, settings, session, monkeypatch):
+    seed(session)
+    raw = (CORPUS / "sendmail-dsn.eml").read_bytes()
+
+    def boom(*a, **k):
+        raise RuntimeError("database hiccup")
+
+    monkeypatch.setattr("gll_mail.bounce_intake.apply", boom)
+    assert receive(engine, settings, raw, source="test") is None
+    session.expire_all()
+    row = session.exec(select(InboundMessage)).one()
+    assert row.status == "failed" and "database hiccup" in row.error and row.raw == raw
+    monkeypatch.undo()
+    assert retry(engine, settings) == (1, 0)
+    session.expire_all()
+    assert session.exec(select(InboundMessage)).one().status == "processed"
+    assert _status(session, "li.wei@example.edu") == "bounced"
+    assert retry(engine, settings) == (0, 0)
+
+
+def test_store_is_idempotent_by_key(engine):
+    assert store(engine, b"x", source="t", source_key="k1") is not None
+    assert store(engine, b"x", source="t", source_key="k1") is None

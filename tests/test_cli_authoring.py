@@ -1,0 +1,120 @@
+"""`gll-mail campaign check|preview|test|audience` through Click, with a real database and SMTP server."""
+
+from __future__ import annotations
+
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+
+from gll_mail.cli import main
+from gll_mail.db import session_scope
+from gll_mail.demo_data import seed_catalog, seed_members
+from gll_mail.models import Subscriber
+
+FIXTURES = Path(__file__).resolve().parent / "data" / "campaigns"
+
+
+@pytest.fixture
+def seeded(engine, settings):
+    with session_scope(engine) as session:
+        seed_catalog(session, settings.resources_dir)
+        seed_members(session, 30)
+        member = session.get(Subscriber, 3)
+        member.language, member.name = "ar", "Nadia <b>Benali</b>"
+        session.add(member)
+        return member.email
+
+
+def test_check_passes_and_fails_with_exit_codes(runner, seeded):
+    result = runner.invoke(main, ["campaign", "check", "2019-06-compassion-reports"])
+    assert result.exit_code == 0, result.output
+    assert "ready to send (ar, zh, en, fr, ru, es; 30 recipient(s)" in result.output
+    result = runner.invoke(main, ["campaign", "check", str(FIXTURES / "seed-as-sent.md")])
+    assert result.exit_code == 1
+    assert "NOT ready to send" in result.output
+    assert "seed-as-sent.md:16: the text contains a stray `[`" in result.output
+    assert "country experiences [ on compassion" in result.output
+    result = runner.invoke(main, ["campaign", "check", "no-such-campaign"])
+    assert result.exit_code == 1 and "no campaign 'no-such-campaign'" in result.output
+
+
+def test_preview_html_text_lang_and_as(runner, seeded, tmp_path):
+    out = tmp_path / "preview.html"
+    result = runner.invoke(main, ["campaign", "preview", "2019-06-compassion-reports", "--lang", "fr",
+                                  "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    html = out.read_text(encoding="utf-8")
+    assert '<html lang="fr" dir="ltr"' in html and "Se désabonner" in html
+    result = runner.invoke(main, ["campaign", "preview", "2019-06-compassion-reports", "--as", seeded, "--text"])
+    assert result.exit_code == 0, result.output
+    assert "عزيزي/عزيزتي Nadia <b>Benali</b>،" in result.output  # the subscriber's own language and name
+    assert "إلغاء الاشتراك: https://gll.example.org/u/" in result.output
+    result = runner.invoke(main, ["campaign", "preview", "2019-06-compassion-reports", "--as", "nobody@example.org"])
+    assert result.exit_code == 1 and "no subscriber" in result.output
+
+
+def test_test_sends_real_marked_messages(runner, seeded, smtp_server, monkeypatch):
+    monkeypatch.setenv("GLL_MAIL_SMTP_URL", smtp_server.url)
+    result = runner.invoke(main, ["campaign", "test", "2019-06-compassion-reports", "--to", "reviewer@who.int",
+                                  "--to", seeded])
+    assert result.exit_code == 0, result.output
+    received = smtp_server.received
+    assert [r.rcpt_tos for r in received] == [("reviewer@who.int",), (seeded,)]
+    first = message_from_bytes(received[0].data, policy=policy.default)
+    assert first["Subject"] == "[TEST] WHO GLL releases reports on compassion – the heart of quality health services"
+    assert first.get_content_type() == "multipart/alternative"
+    html = first.get_body(("html",)).get_content()
+    text = first.get_body(("plain",)).get_content()
+    assert "https://gll.example.org/r/" in html and "Unsubscribe: https://gll.example.org/u/" in text
+    second = message_from_bytes(received[1].data, policy=policy.default)
+    assert second["Subject"].startswith("[TEST] مختبر التعلّم العالمي")
+    assert "Nadia &lt;b&gt;Benali&lt;/b&gt;" in second.get_body(("html",)).get_content()
+
+
+def test_test_refuses_a_broken_campaign_unless_forced(runner, seeded, smtp_server, monkeypatch):
+    monkeypatch.setenv("GLL_MAIL_SMTP_URL", smtp_server.url)
+    result = runner.invoke(main, ["campaign", "test", str(FIXTURES / "todo.md"), "--to", "reviewer@who.int"])
+    assert result.exit_code == 1 and "Not sending tests" in result.output
+    assert smtp_server.received == []
+    result = runner.invoke(main, ["campaign", "test", str(FIXTURES / "todo.md"), "--to", "reviewer@who.int",
+                                  "--force"])
+    assert result.exit_code == 0 and len(smtp_server.received) == 1
+
+
+def test_audience_by_language_and_pod(runner, seeded):
+    result = runner.invoke(main, ["campaign", "audience", "2019-06-compassion-reports"])
+    assert result.exit_code == 0, result.output
+    assert "2019-06-compassion-reports: 30 recipient(s) (topics: announcements)" in result.output
+    assert "By language" in result.output and "ar (Arabic)" in result.output
+    assert "By learning pod" in result.output and "compassion" in result.output
+
+
+def test_audience_of_a_corrigendum_reports_unreachable(runner, seeded, engine):
+    from sqlalchemy import insert, literal, select
+
+    from gll_mail.audience import audience_select
+    from gll_mail.campaigns import sync_campaign
+    from gll_mail.models import Delivery, utcnow
+    from gll_mail.sources import load_source
+
+    with session_scope(engine) as session:
+        original = sync_campaign(session, load_source(Path(__file__).resolve().parent.parent / "campaigns"
+                                                      / "2019-06-compassion-reports.md"))
+        audience = audience_select(session, original.audience).subquery()
+        session.execute(insert(Delivery).from_select(
+            ["campaign_id", "subscriber_id", "language", "status", "attempts", "possible_duplicate", "last_error",
+             "created_at"],
+            select(literal(original.id), audience.c.id, audience.c.language, literal("sent"), literal(1),
+                   literal(False), literal(""), literal(utcnow()))))
+        original.status = "sent"
+        session.add(original)
+        member = session.get(Subscriber, 5)
+        member.status = "bounced"
+        session.add(member)
+        gone = member.email
+    result = runner.invoke(main, ["campaign", "audience", "2019-06-18-corrigendum"])
+    assert result.exit_code == 0, result.output
+    assert "29 recipient(s) (recipients_of: 2019-06-compassion-reports)" in result.output
+    assert "was sent to 30; 1 of them can no longer be reached" in result.output
+    assert f"{gone} (bounced)" in result.output

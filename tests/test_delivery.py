@@ -1,0 +1,242 @@
+"""The drain loop against a real SMTP server: exactly the audience, retries, hard bounces, auto-pause, limits."""
+
+from __future__ import annotations
+
+from email import message_from_bytes, policy
+
+import pytest
+from sqlmodel import Session, select
+
+from delivery_support import TimedSink, add_subscribers, deliveries, max_in_window, recipients_of, write_campaign
+from gll_mail.delivery import DeliveryError, launch, send_now, set_status, summary
+from gll_mail.models import (
+    Campaign, CampaignStatus, DeliveryStatus, Event, EventType, Subscriber, SubscriberStatus, Suppression,
+)
+from gll_mail.sources import load_source
+from gll_mail.suppressions import suppress
+from gll_mail.tokens import read_verp_token
+
+
+@pytest.fixture
+def fast(settings, smtp_server, tmp_path):
+    return settings.replace(smtp_url=smtp_server.url, campaigns_dir=tmp_path / "campaigns", retry_base_seconds=0.02,
+                            max_attempts=3, smtp_connections=4)
+
+
+def _campaign(settings, **kwargs):
+    return load_source(write_campaign(settings.campaigns_dir, **kwargs))
+
+
+def test_exactly_the_audience_also_after_changes_since_enqueue(engine, fast, smtp_server):
+    emails = add_subscribers(engine, 30)
+    with Session(engine) as session:
+        people = {s.email: s for s in session.exec(select(Subscriber))}
+        people[emails[0]].status = SubscriberStatus.UNSUBSCRIBED
+        people[emails[1]].paused = True
+        session.add_all([people[emails[0]], people[emails[1]]])
+        suppress(session, emails[2], reason="complaint")
+        session.commit()
+    source = _campaign(fast)
+    from gll_mail.delivery import prepare
+
+    campaign = prepare(engine, fast, source)
+    assert launch(engine, campaign.id) == 27
+    assert launch(engine, campaign.id) == 0  # idempotent
+    with Session(engine) as session:  # changes after enqueue count at send time
+        people = {s.email: s for s in session.exec(select(Subscriber))}
+        people[emails[3]].status = SubscriberStatus.UNSUBSCRIBED
+        session.add(people[emails[3]])
+        suppress(session, emails[4], reason="manual")
+        people[emails[5]].paused = True
+        session.add(people[emails[5]])
+        session.commit()
+    result = send_now(engine, fast, source)
+    got = recipients_of(smtp_server)
+    assert sorted(got) == sorted(emails[6:])  # each eligible recipient exactly once
+    assert (result.sent, result.suppressed, result.failed, result.remaining) == (24, 3, 0, 0)
+    assert result.status == CampaignStatus.SENT
+    rows = deliveries(engine, "note")
+    assert {r["status"] for r in rows} == {"sent", "suppressed"}
+
+
+def test_every_campaign_header_and_a_verp_sender(engine, fast, smtp_server):
+    add_subscribers(engine, 3, name="Ana María")
+    result = send_now(engine, fast, _campaign(fast, subject="Héllo – a note"))
+    assert result.sent == 3
+    rows = {r["id"]: r for r in deliveries(engine, "note")}
+    for received in smtp_server.received:
+        message = message_from_bytes(received.data, policy=policy.default)
+        delivery_id = read_verp_token(fast, received.mail_from.split("+", 1)[1].split("@")[0])
+        row = rows[delivery_id]
+        assert received.mail_from.endswith("@" + fast.bounce_domain)
+        assert message["Message-ID"] == row["message_id"]
+        assert len(message.get_all("To")) == 1 and received.rcpt_tos[0] in message["To"]
+        assert "Ana María" in str(message["To"])
+        assert str(message["Subject"]) == "Héllo – a note"
+        for name in ("From", "Date", "List-Id", "Feedback-ID"):
+            assert message[name], name
+        unsubscribe = str(message["List-Unsubscribe"])
+        assert "<https://gll.example.org/u/" in unsubscribe and "<mailto:unsubscribe@" in unsubscribe
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert message.get_content_type() == "multipart/alternative"
+        text = message.get_body(("plain",)).get_content()
+        assert "A short note for Ana María" in text
+
+
+def test_4xx_is_retried_with_backoff_then_fails_and_recovers(engine, fast, smtp_server):
+    emails = add_subscribers(engine, 4)
+    smtp_server.reject(emails[0], 451, "4.3.0 try later")  # always: fails after max_attempts
+    tries = []
+    rcpt = smtp_server.handler.handle_RCPT
+
+    async def full_twice(server, session, envelope, address, options):  # a mailbox that recovers
+        if address == emails[1] and len(tries) < 2:
+            tries.append(address)
+            return "452 4.2.2 mailbox full"
+        return await rcpt(server, session, envelope, address, options)
+
+    smtp_server.handler.handle_RCPT = full_twice
+    fast = fast.replace(max_attempts=6, failure_window=100)
+    result = send_now(engine, fast, _campaign(fast))
+    rows = {r["subscriber_id"]: r for r in deliveries(engine, "note")}
+    with Session(engine) as session:
+        ids = {s.email: s.id for s in session.exec(select(Subscriber))}
+        deferred = session.exec(select(Event).where(Event.type == EventType.DEFERRED)).all()
+    failed = rows[ids[emails[0]]]
+    assert failed["status"] == "failed" and failed["attempts"] == 6 and failed["smtp_code"] == 451
+    recovered = rows[ids[emails[1]]]
+    assert recovered["status"] == "sent" and recovered["attempts"] == 3
+    assert sorted(recipients_of(smtp_server)) == sorted(emails[1:])
+    assert len([e for e in deferred if e.subscriber_id == ids[emails[0]]]) == 5
+    assert result.failed == 1 and result.status == CampaignStatus.SENT
+
+
+def test_5xx_is_final_and_suppresses_the_address(engine, fast, smtp_server):
+    emails = add_subscribers(engine, 5)
+    smtp_server.reject(emails[2], 550, "5.1.1 no such user")
+    result = send_now(engine, fast, _campaign(fast))
+    assert (result.sent, result.failed) == (4, 1)
+    with Session(engine) as session:
+        bounced = session.exec(select(Subscriber).where(Subscriber.email == emails[2])).one()
+        assert bounced.status == SubscriberStatus.BOUNCED
+        assert session.exec(select(Suppression).where(Suppression.email == emails[2])).one().reason == "hard-bounce"
+        assert session.exec(select(Event).where(Event.type == EventType.BOUNCE_HARD)).one().subscriber_id == bounced.id
+    row = next(r for r in deliveries(engine, "note") if r["subscriber_id"] == bounced.id)
+    assert row["attempts"] == 1 and row["smtp_code"] == 550  # never retried
+
+
+def test_smtp_down_pauses_with_the_reason_then_resume_finishes(engine, fast, smtp_server, tmp_path):
+    import socket
+
+    emails = add_subscribers(engine, 6)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]
+    down = fast.replace(smtp_url=f"smtp://127.0.0.1:{dead_port}?timeout=2")
+    source = _campaign(fast)
+    result = send_now(engine, down, source)
+    assert result.status == CampaignStatus.PAUSED and "unreachable" in result.paused_reason
+    assert result.remaining == 6 and result.failed == 0
+    assert {r["attempts"] for r in deliveries(engine, "note")} == {0}
+    with pytest.raises(DeliveryError, match="paused"):
+        send_now(engine, fast, source)
+    with Session(engine) as session:
+        campaign_id = session.exec(select(Campaign.id).where(Campaign.slug == "note")).one()
+    set_status(engine, campaign_id, CampaignStatus.SENDING, only_from=(CampaignStatus.PAUSED,))
+    result = send_now(engine, fast, source)
+    assert result.status == CampaignStatus.SENT and sorted(recipients_of(smtp_server)) == sorted(emails)
+
+
+def test_a_high_failure_rate_pauses_instead_of_burning_the_list(engine, fast, smtp_server):
+    emails = add_subscribers(engine, 60)
+    for email in emails[:40]:
+        smtp_server.reject(email, 550, "5.7.1 blocked")
+    fast = fast.replace(failure_window=10, failure_pause_threshold=0.5, smtp_connections=2)
+    result = send_now(engine, fast, _campaign(fast))
+    assert result.status == CampaignStatus.PAUSED
+    assert "of the last 10 sends failed" in result.paused_reason and "550" in result.paused_reason
+    assert result.remaining > 10  # it stopped early
+
+
+def test_global_rate_limit_by_timestamps_at_the_sink(engine, fast, tmp_path):
+    add_subscribers(engine, 30)
+    with TimedSink(tmp_path / "timed") as sink:
+        limited = fast.replace(smtp_url=sink.url, rate_per_second=20)
+        result = send_now(engine, limited, _campaign(limited))
+        assert result.sent == 30
+        times = [t for t, _ in sink.stamps]
+    assert max_in_window(times) <= 22  # 20/s, plus at most two for timing jitter at the sink
+    assert max(times) - min(times) >= 1.3  # 30 messages at 20/s take ~1.5 s
+
+
+def test_per_domain_rate_and_connections(engine, fast, tmp_path):
+    add_subscribers(engine, 24, domains=("slow.org", "fast.org"))
+    with TimedSink(tmp_path / "timed", data_delay=0.01) as sink:
+        limited = fast.replace(smtp_url=sink.url, per_domain_rate=10, per_domain_connections=1, smtp_connections=4)
+        result = send_now(engine, limited, _campaign(limited))
+        assert result.sent == 24
+        stamps = list(sink.stamps)
+        assert sink.max_open == {"slow.org": 1, "fast.org": 1}
+    for domain in ("slow.org", "fast.org"):
+        assert max_in_window([t for t, a in stamps if a.endswith(domain)]) <= 12
+
+
+def test_summary_counts_and_progress_reports(engine, fast, smtp_server):
+    add_subscribers(engine, 12)
+    seen = []
+    result = send_now(engine, fast, _campaign(fast), progress=seen.append)
+    assert seen and seen[-1].sent == 12 and seen[-1].remaining == 0
+    with Session(engine) as session:
+        campaign = session.exec(select(Campaign).where(Campaign.slug == "note")).one()
+    assert summary(engine, campaign.id).sent == result.sent == 12
+    assert campaign.finished_at is not None and campaign.status == CampaignStatus.SENT
+    assert DeliveryStatus.SENT == "sent"
+
+
+def test_the_faster_aiosmtplib_helpers_give_the_same_bytes():
+    import random
+    import re
+
+    import aiosmtplib.email
+
+    from gll_mail import smtp_pool
+
+    period = re.compile(rb"(?m)^\.")
+    rng = random.Random(4)
+    for _ in range(3000):
+        data = bytes(rng.choice(b".\r\nab") for _ in range(rng.randint(0, 14)))
+        assert smtp_pool._normalize_line_endings(data) == smtp_pool._original_normalize(data)
+        assert smtp_pool._DotStuffing().sub(b"..", data) == period.sub(b"..", data)
+    for address in ("bounces+1z.ln.abcdef@bounces.gll.who.int", "m00001@example.org", "a.b-c_d=e@x-y.z.org",
+                    "Name <a@b.org>", "a..b@c.org", "\"q u\"@x.org", "a@b", "ü@x.org", " a@b.org "):
+        assert smtp_pool._parse_address(address) == aiosmtplib.email.parse_address(address)
+
+
+@pytest.mark.parametrize("trouble", ["drop", "timeout"])
+def test_a_dropped_connection_or_a_timeout_is_retried_and_flagged(engine, fast, smtp_server, trouble):
+    import asyncio
+
+    emails = add_subscribers(engine, 3)
+    data = smtp_server.handler.handle_DATA
+    troubled = []
+
+    async def flaky(server, session, envelope):
+        if envelope.rcpt_tos == [emails[1]] and not troubled:
+            troubled.append(trouble)
+            if trouble == "drop":
+                server.transport.close()
+                return "250 never seen"
+            await asyncio.sleep(1.0)  # longer than the client's timeout; it has hung up by now
+            return "451 too late"
+        return await data(server, session, envelope)
+
+    smtp_server.handler.handle_DATA = flaky
+    fast = fast.replace(smtp_url=smtp_server.url + "?timeout=0.3", failure_window=100)
+    result = send_now(engine, fast, _campaign(fast))
+    assert troubled == [trouble] and result.sent == 3 and result.status == CampaignStatus.SENT
+    row = next(r for r in deliveries(engine, "note") if r["attempts"] > 1)
+    assert row["attempts"] == 2 and row["possible_duplicate"]  # the server may have taken the first try
+    with Session(engine) as session:
+        types = {e.type for e in session.exec(select(Event).where(Event.delivery_id == row["id"]))}
+    assert {"deferred", "possible-duplicate"} <= types
+    assert recipients_of(smtp_server).count(emails[1]) == 1

@@ -1,0 +1,221 @@
+"""Maildir and mbox scans (idempotent re-runs), and IMAP against a real dovecot when installed."""
+
+from __future__ import annotations
+
+import mailbox
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import need
+from sqlmodel import select
+from test_bounces import CASES, CORPUS, seed
+
+from gll_mail.mailboxes import scan
+from gll_mail.models import InboundMessage, Subscriber
+
+
+def _fill(box) -> None:
+    for case in CASES:
+        box.add((CORPUS / f"{case}.eml").read_bytes())
+    box.flush()
+
+
+def _check(session) -> None:
+    statuses = {s.email: s.status for s in session.exec(select(Subscriber))}
+    assert statuses["amina.diallo@example.org"] == "bounced"
+    assert statuses["olga.ivanova@hotmail.example"] == "complained"
+    assert statuses["joao.silva@yahoo.example"] == "active"  # one soft bounce only
+    assert statuses["bystander@example.org"] == "active"
+
+
+def test_maildir_scan_twice(engine, settings, session, tmp_path):
+    seed(session)
+    box = mailbox.Maildir(tmp_path / "Maildir", create=True)
+    _fill(box)
+    first = scan(engine, settings, str(tmp_path / "Maildir"))
+    assert (first.seen, first.stored, first.failed) == (len(CASES), len(CASES), 0)
+    assert first.kinds["hard"] == 5 and first.kinds["complaint"] == 1 and first.kinds["auto-reply"] == 2
+    second = scan(engine, settings, str(tmp_path / "Maildir"))
+    assert (second.stored, second.skipped) == (0, len(CASES))
+    session.expire_all()
+    assert len(session.exec(select(InboundMessage)).all()) == len(CASES)
+    _check(session)
+
+
+def test_big_maildir_scan_classifies_in_a_helper_process(engine, settings, session, tmp_path, monkeypatch):
+    """Large scans store in batches and classify in a second process; the decisions are the same."""
+    from gll_mail import mailboxes
+
+    monkeypatch.setattr(mailboxes, "PARALLEL_FROM", 2)
+    monkeypatch.setattr(mailboxes, "BATCH", 3)
+    seed(session)
+    box = mailbox.Maildir(tmp_path / "Maildir", create=True)
+    _fill(box)
+    report = scan(engine, settings, str(tmp_path / "Maildir"))
+    assert (report.seen, report.stored, report.failed) == (len(CASES), len(CASES), 0)
+    assert report.kinds["hard"] == 5 and report.kinds["complaint"] == 1 and report.kinds["auto-reply"] == 2
+    session.expire_all()
+    _check(session)
+
+
+def test_a_failing_message_in_a_batch_is_kept_alone_for_retry(engine, settings, session, tmp_path, monkeypatch):
+    from gll_mail import bounce_intake
+
+    seed(session)
+    box = mailbox.Maildir(tmp_path / "Maildir", create=True)
+    _fill(box)
+    real_apply = bounce_intake.apply
+
+    def flaky(session, settings, raw, *args, **kw):
+        if b"amina.diallo" in raw:
+            raise RuntimeError("database hiccup")
+        return real_apply(session, settings, raw, *args, **kw)
+
+    monkeypatch.setattr(bounce_intake, "apply", flaky)
+    report = scan(engine, settings, str(tmp_path / "Maildir"))
+    assert report.stored == len(CASES) and 0 < report.failed < len(CASES)
+    session.expire_all()
+    failed = session.exec(select(InboundMessage).where(InboundMessage.status == "failed")).all()
+    assert len(failed) == report.failed and all("database hiccup" in row.error for row in failed)
+    monkeypatch.setattr(bounce_intake, "apply", real_apply)
+    assert bounce_intake.retry(engine, settings) == (report.failed, 0)
+    session.expire_all()
+    _check(session)
+
+
+def test_mbox_scan_twice(engine, settings, session, tmp_path):
+    seed(session)
+    box = mailbox.mbox(tmp_path / "bounces.mbox", create=True)
+    _fill(box)
+    box.close()
+    first = scan(engine, settings, str(tmp_path / "bounces.mbox"))
+    assert first.stored == len(CASES) and first.failed == 0
+    assert scan(engine, settings, str(tmp_path / "bounces.mbox")).stored == 0
+    session.expire_all()
+    _check(session)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def dovecot():
+    binary = shutil.which("dovecot") or ("/usr/sbin/dovecot" if os.path.exists("/usr/sbin/dovecot") else None)
+    if binary is None:
+        need("dovecot not installed (apt-get install dovecot-imapd)")
+    port = _free_port()
+    import tempfile
+
+    # unix socket paths are capped near 108 bytes: pytest's tmp_path under xdist is too deep for dovecot
+    base = Path(tempfile.mkdtemp(prefix="dv", dir="/tmp"))
+    (base / "run").mkdir(parents=True)
+    maildir = base / "mail"
+    import pwd
+
+    pw = pwd.getpwuid(os.getuid())
+    mail_uid, mail_gid, owned = pw.pw_uid, pw.pw_gid, None
+    if pw.pw_uid == 0:  # dovecot never serves mail as uid 0: a world-traversable folder owned by dovecot
+        dv = pwd.getpwnam("dovecot")
+        owned = Path(tempfile.mkdtemp(prefix="gll-imap-"))
+        owned.chmod(0o755)
+        maildir = owned / "mail"
+        mail_uid, mail_gid = dv.pw_uid, dv.pw_gid
+    (base / "passwd").write_text(
+        f"bounces:{{PLAIN}}secret:{mail_uid}:{mail_gid}::{maildir}::userdb_mail=maildir:{maildir}\n")
+    if pw.pw_uid == 0:  # dovecot's login processes refuse root: use the package's own users
+        login_user, internal_user, internal_group = "dovenull", "dovecot", "dovecot"
+        # pytest's temp folders are private to root: let the auth processes read the passwd file
+        auth_service = "service auth {\n  user = root\n}\nservice auth-worker {\n  user = root\n}"
+    else:
+        login_user = internal_user = internal_group = pw.pw_name
+        auth_service = ""
+    conf = base / "dovecot.conf"
+    conf.write_text(f"""
+protocols = imap
+listen = 127.0.0.1
+base_dir = {base}/run
+state_dir = {base}/state
+log_path = {base}/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain
+default_login_user = {login_user}
+default_internal_user = {internal_user}
+default_internal_group = {internal_group}
+first_valid_uid = {mail_uid}
+first_valid_gid = {mail_gid}
+passdb {{
+  driver = passwd-file
+  args = {base}/passwd
+}}
+userdb {{
+  driver = passwd-file
+  args = {base}/passwd
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+{auth_service}
+service anvil {{
+  chroot =
+}}
+service imap-login {{
+  chroot =
+}}
+mail_location = maildir:{maildir}
+""")
+    (base / "state").mkdir()
+    box = mailbox.Maildir(maildir, create=True)
+    _fill(box)
+    if owned is not None:
+        for root, dirs, files in os.walk(owned):
+            for name in dirs + files + [""]:
+                os.chown(os.path.join(root, name), mail_uid, mail_gid)
+    errors = base / "start.err"
+    with errors.open("w") as err:  # dovecot daemonizes: no pipes, or run() would wait for its children
+        proc = subprocess.run([binary, "-c", str(conf)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=err, timeout=20)
+    if proc.returncode != 0:
+        need(f"dovecot did not start: {errors.read_text().strip()[:300]}")
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                need("dovecot did not listen")
+            time.sleep(0.1)
+    yield port
+    subprocess.run([binary, "-c", str(conf), "stop"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=20)
+    if owned is not None:
+        shutil.rmtree(owned, ignore_errors=True)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_imap_scan_against_dovecot(engine, settings, session, dovecot):
+    seed(session)
+    url = f"imap://bounces:secret@127.0.0.1:{dovecot}/INBOX"
+    from gll_mail.mailboxes import scan_imap
+
+    first = scan_imap(engine, settings, url, timeout=10)
+    assert first.stored == len(CASES) and first.failed == 0
+    second = scan_imap(engine, settings, url, timeout=10)  # processed messages are flagged and not fetched again
+    assert second.seen == 0
+    session.expire_all()
+    _check(session)

@@ -1,0 +1,217 @@
+"""The preflight: every rule has a failing fixture in tests/data/campaigns/, the real campaigns pass."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert, literal, select
+from sqlmodel import select as sqlselect
+
+from gll_mail import preflight
+from gll_mail.audience import audience_select
+from gll_mail.campaigns import sync_campaign
+from gll_mail.demo_data import seed_catalog, seed_members
+from gll_mail.models import CampaignStatus, Delivery, DeliveryStatus, Resource, Subscriber, utcnow
+from gll_mail.preflight import check
+from gll_mail.sources import load_source
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "data" / "campaigns"
+ORIGINAL = REPO / "campaigns" / "2019-06-compassion-reports.md"
+CORRIGENDUM = REPO / "campaigns" / "2019-06-18-corrigendum.md"
+
+
+@pytest.fixture
+def db(session, settings):
+    seed_catalog(session, settings.resources_dir)
+    seed_members(session, 40)
+    return session
+
+
+def send(session, source_path: Path):
+    """What the delivery engine does, in short: sync, enqueue with INSERT … SELECT, and mark sent."""
+    campaign = sync_campaign(session, load_source(source_path))
+    audience = audience_select(session, campaign.audience, campaign=campaign).subquery()
+    session.execute(insert(Delivery).from_select(
+        ["campaign_id", "subscriber_id", "language", "status", "attempts", "possible_duplicate", "last_error",
+         "created_at", "sent_at"],
+        select(literal(campaign.id), audience.c.id, audience.c.language, literal(DeliveryStatus.SENT), literal(1),
+               literal(False), literal(""), literal(utcnow()), literal(utcnow())),
+    ))
+    campaign.status = CampaignStatus.SENT
+    campaign.started_at = campaign.finished_at = utcnow()
+    session.add(campaign)
+    session.flush()
+    return campaign
+
+
+def run(settings, session, name: str, **kwargs):
+    return check(settings, session, load_source(FIXTURES / name), **kwargs)
+
+
+def messages(report) -> str:
+    return "\n".join(str(p) for p in report.errors)
+
+
+def test_the_real_campaigns_pass_with_every_link_live(db, settings):
+    report = check(settings, db, load_source(ORIGINAL))
+    assert report.ok, messages(report)
+    assert report.warnings == [] and report.audience == 40
+    send(db, ORIGINAL)
+    report = check(settings, db, load_source(CORRIGENDUM))
+    assert report.ok, messages(report)
+    assert report.audience == 40
+    for language, hrefs in report.links.items():
+        assert "resource:codevelopment-synthesis-report" in hrefs, language
+        assert {"resource:compassion-scoping-report", "resource:compassion-tools", "pod:compassion", "manage:"} <= \
+            set(hrefs), language
+
+
+def test_the_corrigendum_as_the_gll_sent_it_fails(db, settings):
+    send(db, ORIGINAL)
+    report = run(settings, db, "seed-as-sent.md")
+    assert not report.ok
+    stray = [p for p in report.errors if "stray `[`" in p.message]
+    assert len(stray) >= 4  # every lost link is listed, with its line
+    lines = (FIXTURES / "seed-as-sent.md").read_text(encoding="utf-8").split("\n")
+    for problem in stray:
+        assert "[" in lines[problem.line - 1]
+    assert any("country experiences [ on compassion" in (p.link_text or "") for p in stray)
+    assert any("promises a link" in p.message for p in report.warnings)  # "… register here:" with no link
+
+
+@pytest.mark.parametrize("name, expected, line", [
+    ("unknown-resource.md", "resource:no-such-report names no resource", 10),
+    ("unknown-pod.md", "pod:dance names no learning pod", 10),
+    ("empty-link.md", "empty link", 10),
+    ("malformed-link.md", "malformed link 'htps//www.who.int/report'", 10),
+    ("javascript-link.md", "javascript: links are not allowed", 10),
+    ("stray-bracket.md", "a stray `[`", 13),
+    ("stray-close.md", "a stray `]`", 10),
+    ("broken-marker.md", "unresolved link marker `](`", 10),
+    ("leftover-braces.md", "leftover `{{`", 10),
+    ("todo.md", "`TODO`", 10),
+    ("empty-subject.md", "the subject is empty", 3),
+    ("long-subject.md", "the subject is too long", 3),
+    ("empty-audience.md", "the audience is empty", 4),
+    ("no-audience.md", "the audience is not set", 2),
+    ("orphan-corrigendum.md", "original campaign 'no-such-campaign' does not exist", 3),
+    ("render-fails.md", "rendering fails in en", None),
+])
+def test_each_rule_refuses_its_fixture(db, settings, name, expected, line):
+    report = run(settings, db, name)
+    assert not report.ok
+    matching = [p for p in report.errors if expected in p.message]
+    assert matching, messages(report)
+    assert matching[0].line == line
+    assert matching[0].file.name == name
+
+
+def test_link_text_is_named(db, settings):
+    report = run(settings, db, "unknown-resource.md")
+    assert report.errors[0].link_text == "missing report"
+    assert str(report.errors[0]).endswith("names no resource (see `gll-mail resources list`) (link “missing report”)")
+
+
+def test_variant_lacking_a_link(db, settings):
+    report = run(settings, db, "variant-missing-link.md")
+    problems = [p for p in report.errors if "lacks the link" in p.message]
+    assert len(problems) == 1
+    assert problems[0].file.name == "variant-missing-link.fr.md"
+    assert "resource:compassion-tools" in problems[0].message and problems[0].link_text == "tools"
+    assert run(settings, db, "good.md").ok
+
+
+def test_corrigendum_of_an_unsent_campaign(db, settings):
+    fixtures = settings.replace(campaigns_dir=FIXTURES)
+    sync_campaign(db, load_source(FIXTURES / "good.md"))
+    report = check(fixtures, db, load_source(FIXTURES / "unsent-corrigendum.md"))
+    assert any("'good' was never sent" in p.message for p in report.errors), messages(report)
+
+
+def test_unreachable_recipients_of_the_original_are_reported(db, settings):
+    send(db, ORIGINAL)
+    gone = list(db.exec(sqlselect(Subscriber).order_by(Subscriber.id).limit(2)))
+    gone[0].status = "unsubscribed"
+    gone[1].paused = True
+    for s in gone:
+        db.add(s)
+    db.flush()
+    report = check(settings, db, load_source(CORRIGENDUM))
+    assert report.ok and report.audience == 38
+    warning = [p for p in report.warnings if "can no longer be reached" in p.message]
+    assert warning and f"{gone[0].email} (unsubscribed)" in warning[0].message
+    assert f"{gone[1].email} (paused)" in warning[0].message
+
+
+def test_missing_resource_file(db, settings):
+    target = db.exec(sqlselect(Resource).where(
+        Resource.slug == "codevelopment-synthesis-report")).one()
+    (settings.resources_dir / target.file_path).unlink()
+    report = run(settings, db, "good.md")
+    assert any("which does not exist" in p.message and p.line == 10 for p in report.errors), messages(report)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    hits: list[str] = []
+
+    def do_HEAD(self):
+        self.hits.append(self.path)
+        self.send_response(200 if self.path.startswith("/ok") else 404)
+        self.end_headers()
+
+    do_GET = do_HEAD
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def http_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_check_urls_asks_resource_urls_and_caches(db, settings, http_server, tmp_path):
+    preflight._url_cache.clear()
+    db.add(Resource(slug="online-report", title="Online", url=f"{http_server}/missing/report.pdf", access="public"))
+    db.add(Resource(slug="online-ok", title="Online", url=f"{http_server}/ok/report.pdf", access="public"))
+    db.flush()
+    (tmp_path / "urls.md").write_text(
+        "---\nsubject: Online\naudience: {all: true}\n---\n\n[bad](resource:online-report), [good](resource:online-ok)"
+        f" and [plain]({http_server}/ok/page).\n", encoding="utf-8")
+    source = load_source(tmp_path / "urls.md")
+    assert check(settings, db, source).ok  # URLs are only asked with check_urls
+    _Handler.hits.clear()
+    report = check(settings, db, source, check_urls=True)
+    assert [p.message for p in report.errors] == [
+        f"resource:online-report points to {http_server}/missing/report.pdf, which answers HTTP 404"]
+    assert report.errors[0].line == 6 and report.errors[0].link_text == "bad"
+    asked = list(_Handler.hits)
+    check(settings, db, source, check_urls=True)
+    assert _Handler.hits == asked  # answers are cached
+    assert preflight.url_problem("http://127.0.0.1:9/nothing", timeout=0.5).startswith("does not answer")
+
+
+def test_layout_without_unsubscribe_link(db, settings):
+    layouts = settings.replace(templates_dir=FIXTURES / "layouts")
+    report = check(layouts, db, load_source(FIXTURES / "no-unsubscribe.md"))
+    assert any("lacks the unsubscribe link" in p.message for p in report.errors), messages(report)
+    missing = check(settings, db, load_source(FIXTURES / "no-unsubscribe.md"))
+    assert any("layout" in p.message and "does not exist" in p.message for p in missing.errors)
+
+
+def test_warnings_do_not_block(db, settings):
+    report = run(settings, db, "huge-and-image.md")
+    assert report.ok, messages(report)
+    text = "\n".join(p.message for p in report.warnings)
+    assert "has no alt text" in text
+    assert "Gmail clips messages over 102 KB" in text

@@ -1,0 +1,153 @@
+"""Double opt-in registration through gated links and the public form, against a real SMTP server."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import select
+
+from gll_mail import links
+from gll_mail.models import Event, EventType, Subscriber, SubscriberStatus, Subscription, Suppression
+from gll_mail.suppressions import suppress
+from gll_mail.web import create_app
+from web_support import BASE, add_member, app, client, csrf, url_in_text, web_settings  # noqa: F401
+
+ANSWERS = {"name": "Wei Zhang", "country": "China", "organization": "Peking Union Hospital",
+           "role": "Nurse", "language": "en", "consent": "yes"}
+
+
+def fresh(session, model, row_id):
+    session.expire_all()
+    return session.get(model, row_id)
+
+
+def test_gated_link_registration_confirms_and_continues_to_the_resource(client, session, web_settings, smtp_server):
+    sub = add_member(session, "wei@example.org", registered=False, name="")
+    url = links.gate_url(web_settings, sub.public_id, "codevelopment-synthesis-report")
+    form = client.get(url)
+    sent = client.post(url, data={**ANSWERS, "language": "fr", "email": "attacker@evil.example",
+                                  "csrf_token": csrf(form)})
+    assert sent.status_code == 200 and "Consultez votre messagerie" in sent.get_data(as_text=True)
+    [mail] = smtp_server.received
+    assert mail.rcpt_tos == ("wei@example.org",)  # the token's address, never the posted one
+    assert "Confirmez votre inscription" in mail.message["Subject"]
+    confirm = url_in_text(mail.data, BASE + "/confirm/")
+    assert fresh(session, Subscriber, sub.id).registered_at is None  # nothing applied before confirming
+
+    page = client.get(confirm)
+    assert page.status_code == 200 and "Confirmer mon inscription" in page.get_data(as_text=True)
+    assert fresh(session, Subscriber, sub.id).registered_at is None  # GET changes nothing
+
+    done = client.post(confirm, data={"csrf_token": csrf(page)})
+    assert done.status_code == 303 and done.headers["Location"].startswith("/r/")
+    opened = client.get(done.headers["Location"])
+    assert opened.status_code == 200 and "co-development call synthesis report" in opened.get_data(as_text=True)
+    opened.close()
+    member = fresh(session, Subscriber, sub.id)
+    assert member.registered_at is not None and member.consent_source == "web-register"
+    assert member.consent_ip == "127.0.0.1" and member.consent_at is not None
+    assert (member.name, member.country, member.organization, member.role, member.language) == (
+        "Wei Zhang", "China", "Peking Union Hospital", "Nurse", "fr")
+    assert "pending_registration" not in member.attributes
+    confirmed = session.exec(select(Event).where(Event.type == EventType.CONFIRMED)).one()
+    assert confirmed.source == "web" and confirmed.data["form_ip"] == "127.0.0.1"
+
+    again = client.post(confirm, data={"csrf_token": csrf(page)})  # idempotent
+    assert again.status_code == 303
+    assert len(session.exec(select(Event).where(Event.type == EventType.CONFIRMED)).all()) == 1
+
+
+def test_invalid_answers_show_errors_and_send_nothing(client, session, web_settings, smtp_server):
+    sub = add_member(session, "wei@example.org", registered=False)
+    url = links.gate_url(web_settings, sub.public_id, "codevelopment-synthesis-report")
+    form = client.get(url)
+    response = client.post(url, data={"name": "", "country": "x" * 500, "csrf_token": csrf(form)})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "Enter your name." in html and "Tick this box to register." in html and "too long" in html
+    assert 'aria-invalid="true"' in html and 'role="alert"' in html
+    assert smtp_server.received == []
+
+
+def test_public_register_same_answer_for_known_and_unknown_addresses(client, session, smtp_server):
+    add_member(session, "known@example.org", registered=True)
+    bodies = []
+    for email in ("known@example.org", "unknown@example.org"):
+        form = client.get(BASE + "/register")
+        response = client.post(BASE + "/register", data={**ANSWERS, "email": email, "csrf_token": csrf(form)})
+        assert response.status_code == 200
+        bodies.append(response.get_data(as_text=True))
+    assert bodies[0] == bodies[1]
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.received) == ["known@example.org", "unknown@example.org"]
+    pending = session.exec(select(Subscriber).where(Subscriber.email == "unknown@example.org")).one()
+    assert pending.status == SubscriberStatus.PENDING and pending.registered_at is None
+
+
+def test_public_registration_confirmed_subscribes_to_topics(client, session, smtp_server):
+    form = client.get(BASE + "/register")
+    client.post(BASE + "/register", data={**ANSWERS, "email": " New.Person@Example.ORG ", "csrf_token": csrf(form)})
+    [mail] = smtp_server.received
+    confirm = url_in_text(mail.data, BASE + "/confirm/")
+    page = client.get(confirm)
+    done = client.post(confirm, data={"csrf_token": csrf(page)})
+    assert done.status_code == 200 and "Welcome to the Global Learning Laboratory" in done.get_data(as_text=True)
+    member = session.exec(select(Subscriber).where(Subscriber.email == "new.person@example.org")).one()
+    assert member.status == SubscriberStatus.ACTIVE and member.is_registered
+    assert len(session.exec(select(Subscription).where(Subscription.subscriber_id == member.id)).all()) == 2
+
+
+def test_bounced_or_complained_addresses_get_no_mail_but_the_same_page(client, session, smtp_server):
+    suppress(session, "bounced@example.org", reason="hard-bounce", source="test")
+    session.commit()
+    form = client.get(BASE + "/register")
+    response = client.post(BASE + "/register", data={**ANSWERS, "email": "bounced@example.org",
+                                                      "csrf_token": csrf(form)})
+    assert response.status_code == 200 and "Check your email" in response.get_data(as_text=True)
+    assert smtp_server.received == []
+
+
+def test_confirmed_re_registration_lifts_an_unsubscribe(client, session, smtp_server):
+    sub = add_member(session, "back@example.org", status=SubscriberStatus.UNSUBSCRIBED)
+    suppress(session, sub.email, reason="unsubscribe", source="test")
+    session.commit()
+    form = client.get(BASE + "/register")
+    client.post(BASE + "/register", data={**ANSWERS, "email": "back@example.org", "csrf_token": csrf(form)})
+    confirm = url_in_text(smtp_server.received[0].data, BASE + "/confirm/")
+    page = client.get(confirm)
+    client.post(confirm, data={"csrf_token": csrf(page)})
+    assert fresh(session, Subscriber, sub.id).status == SubscriberStatus.ACTIVE
+    assert session.exec(select(Suppression)).first() is None
+
+
+def test_pod_link_registration_continues_to_the_join_page(client, session, web_settings, smtp_server):
+    sub = add_member(session, "pod@example.org", registered=False)
+    url = links.join_pod_url(web_settings, sub.public_id, "wash")
+    form = client.get(url)
+    assert "The <bdi>Water, Sanitation and Hygiene</bdi> learning pod is for registered members" in form.get_data(True)
+    client.post(url, data={**ANSWERS, "csrf_token": csrf(form)})
+    confirm = url_in_text(smtp_server.received[0].data, BASE + "/confirm/")
+    page = client.get(confirm)
+    done = client.post(confirm, data={"csrf_token": csrf(page)}, follow_redirects=True)
+    assert "Join the Water, Sanitation and Hygiene learning pod" in done.get_data(as_text=True)
+
+
+def test_registration_is_rate_limited(web_settings, engine, session):
+    app = create_app(web_settings.replace(register_rate_limit=2, smtp_url="smtp://127.0.0.1:9"), engine)
+    client = app.test_client()
+    form = client.get(BASE + "/register")
+    statuses = [client.post(BASE + "/register", data={"csrf_token": csrf(form)}).status_code for _ in range(3)]
+    assert statuses == [400, 400, 429]
+
+
+def test_smtp_failure_is_a_friendly_503(web_settings, engine, session):
+    app = create_app(web_settings.replace(smtp_url="smtp://127.0.0.1:9?timeout=2"), engine)
+    client = app.test_client()
+    form = client.get(BASE + "/register")
+    response = client.post(BASE + "/register", data={**ANSWERS, "email": "x@example.org", "csrf_token": csrf(form)})
+    assert response.status_code == 503 and "We could not send the email" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("language", ["ar", "zh", "ru", "es"])
+def test_register_page_speaks_the_browser_language(client, language):
+    response = client.get(BASE + "/register", headers={"Accept-Language": f"{language},en;q=0.5"})
+    html = response.get_data(as_text=True)
+    assert f'lang="{language}"' in html and ('dir="rtl"' in html) == (language == "ar")

@@ -1,0 +1,103 @@
+"""Campaign report numbers against a seeded campaign with known numbers; bot-aware clicks; HTML."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+
+from gll_mail.cli import main
+from gll_mail.db import session_scope
+from gll_mail.models import Campaign, Delivery, Event, Resource, Subscriber, utcnow
+from gll_mail.report_html import render_html
+from gll_mail.reports import campaign_report, render_text
+
+T = utcnow().replace(microsecond=0) - timedelta(days=1)
+
+
+def seed_campaign(session) -> None:
+    c = Campaign(slug="nov-news", subject="GLL November", status="sent", started_at=T)
+    r1, r2 = Resource(slug="ipc-report", title="IPC report"), Resource(slug="wash-tool", title="WASH tool")
+    session.add_all([c, r1, r2])
+    session.flush()
+    langs = ["fr", "es", "en", "en", "en", "en", "en", "en", "en", "en"]
+    countries = ["Senegal", "Peru", "", "", "", "", "", "", "", ""]
+    subs = []
+    for i in range(10):
+        s = Subscriber(email=f"m{i}@example.org", language=langs[i], country=countries[i])
+        session.add(s)
+        session.flush()
+        subs.append(s)
+        status = "sent" if i < 8 else ("failed" if i == 8 else "suppressed")
+        session.add(Delivery(campaign_id=c.id, subscriber_id=s.id, status=status,
+                             sent_at=T + timedelta(minutes=i) if status == "sent" else None))
+    session.flush()
+
+    def ev(type_, i, at, resource=None, **data):
+        session.add(Event(type=type_, subscriber_id=subs[i].id, campaign_id=c.id if type_ not in (
+            "registered", "pod-joined") else None, resource_id=resource.id if resource else None,
+            created_at=at, data=data))
+
+    ua = "Mozilla/5.0 (Windows NT 10.0) Firefox/128.0"
+    ev("click", 0, T + timedelta(hours=1), r1, user_agent=ua, method="GET")
+    ev("registered", 0, T + timedelta(hours=2))
+    ev("click", 1, T + timedelta(hours=1), r1, user_agent=ua, method="GET")
+    ev("click", 1, T + timedelta(hours=3), r1, user_agent=ua, method="GET")
+    ev("click", 1, T + timedelta(hours=5), r2, user_agent=ua, method="GET")
+    ev("pod-joined", 1, T + timedelta(hours=6))
+    # a mail gateway opening every link seconds after delivery, with a browser-like agent
+    ev("click", 2, T + timedelta(minutes=2, seconds=8), r1, user_agent=ua, method="GET")
+    ev("click", 2, T + timedelta(minutes=2, seconds=9), r2, user_agent=ua, method="GET")
+    ev("click", 3, T + timedelta(hours=2), r1, user_agent=ua, method="HEAD")
+    ev("click", 4, T + timedelta(hours=2), r1, user_agent="Mozilla/5.0 (compatible; Proofpoint URL Defense)")
+    ev("registered", 2, T + timedelta(hours=1))  # a bot click does not make this a conversion
+    ev("bounce-hard", 5, T + timedelta(minutes=6), status="5.1.1")
+    ev("bounce-soft", 6, T + timedelta(minutes=7), status="4.2.2")
+    ev("complaint", 7, T + timedelta(hours=4))
+    ev("unsubscribed", 6, T + timedelta(hours=4))
+    session.commit()
+
+
+def test_report_numbers(any_engine):
+    """The same known numbers on the embedded SQLite default and on the real PostgreSQL server."""
+    with session_scope(any_engine) as session:
+        seed_campaign(session)
+        r = campaign_report(session, "nov-news")
+    assert (r["audience"], r["sent"], r["failed"], r["suppressed"]) == (10, 8, 1, 1)
+    assert r["bounced"] == {"hard": 1, "soft": 1}
+    assert (r["complaints"], r["unsubscribes"], r["delivered"]) == (1, 1, 7)
+    c = r["clicks"]
+    assert (c["human_unique"], c["human_total"], c["bot_total"]) == (2, 4, 4)
+    assert c["bot_reasons"] == {"timing": 2, "head-request": 1, "scanner-agent": 1}
+    assert c["per_resource"] == {"ipc-report": {"unique": 2, "total": 3, "bot_total": 3},
+                                 "wash-tool": {"unique": 1, "total": 1, "bot_total": 1}}
+    assert c["by_language"] == {"fr": 1, "es": 1} and c["by_country"] == {"Senegal": 1, "Peru": 1}
+    assert r["conversions"] == {"registered": 1, "joined_pod": 1}
+    assert r["funnel"] == [["delivered", 7], ["clicked", 2], ["registered or joined", 2]]
+    assert r["opens"]["tracked"] is False
+    complaint = r["rates"][0]
+    assert complaint["rate"] == 1 / 8 and complaint["level"] == "over-limit"
+    assert any("complaint rate" in w for w in r["warnings"])
+    assert sum(n for _, n in r["series"]["sends"]) == 8
+    text = render_text(r)
+    assert "audience 10" in text and "WARNING: complaint rate" in text
+
+
+def test_html_report_is_self_contained(session):
+    seed_campaign(session)
+    html = render_html(campaign_report(session, "nov-news"))
+    assert html.count("<svg") == 3 and "Funnel" in html
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
+
+
+def test_cli_report_formats(runner, engine, session):
+    seed_campaign(session)
+    out = runner.invoke(main, ["campaign", "report", "nov-news", "--format", "json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["clicks"]["human_unique"] == 2
+    out = runner.invoke(main, ["campaign", "report", "nov-news"])
+    assert "bot/scanner clicks 4" in out.output
+    out = runner.invoke(main, ["campaign", "report", "nov-news", "--format", "html"])
+    assert out.output.startswith("<!doctype html>")
+    out = runner.invoke(main, ["campaign", "report", "nope"])
+    assert out.exit_code != 0 and "no campaign" in out.output

@@ -1,0 +1,112 @@
+"""Campaign sources: front matter + Markdown, language variants, errors with file and line."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from gll_mail.sources import SourceError, find_source, list_sources, load_source
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_the_real_report_release_in_six_languages():
+    source = load_source(REPO / "campaigns" / "2019-06-compassion-reports.md")
+    assert source.slug == "2019-06-compassion-reports"
+    assert source.kind == "report-release" and source.template == "report-release"
+    assert source.audience == {"topics": ["announcements"]}
+    assert source.subject == "WHO GLL releases reports on compassion – the heart of quality health services"
+    assert source.languages == ["ar", "zh", "en", "fr", "ru", "es"]
+    fr = source.variants["fr"]
+    assert fr.path.name == "2019-06-compassion-reports.fr.md" and fr.subject.startswith("Le GLL de l’OMS")
+    lines = fr.path.read_text(encoding="utf-8").split("\n")
+    assert lines[fr.body_line - 1] == fr.body.split("\n")[0]
+    assert source.variant("de").language == "en"
+    assert len(source.source_hash) == 64
+
+
+def test_the_real_corrigendum_defaults_to_the_originals_recipients():
+    source = load_source(REPO / "campaigns" / "2019-06-18-corrigendum.md")
+    assert source.kind == "corrigendum" and source.corrects == "2019-06-compassion-reports"
+    assert source.audience == {"recipients_of": "2019-06-compassion-reports"} and source.audience_defaulted
+    assert source.template == "corrigendum"
+
+
+def test_find_source_by_slug_path_or_variant(settings):
+    assert find_source(settings, "2019-06-compassion-reports").slug == "2019-06-compassion-reports"
+    by_variant = find_source(settings, str(REPO / "campaigns" / "2019-06-compassion-reports.ar.md"))
+    assert by_variant.path.name == "2019-06-compassion-reports.md"
+    with pytest.raises(SourceError, match="no campaign 'nope'.*known: "):
+        find_source(settings, "nope")
+    assert [p.name for p in list_sources(settings)] == ["2019-06-18-corrigendum.md", "2019-06-compassion-reports.md"]
+
+
+def test_full_front_matter(tmp_path):
+    path = write(tmp_path, "webinar.md", """---
+slug: webinar
+kind: event
+subject: Webinar on compassion
+preheader: Thursday, 15:00 CEST
+template: announcement
+audience:
+  pods: [compassion, ipc]
+  registered: true
+send_at: 2019-06-20T09:00:00+02:00
+from: GLL events <events@who.int>
+---
+
+Join us.
+""")
+    source = load_source(path)
+    assert source.send_at == datetime(2019, 6, 20, 7, 0, tzinfo=timezone.utc)
+    assert source.from_address == "GLL events <events@who.int>"
+    assert source.audience == {"pods": ["compassion", "ipc"], "registered": True}
+    assert source.template == "announcement" and source.preheader == "Thursday, 15:00 CEST"
+    assert source.base.body_line == 13 and source.base.body == "\nJoin us.\n"  # the line after ---
+
+
+@pytest.mark.parametrize("text, message, line", [
+    ("subject: x\n", "must start with a `---` line", 1),
+    ("---\nsubject: x\n", "not closed", 1),
+    ("---\nsubject: x\naudience: [oops\n---\nbody\n", "not valid YAML", 3),
+    ("---\nsubject: x\ncolour: blue\n---\nbody\n", "unknown front matter key", 3),
+    ("---\nsubject: x\nkind: newsletter\n---\nbody\n", "unknown kind 'newsletter'", 3),
+    ("---\nsubject: x\nsend_at: 2019-06-20T09:00:00\n---\nbody\n", "needs a time zone", 3),
+    ("---\nsubject: x\nsend_at: next tuesday\n---\nbody\n", "not an ISO 8601", 3),
+    ("---\nsubject: x\naudience:\n  country: Ghana\n---\nbody\n", "unknown audience key", 3),
+    ("---\nsubject: x\naudience: {topics: []}\n---\nbody\n", "non-empty list", 3),
+    ("---\nsubject: x\nkind: corrigendum\n---\nbody\n", "must name the campaign it corrects", 2),
+    ("---\nsubject: x\ncorrects: other\n---\nbody\n", "only for `kind: corrigendum`", 3),
+    ("---\nslug: another\nsubject: x\n---\nbody\n", "must match the file name", 2),
+    ("---\nsubject: x\nfrom: not an address\n---\nbody\n", "not an email address", 3),
+])
+def test_errors_name_file_and_line(tmp_path, text, message, line):
+    path = write(tmp_path, "broken.md", text)
+    with pytest.raises(SourceError, match=message) as info:
+        load_source(path)
+    assert info.value.file == path and info.value.line == line
+    assert str(info.value).startswith(f"{path}:{line}: ")
+
+
+def test_variants_may_not_change_campaign_keys(tmp_path):
+    write(tmp_path, "news.md", "---\nsubject: News\naudience: {all: true}\n---\nHello\n")
+    write(tmp_path, "news.fr.md", "---\nsubject: Nouvelles\naudience: {all: true}\n---\nBonjour\n")
+    with pytest.raises(SourceError, match="may only set subject and preheader") as info:
+        load_source(tmp_path / "news.md")
+    assert info.value.file.name == "news.fr.md" and info.value.line == 3
+
+
+def test_not_utf8_is_reported_with_its_line(tmp_path):
+    path = tmp_path / "latin.md"
+    path.write_bytes("---\nsubject: x\n---\n\ncaf\xe9\n".encode("latin-1"))
+    with pytest.raises(SourceError, match="not UTF-8") as info:
+        load_source(path)
+    assert info.value.line == 5

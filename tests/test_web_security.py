@@ -1,0 +1,155 @@
+"""Security of the member web: headers, CSRF cookie, rate limits, input limits, escaping, strings."""
+
+from __future__ import annotations
+
+import re
+import string
+
+import pytest
+from sqlmodel import select
+
+from gll_mail import links
+from gll_mail.languages import LANGUAGES
+from gll_mail.models import Resource
+from gll_mail.web import create_app
+from gll_mail.web_strings import STRINGS
+from web_support import BASE, add_member, app, client, csrf, web_settings  # noqa: F401
+
+
+def test_security_headers_on_pages_and_errors(client, session, web_settings):
+    member = add_member(session, "amina@example.org")
+    for url in (BASE + "/register", links.manage_url(web_settings, member.public_id), BASE + "/r/forged"):
+        response = client.get(url)
+        csp = response.headers["Content-Security-Policy"]
+        assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp and "script-src" not in csp
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Cache-Control"].startswith("no-store")
+        html = response.get_data(as_text=True)
+        assert "<script" not in html and "style=" not in html  # nothing the CSP would block
+        assert '<meta name="viewport"' in html
+
+
+def test_csrf_cookie_is_httponly_samesite_and_secure(client):
+    response = client.get(BASE + "/register")
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" in cookie
+
+
+def test_register_post_without_csrf_is_refused(client, smtp_server):
+    response = client.post(BASE + "/register", data={"email": "x@example.org", "name": "X", "consent": "yes"})
+    assert response.status_code == 403 and smtp_server.received == []
+
+
+def test_token_endpoints_are_rate_limited(web_settings, engine, session):
+    member = add_member(session, "amina@example.org")
+    client = create_app(web_settings.replace(web_rate_limit=3), engine).test_client()
+    url = links.manage_url(web_settings, member.public_id)
+    statuses = [client.get(url).status_code for _ in range(3)] + [client.get(BASE + "/u/forged").status_code]
+    assert statuses == [200, 200, 200, 429]
+    response = client.get(url)
+    assert "Too many requests" in response.get_data(as_text=True)
+
+
+def test_input_limits(client, session, web_settings):
+    response = client.post(BASE + "/register", data={"name": "x" * 70_000})
+    assert response.status_code == 413 and "Too much data" in response.get_data(as_text=True)
+    assert client.get(BASE + "/m/" + "a" * 2000).status_code == 400
+
+
+def test_member_text_is_escaped(client, session, web_settings):
+    member = add_member(session, "amina@example.org", name='<script>alert("x")</script>')
+    html = client.get(links.manage_url(web_settings, member.public_id)).get_data(as_text=True)
+    assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_join_form_may_lead_to_the_resource_origin_only(client, session, web_settings):
+    session.add(Resource(slug="pod-site", title="Pod site", url="https://learning.who.int/pod/x",
+                         access="pod:compassion"))
+    member = add_member(session, "amina@example.org")
+    response = client.get(links.gate_url(web_settings, member.public_id, "pod-site"))
+    assert "form-action 'self' https://learning.who.int;" in response.headers["Content-Security-Policy"]
+
+
+def test_server_errors_are_friendly_without_stack_trace(web_settings, engine, session):
+    app = create_app(web_settings, engine)
+
+    def boom():
+        raise RuntimeError("secret internals")
+
+    app.add_url_rule("/boom", "boom", boom)
+    response = app.test_client().get(BASE + "/boom")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 500 and "Something went wrong on our side" in html
+    assert "secret internals" not in html and "Traceback" not in html
+
+
+def test_every_language_has_every_string_with_the_same_placeholders():
+    assert set(STRINGS) == set(LANGUAGES)
+    fields = {key: {f[1] for f in string.Formatter().parse(text) if f[1]} for key, text in STRINGS["en"].items()}
+    for language, strings in STRINGS.items():
+        assert set(strings) == set(fields), language
+        for key, text in strings.items():
+            assert {f[1] for f in string.Formatter().parse(text) if f[1]} == fields[key], (language, key)
+
+
+@pytest.mark.parametrize("language", list(LANGUAGES))
+def test_pages_in_every_language(client, session, web_settings, language):
+    member = add_member(session, f"{language}@example.org", language=language)
+    for url in (links.manage_url(web_settings, member.public_id), links.unsubscribe_url(web_settings, member.public_id),
+                BASE + f"/register?lang={language}"):
+        response = client.get(url)
+        html = response.get_data(as_text=True)
+        direction = "rtl" if language == "ar" else "ltr"
+        assert response.status_code == 200 and f'<html lang="{language}" dir="{direction}">' in html
+        assert response.headers["Content-Language"] == language
+        for field in re.findall(r'<input id="([a-z-]+)"', html):
+            assert f'for="{field}"' in html, (url, field)  # every input has a label
+
+
+def test_client_address_behind_a_proxy(web_settings, engine, session, smtp_server):
+    app = create_app(web_settings.replace(web_proxies=1), engine)
+    client = app.test_client()
+    form = client.get(BASE + "/register")
+    client.post(BASE + "/register", headers={"X-Forwarded-For": "203.0.113.9"},
+                data={"email": "p@example.org", "name": "P", "consent": "yes", "csrf_token": csrf(form)})
+    from gll_mail.models import Subscriber
+
+    pending = session.exec(select(Subscriber).where(Subscriber.email == "p@example.org")).one()
+    assert pending.attributes["pending_registration"]["ip"] == "203.0.113.9"
+
+
+def test_no_get_or_head_changes_member_state(client, session, web_settings):
+    """Every member URL, fetched as a person or a scanner would, leaves members, pods, topics alone."""
+    from gll_mail.models import PodMembership, Subscriber, Subscription, Suppression
+    from gll_mail.registration import PENDING
+
+    registered = add_member(session, "reg@example.org")
+    newcomer = add_member(session, "new@example.org", registered=False)
+    newcomer.attributes = {PENDING: {"name": "N", "language": "en", "ip": "", "at": ""}}
+    session.add(newcomer)
+    session.commit()
+
+    def snapshot():
+        session.expire_all()
+        return [sorted(repr(row.model_dump(exclude={"updated_at"})) for row in session.exec(select(model)))
+                for model in (Subscriber, PodMembership, Subscription, Suppression)]
+
+    before = snapshot()
+    urls = []
+    for member in (registered, newcomer):
+        pid = member.public_id
+        urls += [links.gate_url(web_settings, pid, "codevelopment-synthesis-report"),
+                 links.gate_url(web_settings, pid, "compassion-tools"),
+                 links.join_pod_url(web_settings, pid, "ipc"),
+                 links.join_pod_url(web_settings, pid, "ipc", "compassion-tools"),
+                 links.manage_url(web_settings, pid), links.unsubscribe_url(web_settings, pid),
+                 links.confirm_url(web_settings, pid, "compassion-tools")]
+    urls.append(BASE + "/register")
+    for url in urls:
+        for method in ("GET", "HEAD"):
+            response = client.open(url, method=method)
+            assert response.status_code < 400, (method, url)
+            response.close()
+    assert snapshot() == before
