@@ -79,6 +79,7 @@ class Settings:
     # --- member web (issue 5) ---
     web_rate_limit: int = 300
     register_rate_limit: int = 10
+    admin_login_rate_limit: int = 10
     web_proxies: int = 0
     extra: dict = field(default_factory=dict, compare=False)
 
@@ -174,6 +175,8 @@ SETTINGS_HELP: dict[str, str] = {
     "/u/, /confirm/) per web worker before getting 429 (default 300; 0: no limit).",
     "GLL_MAIL_REGISTER_RATE_LIMIT": "Registration forms one client address may send per hour per web worker "
     "(default 10; 0: no limit).",
+    "GLL_MAIL_ADMIN_LOGIN_RATE_LIMIT": "Failed /admin sign-ins one client address may make per 15 minutes per "
+    "web worker before it must wait (default 10; 0: no limit).",
     "GLL_MAIL_WEB_PROXIES": "How many reverse proxies stand in front of `gll-mail serve`; their X-Forwarded-For "
     "header is trusted that many hops to find the client address (default 0).",
 }

@@ -1,38 +1,108 @@
-"""/admin: login and the HTML campaign reports for the team."""
+"""/admin: the team's sign-in and the HTML campaign reports.
+
+Sign-in is a POST with a CSRF token, limited per client address (failed attempts per 15 minutes),
+and a session that ends when the account's password changes or the account is deleted. The pages
+carry the same defensive headers as the member web; the report keeps its inline styles and SVG, so
+its policy allows inline styles but still no scripts at all.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+from functools import wraps
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
+
+from gll_mail.web.security import check_csrf, client_ip
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+ADMIN_CSP = ("default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
+             "frame-ancestors 'none'; base-uri 'none'")
+LOGIN_WINDOW = 15 * 60
+
+
+@bp.before_request
+def _admin_headers():
+    g.csp = ADMIN_CSP
+
+
+def _safe_next(target: str) -> str:
+    """Only a path inside /admin on this site: never another host (no open redirect)."""
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or "\\" in target or "//" in target or not target.startswith("/admin/"):
+        return url_for("admin.index")
+    return target
+
+
+def login_required(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        from gll_mail.admin import signed_in_user
+        from gll_mail.web import app_session
+
+        with app_session(current_app) as s:
+            user = signed_in_user(s, session.get("admin"), session.get("admin_stamp"))
+            g.admin = user.username if user else None
+        if g.admin is None:
+            session.pop("admin", None)
+            return redirect(url_for("admin.login", next=request.path))
+        return view(*args, **kwargs)
+
+    return wrapper
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    from gll_mail.admin import authenticate
-    from gll_mail.web import app_session
+    from gll_mail.admin import authenticate, session_stamp
+    from gll_mail.web import app_session, app_settings
 
-    error = ""
+    error, status = "", 200
     if request.method == "POST":
+        check_csrf()
+        limiter = current_app.extensions["gll_mail_limiter"]
+        allowed = app_settings(current_app).admin_login_rate_limit
+        if allowed and limiter.count("admin-login", client_ip(), LOGIN_WINDOW) >= allowed:
+            return render_template("admin/login.html", error="Too many failed sign-ins. Try again in "
+                                   "15 minutes."), 429
         with app_session(current_app) as s:
             user = authenticate(s, request.form.get("username", ""), request.form.get("password", ""))
+            stamp = session_stamp(user) if user else None
         if user is not None:
-            session.clear()
-            session["admin"] = user.username
-            nxt = request.args.get("next", "")
-            return redirect(nxt if nxt.startswith("/admin/") else url_for("admin.login"))
-        error = "Wrong username or password."
-    return render_template("admin/login.html", error=error), 401 if error else 200
+            session.clear()  # a fresh session: no fixation of a cookie set before sign-in
+            session["admin"], session["admin_stamp"] = user.username, stamp
+            session.permanent = True
+            return redirect(_safe_next(request.args.get("next", "")))
+        limiter.hit("admin-login", client_ip(), allowed or 0, LOGIN_WINDOW)
+        error, status = "Wrong username or password.", 401
+    return render_template("admin/login.html", error=error), status
+
+
+@bp.post("/logout")
+def logout():
+    check_csrf()
+    session.clear()
+    return redirect(url_for("admin.login"))
+
+
+@bp.get("/")
+@login_required
+def index():
+    from gll_mail.admin import campaign_overview
+    from gll_mail.web import app_session
+
+    with app_session(current_app) as s:
+        rows = campaign_overview(s)
+    return render_template("admin/index.html", rows=rows, admin=g.admin)
 
 
 @bp.get("/campaigns/<slug>")
+@login_required
 def campaign_report(slug: str):
     from gll_mail.report_html import render_html
     from gll_mail.reports import ReportError, campaign_report as build
     from gll_mail.web import app_session
 
-    if not session.get("admin"):
-        return redirect(url_for("admin.login", next=request.path))
     try:
         with app_session(current_app) as s:
             data = build(s, slug)

@@ -48,6 +48,12 @@ class RateLimiter:
             self._counts[(bucket, key, slot)] = count
         return count <= limit
 
+    def count(self, bucket: str, key: str, window: int) -> int:
+        """How many hits ``key`` has in the current window (without counting one)."""
+        slot = int(time.time() // window)
+        with self._lock:
+            return self._counts.get((bucket, key, slot), 0)
+
 
 def init_app(app: Flask, settings) -> None:
     secure = settings.base_url.startswith("https://")
@@ -67,8 +73,6 @@ def init_app(app: Flask, settings) -> None:
 
     @app.after_request
     def security_headers(response):
-        if request.blueprint == "admin":
-            return response
         origins = g.get("form_origins")
         headers = response.headers
         extra = " " + " ".join(origins) if origins else ""
