@@ -4,7 +4,8 @@ One :class:`Drainer` runs in one asyncio loop:
 
 - a *producer* claims a batch of due deliveries with a lease, re-checks every
   recipient at send time (still active, not paused, not on the suppression list — changes after
-  enqueue count), marks the others ``suppressed``, renders and builds the rest;
+  enqueue count), marks the others ``suppressed``, renders and builds the rest (for a large
+  campaign in helper processes, :mod:`gll_mail.render_pool`, while it claims the next batch);
 - one *sender* task per pooled SMTP connection: before it hands a message to the server it has
   the recorder commit the previous message's outcome together with a mark on this one (its
   ``message_id``), and **waits for that commit**. So at any moment at most one message per
@@ -48,6 +49,7 @@ from gll_mail.models import (
 )
 from gll_mail.outbox import Claimed, claim, counts, enqueue, finalize, release
 from gll_mail.ratelimit import RateLimiter
+from gll_mail.render_pool import CHUNK, Built, Job, RenderPool, build_one, campaign_builder, helper_count
 from gll_mail.settings import Settings
 from gll_mail.smtp import SmtpConfig
 from gll_mail.smtp_pool import OK, PERMANENT, UNREACHABLE, SendResult, SmtpPool
@@ -55,12 +57,18 @@ from gll_mail.smtp_pool import OK, PERMANENT, UNREACHABLE, SendResult, SmtpPool
 D = Delivery.__table__
 C = Campaign.__table__
 E = Event.__table__
-_MARK_HANDED = update(D).where(D.c.id == bindparam("b_id")).values(message_id=bindparam("b_mid"))
+# The mark before a message is handed to the server; it only takes while this claim still holds the
+# row (same owner, same attempt), and it renews the lease for the send.
+_MARK_HANDED = update(D).where(
+    D.c.id == bindparam("b_id"), D.c.status == DeliveryStatus.SENDING.value, D.c.lease_owner == bindparam("b_owner"),
+    D.c.attempts == bindparam("b_attempts"),
+).values(message_id=bindparam("b_mid"), lease_expires_at=bindparam("b_until"))
 _MARK_SENT = update(D).where(D.c.id == bindparam("b_id")).values(
     status=DeliveryStatus.SENT.value, sent_at=bindparam("b_now"), smtp_code=250, message_id=bindparam("b_mid"),
     lease_owner=None, lease_expires_at=None)
 UNREACHABLE_TRIES = (0.2, 0.5, 1.0)
 GROUP_WAIT = 0.005  # seconds the recorder waits for more outcomes to commit together
+AHEAD = 6  # render-pool jobs kept in flight while the sending process claims and sends
 
 
 class DeliveryError(GllMailError):
@@ -201,6 +209,7 @@ class Work:
     sender: str = ""
     data: bytes = b""
     message_id: str = ""
+    lost: bool = False  # the claim expired and the row was claimed again: never hand it over
 
 
 @dataclass(slots=True)
@@ -252,13 +261,15 @@ class Drainer:
         self._last_report = 0.0
         self._senders_done = False
         self.started = time.monotonic()
+        self.render_processes = helper_count(settings)
+        self.pool: RenderPool | None = None
+        self.pool_jobs = 0  # jobs handed to the render pool in this run
 
     # -- producer side: claim, re-check, render (in the event loop; DKIM signing in threads) --
 
     def _context(self, session: Session, campaign_id: int) -> _CampaignContext | None:
         if campaign_id in self.contexts:
             return self.contexts[campaign_id]
-        from gll_mail.render import CampaignRenderer
         from gll_mail.sources import SourceError, load_source
         from pathlib import Path
 
@@ -271,11 +282,10 @@ class Drainer:
             if campaign.source_hash and source.source_hash != campaign.source_hash:
                 reason = f"the source {campaign.source_path} changed after sending started"
             else:
-                renderer = CampaignRenderer(self.settings, session, source, campaign)
-                builder = MessageBuilder(self.settings, campaign_id=campaign.id, slug=campaign.slug,
-                                         kind=campaign.kind, from_address=campaign.from_address)
+                renderer, builder = campaign_builder(self.settings, session, campaign, source)
                 context = _CampaignContext(renderer, builder, deque(maxlen=max(1, self.settings.failure_window)))
                 self.contexts[campaign_id] = context
+                self._maybe_start_pool(session, campaign_id)
                 return context
         except (SourceError, GllMailError, OSError) as exc:
             reason = f"cannot render: {exc}"
@@ -341,17 +351,63 @@ class Drainer:
             self._record_skipped(skipped)
         return works
 
+    def _maybe_start_pool(self, session: Session, campaign_id: int) -> None:
+        """Start the render helpers when a campaign with many queued messages comes up."""
+        if self.pool is not None or self.render_processes <= 0:
+            return
+        queued = session.execute(select(func.count()).select_from(D).where(
+            D.c.campaign_id == campaign_id, D.c.status.in_((DeliveryStatus.QUEUED.value,
+                                                            DeliveryStatus.SENDING.value)))).scalar()
+        if queued >= max(self.settings.render_pool_min, 1):
+            self.pool = RenderPool(self.settings, self.render_processes)
+
     def build_work(self, item: Claimed, recipient, context: _CampaignContext) -> Work | None:
         """Render and build one message (no database); None when it cannot be built (recorded failed)."""
         try:
-            rendered = context.renderer.render(recipient, language=item.language)
-            unsubscribe = context.renderer.minter.url("unsubscribe", recipient.public_id)
-            built = context.builder.build(rendered, delivery_id=item.id, name=recipient.name, email=recipient.email,
-                                          unsubscribe_url=unsubscribe)
+            built = build_one(context.renderer, context.builder, item.id, item.language, recipient)
         except (MessageError, GllMailError) as exc:
             self._record_skipped([(item, f"failed: {exc}")])
             return None
         return Work(item, recipient.email, domain_of(recipient.email), built.sender, built.data, built.message_id)
+
+    def submit_chunks(self, batch: list[tuple]) -> list[tuple[list[tuple], asyncio.Future]]:
+        """Hand a claimed batch to the render pool, in jobs of one campaign each."""
+        assert self.pool is not None
+        jobs = []
+        for start in range(0, len(batch), CHUNK):
+            by_campaign: dict[int, list[tuple]] = {}
+            for entry in batch[start:start + CHUNK]:
+                by_campaign.setdefault(entry[0].campaign_id, []).append(entry)
+            for campaign_id, entries in by_campaign.items():
+                future = self.pool.submit(campaign_id, self.sources.get(campaign_id),
+                                          [Job(item.id, item.language, recipient) for item, recipient, _ in entries])
+                jobs.append((entries, asyncio.wrap_future(future)))
+                self.pool_jobs += 1
+        return jobs
+
+    async def collect_chunk(self, entries: list[tuple], future: asyncio.Future) -> list[Work]:
+        """The messages of one pool job; if the pool broke, build them here instead."""
+        try:
+            results: list[Built] = await future
+        except Exception:  # noqa: BLE001 - a dead helper (or any pool failure): render in this process
+            self._close_pool(cancel=False)  # jobs still running may finish and be used
+            return [w for w in (self.build_work(*entry) for entry in entries) if w is not None]
+        works, failed = [], []
+        for (item, recipient, _), built in zip(entries, results):
+            if built.error:
+                failed.append((item, f"failed: {built.error}"))
+            else:
+                works.append(Work(item, recipient.email, domain_of(recipient.email), built.sender, built.data,
+                                  built.message_id))
+        if failed:
+            self._record_skipped(failed)
+        return works
+
+    def _close_pool(self, cancel: bool = True) -> None:
+        if self.pool is not None:
+            pool, self.pool = self.pool, None
+            self.render_processes = 0  # do not start another one in this run
+            pool.close(cancel=cancel)
 
     def _sign(self, works: list[Work]) -> None:
         """DKIM-sign in a thread: OpenSSL releases the GIL, so this runs beside the event loop."""
@@ -385,8 +441,10 @@ class Drainer:
         prepared Core statements and no ORM session.
         """
         now = utcnow()
-        marks = [{"b_id": o.handing.claimed.id, "b_mid": o.handing.message_id} for o in outcomes
-                 if o.handing is not None]
+        handing = [o.handing for o in outcomes if o.handing is not None]
+        until = now + timedelta(seconds=self.settings.lease_seconds)
+        marks = [{"b_id": w.claimed.id, "b_mid": w.message_id, "b_owner": self.owner, "b_attempts": w.claimed.attempts,
+                  "b_until": until} for w in handing]
         sent, released, events, bounces = [], [], [], []
         to_pause: dict[int, str] = {}
         with self.engine.begin() as connection:
@@ -435,7 +493,14 @@ class Drainer:
                                    .values(status=DeliveryStatus.QUEUED.value, lease_owner=None,
                                            lease_expires_at=None, attempts=D.c.attempts - 1, message_id=None))
             if marks:
-                connection.execute(_MARK_HANDED, marks)
+                marked = connection.execute(_MARK_HANDED, marks).rowcount
+                if connection.dialect.supports_sane_multi_rowcount and marked == len(marks):
+                    handing = []  # every mark took: nothing was claimed again
+                held = dict(connection.execute(select(D.c.id, D.c.attempts).where(
+                    D.c.id.in_([w.claimed.id for w in handing]), D.c.lease_owner == self.owner,
+                    D.c.status == DeliveryStatus.SENDING.value)).all()) if handing else {}
+                for work in handing:  # a newer claim of the same row (even our own) has a higher attempt
+                    work.lost = held.get(work.claimed.id) != work.claimed.attempts
             if events:
                 connection.execute(insert(E), [
                     {"type": str(type_), "created_at": now, "source": "worker", "subscriber_id": item.subscriber_id,
@@ -548,6 +613,8 @@ class Drainer:
         carrier = previous if previous is not None else Outcome(None, None)
         carrier.handing = work
         await self._submit(carrier)  # one commit: the previous outcome and this message's mark
+        if work.lost:  # its lease ran out before its turn and it was claimed again: that claim sends it
+            return None
         slot = await self.limiter.acquire_connection(work.domain, holder)
         await self.limiter.wait(work.domain)  # last, so the send follows its time slot closely
         try:
@@ -621,9 +688,26 @@ class Drainer:
         def halted() -> bool:
             return self.stopping or (stop_event is not None and stop_event.is_set()) or recorder.done()
 
+        ahead: deque = deque()  # render-pool jobs in flight: (entries, future)
+        ahead_jobs = max(1, min(AHEAD, -(-self.batch // CHUNK)))  # no more than a batch: leases must not run out
+
+        async def put_ready(keep: int) -> None:
+            while len(ahead) > keep and not halted():
+                entries, future = ahead.popleft()
+                for ready in await self.collect_chunk(entries, future):
+                    await queue.put(ready)
+
         try:
             while not halted():
                 batch = await asyncio.to_thread(self.claim_batch) if self._offload else self.claim_batch()
+                if batch and self.pool is not None:
+                    ahead.extend(self.submit_chunks(batch))
+                    await put_ready(ahead_jobs)  # the helpers render the next jobs while these are sent
+                    continue
+                if ahead:  # the pool finished (or broke): send what it built first
+                    await put_ready(0)
+                    if not batch:
+                        continue
                 if batch:
                     chunk: list[Work] = []
                     for index, (item, recipient, context) in enumerate(batch):
@@ -657,6 +741,8 @@ class Drainer:
                     await asyncio.sleep(wait)
         finally:
             self.stopping = True
+            if ahead:  # claimed but never queued: give them back at once
+                release(self.engine, self.owner, [entry[0].id for entries, _ in ahead for entry in entries])
             for _ in senders:
                 if all(task.done() for task in senders):
                     break
@@ -669,6 +755,7 @@ class Drainer:
                 self.record(self._pending)
                 self._pending = []
             await pool.close()
+            self._close_pool()
             if signing is not None:
                 signing.shutdown(wait=True)
             release(self.engine, self.owner)

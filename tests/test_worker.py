@@ -101,10 +101,12 @@ def local(settings, tmp_path):
 
 
 @pytest.mark.slow
-def test_kill_9_at_several_points_then_restart_misses_nobody(engine, local, tmp_path):
+@pytest.mark.parametrize("render", [{"render_processes": 0}, {"render_processes": 1, "render_pool_min": 1}],
+                         ids=["render-here", "render-helpers"])
+def test_kill_9_at_several_points_then_restart_misses_nobody(engine, local, tmp_path, render):
     with TimedSink(tmp_path / "sink") as sink:
         emails = launched(engine, local.replace(smtp_url=sink.url), 300)
-        env = worker_env(local, local.database_url, sink.url, rate_per_second=150)
+        env = worker_env(local, local.database_url, sink.url, rate_per_second=150, **render)
         kills = 0
         for threshold in (30, 110, 190):
             proc = start_worker(env)
