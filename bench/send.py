@@ -153,6 +153,8 @@ def main() -> None:
     parser.add_argument("--database", default="", help="a PostgreSQL URL (default: SQLite in a temp folder)")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=1, help="drain with this many worker processes")
+    parser.add_argument("--render-processes", type=int, default=-1,
+                        help="GLL_MAIL_RENDER_PROCESSES of each worker (-1: automatic, 0: render in the sender)")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="gll-bench-send-"))
@@ -162,7 +164,8 @@ def main() -> None:
         settings = Settings(env="test", database_url=database, base_url="https://gll.example.org",
                             secret_keys=("bench-key-" + "x" * 40,), smtp_url=f"smtp://127.0.0.1:{port}",
                             campaigns_dir=workdir / "campaigns", templates_dir=REPO / "templates" / "emails",
-                            resources_dir=workdir / "resources", smtp_connections=args.connections)
+                            resources_dir=workdir / "resources", smtp_connections=args.connections,
+                            render_processes=args.render_processes)
         settings.campaigns_dir.mkdir()
         if not database.startswith("sqlite"):
             create_postgres_database(database)
@@ -230,6 +233,7 @@ def main() -> None:
             "dkim_cost": round(1 - dkim_rate / rate, 3),
             "connections": args.connections,
             "workers": args.workers,
+            "render_processes": args.render_processes,
             "sink": sink_kind,
         }
         engine.dispose()

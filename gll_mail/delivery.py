@@ -52,7 +52,7 @@ from gll_mail.ratelimit import RateLimiter
 from gll_mail.render_pool import CHUNK, Built, Job, RenderPool, build_one, campaign_builder, helper_count
 from gll_mail.settings import Settings
 from gll_mail.smtp import SmtpConfig
-from gll_mail.smtp_pool import OK, PERMANENT, UNREACHABLE, SendResult, SmtpPool
+from gll_mail.smtp_pool import OK, PERMANENT, UNREACHABLE, Prepared, SendResult, SmtpPool
 
 D = Delivery.__table__
 C = Campaign.__table__
@@ -397,8 +397,8 @@ class Drainer:
             if built.error:
                 failed.append((item, f"failed: {built.error}"))
             else:
-                works.append(Work(item, recipient.email, domain_of(recipient.email), built.sender, built.data,
-                                  built.message_id))
+                works.append(Work(item, recipient.email, domain_of(recipient.email), built.sender,
+                                  Prepared(built.data), built.message_id))
         if failed:
             self._record_skipped(failed)
         return works

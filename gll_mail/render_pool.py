@@ -123,7 +123,10 @@ def _context(campaign_id: int, source):
 
 
 def _build(campaign_id: int, source, jobs: list[Job]) -> list[Built]:
+    """Build the jobs' messages, their DATA already line-normalized and dot-stuffed (work taken off
+    the sending process, which wraps it in :class:`~gll_mail.smtp_pool.Prepared`)."""
     from gll_mail.errors import GllMailError
+    from gll_mail.smtp_pool import prepare_data
 
     renderer, builder = _context(campaign_id, source)
     out = []
@@ -133,5 +136,5 @@ def _build(campaign_id: int, source, jobs: list[Job]) -> list[Built]:
         except GllMailError as exc:
             out.append(Built(job.delivery_id, "", b"", "", str(exc) or exc.__class__.__name__))
             continue
-        out.append(Built(job.delivery_id, built.sender, built.data, built.message_id, ""))
+        out.append(Built(job.delivery_id, built.sender, prepare_data(built.data), built.message_id, ""))
     return out

@@ -31,7 +31,18 @@ OK, TEMPORARY, PERMANENT, UNREACHABLE = "ok", "temporary", "permanent", "unreach
 _original_normalize = aiosmtplib.protocol.normalize_message_line_endings
 
 
+class Prepared(bytes):
+    """A DATA payload made ready elsewhere (a render helper): CRLF line ends, dot-stuffed, final CRLF."""
+
+
+def prepare_data(message: bytes) -> bytes:
+    """What aiosmtplib would send for ``message``; wrap it in :class:`Prepared` to skip the work."""
+    return _DotStuffing().sub(b"..", _normalize_line_endings(message))
+
+
 def _normalize_line_endings(message: bytes) -> bytes:
+    if type(message) is Prepared:
+        return message
     crlf = message.count(b"\r\n")
     if message.count(b"\r") != crlf or message.count(b"\n") != crlf:
         return _original_normalize(message)  # a bare CR or LF somewhere: the library's own way
@@ -45,6 +56,8 @@ class _DotStuffing:
 
     def sub(self, replacement: bytes, message: bytes) -> bytes:
         assert replacement == b".."
+        if type(message) is Prepared:
+            return message
         stuffed = message.replace(b"\n.", b"\n..")
         return b"." + stuffed if stuffed.startswith(b".") else stuffed
 

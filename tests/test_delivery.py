@@ -207,6 +207,10 @@ def test_the_faster_aiosmtplib_helpers_give_the_same_bytes():
         data = bytes(rng.choice(b".\r\nab") for _ in range(rng.randint(0, 14)))
         assert smtp_pool._normalize_line_endings(data) == smtp_pool._original_normalize(data)
         assert smtp_pool._DotStuffing().sub(b"..", data) == period.sub(b"..", data)
+        prepared = smtp_pool.prepare_data(data)  # what a render helper hands over, to be sent as is
+        assert prepared == period.sub(b"..", smtp_pool._original_normalize(data))
+        wrapped = smtp_pool.Prepared(prepared)
+        assert smtp_pool._DotStuffing().sub(b"..", smtp_pool._normalize_line_endings(wrapped)) is wrapped
     for address in ("bounces+1z.ln.abcdef@bounces.gll.who.int", "m00001@example.org", "a.b-c_d=e@x-y.z.org",
                     "Name <a@b.org>", "a..b@c.org", "\"q u\"@x.org", "a@b", "ü@x.org", " a@b.org "):
         assert smtp_pool._parse_address(address) == aiosmtplib.email.parse_address(address)

@@ -34,7 +34,8 @@ def drain(engine, settings, slug="note", **kwargs):
 
 def test_helpers_build_every_message_once_with_its_own_links(engine, pooled, smtp_server):
     emails = add_subscribers(engine, 70, languages=("en", "fr", "ar"), name="Ana María")
-    drainer, figures = drain(engine, pooled)
+    body = "{{ salutation }}\n\nA note for {{ subscriber.name }}.\n\n.a line that starts with a dot\n\n[manage](manage:)\n"
+    drainer, figures = drain(engine, pooled, body=body)
     assert drainer.pool_jobs >= 3 and drainer.pool is None  # the helpers did the work, then were stopped
     assert (figures.sent, figures.status) == (70, CampaignStatus.SENT)
     assert sorted(recipients_of(smtp_server)) == sorted(emails)
@@ -49,6 +50,7 @@ def test_helpers_build_every_message_once_with_its_own_links(engine, pooled, smt
         seen_links.add(str(message["List-Unsubscribe"]))
         html = message.get_body(("html",)).get_content()
         assert "Ana María" in html
+        assert "\n.a line that starts with a dot" in message.get_body(("plain",)).get_content()  # un-stuffed
     assert len(seen_ids) == len(seen_links) == 70
 
 
