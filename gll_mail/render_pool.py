@@ -80,8 +80,24 @@ def _start(settings: Settings) -> None:
     from gll_mail.db import make_engine
     from gll_mail.dkim import DkimSigner
 
+    _watch_parent(os.getppid())
+
     _state.update(settings=settings, engine=make_engine(settings.database_url), contexts={},
                   signer=DkimSigner.from_settings(settings))
+
+
+def _watch_parent(parent: int, every: float = 0.5) -> None:
+    """Exit when the sending process is gone (``kill -9`` included): a helper keeps its own end of
+    the job queue open, so it would never see end-of-file and would wait for work forever."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def campaign_builder(settings: Settings, session, campaign, source, signer=None):

@@ -89,6 +89,19 @@ def launched(engine, settings, count: int, **kwargs) -> list[str]:
     return emails
 
 
+def children_of(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as listing:
+        return [int(child) for child in listing.read().split()]
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def stop(proc: subprocess.Popen) -> tuple[int, str]:
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=20)
@@ -108,12 +121,17 @@ def test_kill_9_at_several_points_then_restart_misses_nobody(engine, local, tmp_
         emails = launched(engine, local.replace(smtp_url=sink.url), 300)
         env = worker_env(local, local.database_url, sink.url, rate_per_second=150, **render)
         kills = 0
+        orphans: list[int] = []
         for threshold in (30, 110, 190):
             proc = start_worker(env)
             wait_for(lambda: len(sink.received) >= threshold, procs=[proc])
+            orphans += children_of(proc.pid)
             proc.kill()  # SIGKILL: no clean-up at all
             proc.wait()
             kills += 1
+        if render.get("render_processes"):
+            assert orphans  # the helpers were running …
+            wait_for(lambda: not [pid for pid in orphans if alive(pid)], timeout=10)  # … and left with the worker
         proc = start_worker(env)
         wait_for(lambda: status_of(engine, "note") == CampaignStatus.SENT, procs=[proc])
         code, _ = stop(proc)
