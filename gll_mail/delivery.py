@@ -259,6 +259,7 @@ class Drainer:
         self._recording = False
         self._offload = not is_sqlite(engine)
         self._last_report = 0.0
+        self._report_every = 0.5
         self._senders_done = False
         self.started = time.monotonic()
         self.render_processes = helper_count(settings)
@@ -632,10 +633,12 @@ class Drainer:
         if self.progress is None or not self.campaign_ids:
             return
         now = time.monotonic()
-        if not force and now - self._last_report < 0.5:
+        if not force and now - self._last_report < self._report_every:
             return
         self._last_report = now
         figures = await asyncio.to_thread(summary, self.engine, self.campaign_ids[0])
+        # counting a huge outbox is not free: spend at most a twentieth of the time on it
+        self._report_every = max(0.5, 20 * (time.monotonic() - now))
         elapsed = max(now - self.started, 1e-6)
         rate = self.sent_here / elapsed
         eta = figures.remaining / rate if rate > 0 else None
