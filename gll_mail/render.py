@@ -226,16 +226,17 @@ _LINK_EXPR = re.compile(r"\{\{\s*links(?:\.([a-z]+)|\['([a-z]+(?::[a-z0-9-]+)?)'
 
 
 def _link_slots(source: str, keys: list[str]) -> str:
-    """``{{ links['resource:x'] }}`` → ``{{ gll_link_N }}`` outside autoescaping.
+    """``{{ links['resource:x'] }}`` → ``{{ gll_link_N }}``, a plain variable lookup.
 
-    Signed links hold URL-safe characters only, so they need no escaping; this keeps the
-    per-recipient work of the hot path small.
+    Signed links hold URL-safe characters only, so they need no escaping: :meth:`CampaignRenderer.render`
+    passes them as ``Markup``, which autoescaping lets through without switching the evaluation
+    context (an ``{% autoescape false %}`` block per link cost a fifth of the render time).
     """
     def slot(match: re.Match) -> str:
         key = match.group(1) or match.group(2)
         if key not in keys:
             return match.group(0)
-        return "{% autoescape false %}{{ " + _SLOT_NAMES[keys.index(key)] + " }}{% endautoescape %}"
+        return "{{ " + _SLOT_NAMES[keys.index(key)] + " }}"
 
     return _LINK_EXPR.sub(slot, source)
 
@@ -581,7 +582,7 @@ class CampaignRenderer:
         context["links"] = links
         context["language"] = variant.language
         context["pods"] = pods
-        context.update(zip(_SLOT_NAMES, urls))
+        context.update(zip(_SLOT_NAMES, map(Markup, urls)))  # URL-safe characters only: see _link_slots
         context["salutation"] = strings["salutation_named"].format(name=name) if name else strings["salutation"]
         try:
             if variant.subject is not None:
