@@ -14,10 +14,12 @@ public form answers the same whether or not an address is known (no member enume
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Mapping
 
+from sqlalchemy import String, cast, update
 from sqlmodel import Session, select
 
 from gll_mail import links
@@ -25,7 +27,7 @@ from gll_mail.addresses import InvalidAddress, email_hash, normalize_email
 from gll_mail.catalog import list_topics
 from gll_mail.events import record_event
 from gll_mail.languages import LANGUAGES, UnknownLanguage, normalize_language
-from gll_mail.models import EventType, Subscriber, SubscriberStatus, Subscription, Suppression, utcnow
+from gll_mail.models import Event, EventType, Subscriber, SubscriberStatus, Subscription, Suppression, utcnow
 from gll_mail.settings import Settings
 from gll_mail.smtp import SmtpConfig, send_one
 from gll_mail.suppressions import unsuppress
@@ -191,3 +193,51 @@ def confirm(session: Session, data: TokenData, *, ip: str | None, source: str = 
                  form_ip=pending.get("ip"), confirm_ip=(ip or "")[:64] or None, requested_at=pending.get("at"))
     session.flush()
     return Confirmed(subscriber, resource_slug, pod_slug, True)
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    deleted: int  # addresses that asked to register, never confirmed, and are erased
+    cleared: int  # members whose unconfirmed profile changes were dropped
+
+
+def purge_unconfirmed(session: Session, *, older_than: timedelta, dry_run: bool = False) -> PurgeResult:
+    """Forget registrations nobody confirmed within ``older_than`` (data minimization).
+
+    A *pending* subscriber (an address typed into the register page, never confirmed) is deleted
+    with its subscriptions; its events stay, anonymized, for the figures. A member who asked for
+    changes and never confirmed keeps their profile; only the unconfirmed answers are dropped. No
+    suppression is left behind: the person never asked not to be mailed, and was never mailed.
+    """
+    cutoff = utcnow() - older_than
+    stale = list(session.exec(select(Subscriber).where(
+        Subscriber.status == SubscriberStatus.PENDING, Subscriber.registered_at.is_(None),
+        Subscriber.updated_at < cutoff)))
+    asked = session.exec(select(Subscriber).where(
+        Subscriber.status != SubscriberStatus.PENDING,
+        cast(Subscriber.attributes, String).like(f'%"{PENDING}"%')))
+    unconfirmed = [s for s in asked if _pending_since(s) is not None and _pending_since(s) < cutoff]
+    if dry_run:
+        return PurgeResult(len(stale), len(unconfirmed))
+    for subscriber in stale:
+        session.execute(update(Event).where(Event.subscriber_id == subscriber.id).values(subscriber_id=None, data={}))
+        session.delete(subscriber)
+    for subscriber in unconfirmed:
+        attributes = dict(subscriber.attributes)
+        attributes.pop(PENDING, None)
+        subscriber.attributes = attributes
+        session.add(subscriber)
+    session.flush()
+    if stale or unconfirmed:
+        record_event(session, EventType.DELETED, source="purge-unconfirmed", deleted=len(stale),
+                     cleared=len(unconfirmed), older_than_days=older_than.days)
+    return PurgeResult(len(stale), len(unconfirmed))
+
+
+def _pending_since(subscriber: Subscriber) -> datetime | None:
+    raw = ((subscriber.attributes or {}).get(PENDING) or {}).get("at")
+    try:
+        at = datetime.fromisoformat(raw) if raw else None
+    except ValueError:
+        return None
+    return at.replace(tzinfo=timezone.utc) if at is not None and at.tzinfo is None else at

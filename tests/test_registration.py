@@ -151,3 +151,50 @@ def test_register_page_speaks_the_browser_language(client, language):
     response = client.get(BASE + "/register", headers={"Accept-Language": f"{language},en;q=0.5"})
     html = response.get_data(as_text=True)
     assert f'lang="{language}"' in html and ('dir="rtl"' in html) == (language == "ar")
+
+
+def test_unconfirmed_registrations_are_forgotten_after_the_grace_period(client, session, smtp_server, runner):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from gll_mail.cli import main
+    from gll_mail.models import utcnow
+    from gll_mail.registration import PENDING, purge_unconfirmed
+
+    add_member(session, "known@example.org", registered=True, name="Known Member")
+    for email in ("known@example.org", "stranger@example.org", "recent@example.org"):
+        form = client.get(BASE + "/register")
+        client.post(BASE + "/register", data={**ANSWERS, "email": email, "csrf_token": csrf(form)})
+    long_ago = utcnow() - timedelta(days=40)
+    session.expire_all()
+    stranger = session.exec(select(Subscriber).where(Subscriber.email == "stranger@example.org")).one()
+    known = session.exec(select(Subscriber).where(Subscriber.email == "known@example.org")).one()
+    known.attributes = {**known.attributes, PENDING: {**known.attributes[PENDING], "at": long_ago.isoformat()}}
+    session.add(known)
+    session.execute(update(Subscriber).where(Subscriber.id == stranger.id).values(updated_at=long_ago,
+                                                                                   created_at=long_ago))
+    session.commit()
+    stranger_id = stranger.id
+    from gll_mail.events import record_event
+
+    record_event(session, EventType.CLICK, source="web", subscriber_id=stranger_id, ip="203.0.113.9")
+    session.commit()
+
+    dry = runner.invoke(main, ["subscribers", "purge-unconfirmed", "--dry-run"])
+    assert dry.exit_code == 0 and "Would forget 1 unconfirmed address(es)" in dry.output and "of 1 member" in dry.output
+    session.expire_all()
+    assert session.get(Subscriber, stranger_id) is not None  # a dry run changes nothing
+    assert runner.invoke(main, ["subscribers", "purge-unconfirmed", "--older-than", "3"]).exit_code != 0  # < 8 days
+
+    result = purge_unconfirmed(session, older_than=timedelta(days=30))
+    session.commit()
+    assert (result.deleted, result.cleared) == (1, 1)
+    session.expire_all()
+    assert session.get(Subscriber, stranger_id) is None
+    assert not session.exec(select(Event).where(Event.subscriber_id == stranger_id)).all()  # anonymized
+    known = session.exec(select(Subscriber).where(Subscriber.email == "known@example.org")).one()
+    assert PENDING not in known.attributes and known.name == "Known Member" and known.is_registered
+    recent = session.exec(select(Subscriber).where(Subscriber.email == "recent@example.org")).one()
+    assert recent.status == SubscriberStatus.PENDING  # still inside the grace period
+    assert not session.exec(select(Suppression)).all()  # never asked not to be mailed: no suppression

@@ -107,5 +107,26 @@ def show(app: AppContext, email: str, as_json: bool) -> None:
             app.console.print(f"  {e['at']}  {e['type']:<18} {e['source']:<8} {'[bot] ' if e['bot'] else ''}{details}", markup=False)
 
 
+@subscribers.command("purge-unconfirmed")
+@click.option("--older-than", "days", type=click.IntRange(min=8), default=30, show_default=True,
+              help="Days after which an unconfirmed registration is forgotten (confirm links live 7 days).")
+@click.option("--dry-run", is_flag=True, help="Only count what would be forgotten.")
+@pass_app
+def purge_unconfirmed_(app: AppContext, days: int, dry_run: bool) -> None:
+    """Forget registrations nobody confirmed: erase pending addresses, drop unconfirmed changes.
+
+    Run it now and then (a daily cron job is fine). Members' confirmed data is never touched.
+    """
+    from datetime import timedelta
+
+    from gll_mail.registration import purge_unconfirmed
+
+    with app.session() as session:
+        result = purge_unconfirmed(session, older_than=timedelta(days=days), dry_run=dry_run)
+    verb = "Would forget" if dry_run else "Forgot"
+    click.echo(f"{verb} {result.deleted} unconfirmed address(es) and the unconfirmed changes of "
+               f"{result.cleared} member(s), older than {days} days.")
+
+
 def register(main: click.Group) -> None:
     main.add_command(subscribers)
