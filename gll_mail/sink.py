@@ -2,6 +2,10 @@
 
 It is a real SMTP server (aiosmtpd) on loopback. Each message is written to ``<folder>/NNNNNN.eml``
 with the envelope in ``X-Envelope-*`` headers, and kept in memory in ``received``.
+
+Like every production mail server it advertises PIPELINING (RFC 2920) unless made with
+``pipelining=False``: aiosmtpd reads commands from a buffered stream one at a time, so a pipelined
+group of commands is answered in order.
 """
 
 from __future__ import annotations
@@ -29,11 +33,18 @@ class Received:
 
 
 class _Handler:
-    def __init__(self, folder: Path | None) -> None:
+    def __init__(self, folder: Path | None, pipelining: bool = True) -> None:
         self.folder = folder
+        self.pipelining = pipelining
         self.received: list[Received] = []
         self.lock = threading.Lock()
         self.reject_rcpt: dict[str, tuple[int, str]] = {}
+
+    async def handle_EHLO(self, server: SMTP, session, envelope: Envelope, hostname: str, responses: list[str]):
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_RCPT(self, server: SMTP, session, envelope: Envelope, address: str, rcpt_options):
         rule = self.reject_rcpt.get(address.lower())
@@ -61,11 +72,12 @@ class _Handler:
 class LocalSMTPServer:
     """``with LocalSMTPServer(folder) as server: ... server.port ... server.received``."""
 
-    def __init__(self, folder: Path | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, folder: Path | None = None, host: str = "127.0.0.1", port: int = 0, *,
+                 pipelining: bool = True) -> None:
         self.folder = Path(folder) if folder is not None else None
         if self.folder is not None:
             self.folder.mkdir(parents=True, exist_ok=True)
-        self.handler = _Handler(self.folder)
+        self.handler = _Handler(self.folder, pipelining)
         self.controller = Controller(self.handler, hostname=host, port=port, ready_timeout=10)
         self.host = host
 

@@ -1,7 +1,8 @@
 """Outgoing SMTP: the GLL_MAIL_SMTP_URL parsed once, and a one-off send for transactional mail.
 
 URL forms: ``smtp://host:25``, ``smtp://user:pass@host:587?starttls=true``, ``smtps://user:pass@host:465``
-(implicit TLS). Query options: ``starttls`` (true/false), ``timeout`` (seconds), ``verify`` (true/false).
+(implicit TLS). Query options: ``starttls`` (true/false), ``timeout`` (seconds), ``verify`` (true/false),
+``pipelining`` (true/false, default true: use PIPELINING when the server advertises it).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class SmtpConfig:
     starttls: bool = False
     timeout: float = 30.0
     verify: bool = True
+    pipelining: bool = True
 
     @classmethod
     def from_url(cls, url: str) -> "SmtpConfig":
@@ -56,6 +58,7 @@ class SmtpConfig:
             starttls=_flag(query.get("starttls", "false")) and not implicit,
             timeout=timeout,
             verify=_flag(query.get("verify", "true")),
+            pipelining=_flag(query.get("pipelining", "true")),
         )
 
     def client(self) -> aiosmtplib.SMTP:

@@ -1,8 +1,10 @@
-"""A pool of aiosmtplib connections for campaigns: N connections reused across messages.
+"""A pool of SMTP connections for campaigns: N connections reused across messages.
 
-Each :class:`PooledConnection` connects on first use (STARTTLS, implicit TLS and AUTH come from
-``GLL_MAIL_SMTP_URL``), is reopened after ``max_messages`` messages, and after any dropped
-connection or timeout is closed and reopened on the next send. :meth:`PooledConnection.send`
+Each :class:`PooledConnection` connects on first use with aiosmtplib (STARTTLS, implicit TLS and AUTH
+come from ``GLL_MAIL_SMTP_URL``), is reopened after ``max_messages`` messages, and after any dropped
+connection or timeout is closed and reopened on the next send. When the server advertises
+PIPELINING, a :class:`~gll_mail.smtp_wire.PipelinedWire` takes over the connection after the
+handshake and each message costs two round trips instead of four. :meth:`PooledConnection.send`
 never raises for SMTP trouble: it returns a :class:`SendResult` that says whether the outcome is
 final, retryable, or whether the server could not even be reached.
 """
@@ -19,6 +21,7 @@ import aiosmtplib.protocol
 import aiosmtplib.smtp
 
 from gll_mail.smtp import SmtpConfig
+from gll_mail.smtp_wire import PipelinedWire
 
 OK, TEMPORARY, PERMANENT, UNREACHABLE = "ok", "temporary", "permanent", "unreachable"
 
@@ -102,25 +105,54 @@ def _classify(code: int | None, message: str, stage: str) -> SendResult:
     return SendResult(TEMPORARY, code, message, stage)
 
 
+def _command_address(address: str) -> bytes:
+    """``<address>`` for MAIL FROM / RCPT TO; never a line break or other control character."""
+    if any(ord(c) < 0x20 or c == "\x7f" for c in address):
+        raise ValueError(f"address {address!r} contains a control character")
+    return _quote_address(address).encode("ascii")  # campaign addresses are ASCII (message.check_address)
+
+
 class PooledConnection:
     def __init__(self, config: SmtpConfig, max_messages: int = 1000) -> None:
         self.config = config
         self.max_messages = max(1, max_messages)
-        self.client: aiosmtplib.SMTP | None = None
+        self.client: aiosmtplib.SMTP | None = None  # before the handshake, or a server without PIPELINING
+        self.wire: PipelinedWire | None = None       # after the handshake with a server that pipelines
         self.sent_on_connection = 0
         self.connects = 0
 
     @property
     def is_open(self) -> bool:
+        if self.wire is not None:
+            return self.wire.is_open
         return self.client is not None and self.client.is_connected
 
+    @property
+    def pipelining(self) -> bool:
+        return self.wire is not None
+
     async def _ensure(self) -> None:
-        if self.client is not None and (not self.client.is_connected or self.sent_on_connection >= self.max_messages):
+        opened = self.client is not None or self.wire is not None
+        if opened and (not self.is_open or self.sent_on_connection >= self.max_messages):
             await self.close()
-        if self.client is None:
+        if self.client is None and self.wire is None:
             client = self.config.client()
-            await client.connect()
-            self.client = client
+            try:
+                await client.connect()
+                if self.config.pipelining and client.is_ehlo_or_helo_needed:  # aiosmtplib says EHLO lazily
+                    try:
+                        await client.ehlo()
+                    except aiosmtplib.SMTPHeloError:
+                        if not client.is_connected:
+                            raise
+                        await client.helo()
+            except BaseException:
+                client.close()
+                raise
+            if self.config.pipelining and client.supports_extension("pipelining") and client.protocol is not None:
+                self.wire = PipelinedWire(client.protocol.transport, self.config.timeout)
+            else:
+                self.client = client
             self.sent_on_connection = 0
             self.connects += 1
 
@@ -141,6 +173,8 @@ class PooledConnection:
         except aiosmtplib.SMTPException as exc:
             await self.close()
             return SendResult(UNREACHABLE, None, f"SMTP connection failed: {exc}", "connect")
+        if self.wire is not None:
+            return await self._send_pipelined(self.wire, sender, recipient, data)
         assert self.client is not None
         try:
             await self.client.sendmail(sender, [recipient], data)
@@ -164,7 +198,42 @@ class PooledConnection:
         self.sent_on_connection += 1
         return SendResult(OK, 250, "accepted")
 
+    async def _send_pipelined(self, wire: PipelinedWire, sender: str, recipient: str, data: bytes) -> SendResult:
+        try:
+            envelope = b"MAIL FROM:" + _command_address(sender) + b"\r\nRCPT TO:" + _command_address(recipient)
+        except (ValueError, UnicodeEncodeError) as exc:
+            return SendResult(PERMANENT, None, str(exc), "rcpt")
+        handed = False
+        try:
+            wire.write(envelope + b"\r\nDATA\r\n")
+            (mail, mail_text), (rcpt, rcpt_text), (start, start_text) = await wire.replies(3)
+            if start != 354 or mail != 250 or rcpt not in (250, 251):
+                if start == 354:  # DATA opened although MAIL or RCPT failed: end the empty message at once
+                    wire.write(b".\r\n")
+                    await wire.replies(1)
+                wire.write(b"RSET\r\n")  # the transaction is over: forget the sender
+                await wire.replies(1)
+                if mail != 250:
+                    return _classify(mail, mail_text, "mail")
+                if rcpt not in (250, 251):
+                    return _classify(rcpt, rcpt_text, "rcpt")
+                return _classify(start, start_text, "data")
+            handed = True
+            wire.write(prepare_data(data) + b".\r\n")
+            ((code, text),) = await wire.replies(1)
+        except (aiosmtplib.SMTPException, OSError, RuntimeError) as exc:
+            await self.close()
+            return SendResult(TEMPORARY, None, f"connection lost: {exc.__class__.__name__}: {exc}",
+                              "data" if handed else "mail", ambiguous=handed)
+        if code != 250:
+            return _classify(code, text, "data")
+        self.sent_on_connection += 1
+        return SendResult(OK, 250, "accepted")
+
     async def close(self) -> None:
+        wire, self.wire = self.wire, None
+        if wire is not None:
+            await wire.quit()
         client, self.client = self.client, None
         if client is None:
             return
