@@ -97,6 +97,9 @@ def process_many(engine: Engine, settings: Settings, message_ids: list[int],
             rows = {row.id: row for row in session.exec(
                 select(InboundMessage).where(InboundMessage.id.in_(message_ids)))}
             outcomes: list[Outcome | None] = []
+            # apply() flushes where a later query must see its rows (suppressions, soft-bounce
+            # counts); no flush before every other lookup of the batch
+            session.autoflush = False
             for message_id in message_ids:
                 row = rows.get(message_id)
                 if row is None or row.status == InboundStatus.PROCESSED:

@@ -63,6 +63,29 @@ def test_big_maildir_scan_classifies_in_a_helper_process(engine, settings, sessi
     _check(session)
 
 
+def test_repeated_bounces_in_one_batch_see_each_other(engine, settings, session, tmp_path):
+    """One batch, one session: the third soft bounce counts the two before it, a second hard bounce
+    finds the suppression the first made (one row, two events)."""
+    from gll_mail.bounce_intake import SOFT_THRESHOLD
+    from gll_mail.models import Event, EventType, Suppression
+
+    seed(session)
+    box = mailbox.Maildir(tmp_path / "Maildir", create=True)
+    soft = (CORPUS / "yahoo-mailbox-full.eml").read_bytes()
+    hard = (CORPUS / "postfix-user-unknown.eml").read_bytes()
+    for raw in [soft] * SOFT_THRESHOLD + [hard] * 2:
+        box.add(raw)
+    report = scan(engine, settings, str(tmp_path / "Maildir"))
+    assert (report.stored, report.failed) == (SOFT_THRESHOLD + 2, 0)
+    session.expire_all()
+    statuses = {s.email: s.status for s in session.exec(select(Subscriber))}
+    assert statuses["joao.silva@yahoo.example"] == "bounced" and statuses["amina.diallo@example.org"] == "bounced"
+    assert len(session.exec(select(Suppression)).all()) == 2
+    kinds = [e.type for e in session.exec(select(Event))]
+    assert kinds.count(EventType.BOUNCE_SOFT) == SOFT_THRESHOLD and kinds.count(EventType.BOUNCE_HARD) == 2
+    assert kinds.count(EventType.SUPPRESSED) == 3  # soft threshold once, each hard bounce once
+
+
 def test_a_failing_message_in_a_batch_is_kept_alone_for_retry(engine, settings, session, tmp_path, monkeypatch):
     from gll_mail import bounce_intake
 
