@@ -165,8 +165,11 @@ def test_global_rate_limit_by_timestamps_at_the_sink(engine, fast, tmp_path):
         result = send_now(engine, limited, _campaign(limited))
         assert result.sent == 30
         times = [t for t, _ in sink.stamps]
-    assert max_in_window(times) <= 22  # 20/s, plus at most two for timing jitter at the sink
-    assert max(times) - min(times) >= 1.3  # 30 messages at 20/s take ~1.5 s
+    # The limiter spaces the starts of the sends 50 ms apart; the sink stamps the end of DATA, which
+    # comes 2 round trips later, sooner or later by the scheduling jitter of a loaded machine (up to
+    # ~100 ms with the whole suite running in parallel): a 1 s window can see 1.1 s of slots.
+    assert max_in_window(times) <= 20 * 1.1 + 1
+    assert max(times) - min(times) >= 1.3  # 30 messages at 20/s take ~1.45 s: no burst on average
 
 
 def test_per_domain_rate_and_connections(engine, fast, tmp_path):
