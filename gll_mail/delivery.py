@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Callable
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -47,7 +47,7 @@ from gll_mail.models import (
     Campaign, CampaignStatus, Delivery, DeliveryStatus, Event, EventType, Pod, PodMembership, Subscriber,
     SubscriberStatus, Suppression, utcnow,
 )
-from gll_mail.outbox import Claimed, claim, counts, enqueue, finalize, release
+from gll_mail.outbox import Claimed, claim, counts, enqueue, finalize, mark_handed, mark_sent, release
 from gll_mail.ratelimit import RateLimiter
 from gll_mail.render_pool import CHUNK, Built, Job, RenderPool, build_one, campaign_builder, helper_count
 from gll_mail.settings import Settings
@@ -59,13 +59,6 @@ C = Campaign.__table__
 E = Event.__table__
 # The mark before a message is handed to the server; it only takes while this claim still holds the
 # row (same owner, same attempt), and it renews the lease for the send.
-_MARK_HANDED = update(D).where(
-    D.c.id == bindparam("b_id"), D.c.status == DeliveryStatus.SENDING.value, D.c.lease_owner == bindparam("b_owner"),
-    D.c.attempts == bindparam("b_attempts"),
-).values(message_id=bindparam("b_mid"), lease_expires_at=bindparam("b_until"))
-_MARK_SENT = update(D).where(D.c.id == bindparam("b_id")).values(
-    status=DeliveryStatus.SENT.value, sent_at=bindparam("b_now"), smtp_code=250, message_id=bindparam("b_mid"),
-    lease_owner=None, lease_expires_at=None)
 UNREACHABLE_TRIES = (0.2, 0.5, 1.0)
 GROUP_WAIT = 0.005  # seconds the recorder waits for more outcomes to commit together
 AHEAD = 6  # render-pool jobs kept in flight while the sending process claims and sends
@@ -444,8 +437,7 @@ class Drainer:
         now = utcnow()
         handing = [o.handing for o in outcomes if o.handing is not None]
         until = now + timedelta(seconds=self.settings.lease_seconds)
-        marks = [{"b_id": w.claimed.id, "b_mid": w.message_id, "b_owner": self.owner, "b_attempts": w.claimed.attempts,
-                  "b_until": until} for w in handing]
+        marks = [(w.claimed.id, w.message_id, w.claimed.attempts) for w in handing]
         sent, released, events, bounces = [], [], [], []
         to_pause: dict[int, str] = {}
         with self.engine.begin() as connection:
@@ -463,7 +455,7 @@ class Drainer:
                 if context is not None:
                     context.recent.append(result.outcome == OK)
                 if result.outcome == OK:
-                    sent.append({"b_id": item.id, "b_mid": work.message_id, "b_now": now})
+                    sent.append((item.id, work.message_id))
                     if item.taken_over:
                         events.append((EventType.POSSIBLE_DUPLICATE, item, {"reason": "lease expired; resent"}))
                     continue
@@ -487,15 +479,13 @@ class Drainer:
                                                               "retry_in": round(delay, 1)}))
                     if result.ambiguous:
                         events.append((EventType.POSSIBLE_DUPLICATE, item, {"reason": error}))
-            if sent:
-                connection.execute(_MARK_SENT, sent)
+            mark_sent(connection, now, sent)
             if released:
                 connection.execute(update(D).where(D.c.id.in_(released), D.c.status == DeliveryStatus.SENDING.value)
                                    .values(status=DeliveryStatus.QUEUED.value, lease_owner=None,
                                            lease_expires_at=None, attempts=D.c.attempts - 1, message_id=None))
             if marks:
-                marked = connection.execute(_MARK_HANDED, marks).rowcount
-                if connection.dialect.supports_sane_multi_rowcount and marked == len(marks):
+                if mark_handed(connection, self.owner, until, marks) == len(marks):
                     handing = []  # every mark took: nothing was claimed again
                 held = dict(connection.execute(select(D.c.id, D.c.attempts).where(
                     D.c.id.in_([w.claimed.id for w in handing]), D.c.lease_owner == self.owner,

@@ -7,6 +7,8 @@
   taking the same row; on SQLite the one ``UPDATE … RETURNING`` runs under the database's single
   write lock. A row whose lease expired (its worker died) is claimed again and flagged as a
   possible duplicate: the dead worker may have handed it to the SMTP server already.
+- :func:`mark_handed` and :func:`mark_sent` are the two writes per message of the send loop,
+  made for a whole group of messages at once (on PostgreSQL one ``UPDATE … FROM unnest(…)``).
 - :func:`finalize` marks a campaign ``sent`` only when no delivery is left that is not final.
 """
 
@@ -15,9 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, exists, func, insert, literal, or_, select, update
+from sqlalchemy import and_, bindparam, case, exists, func, insert, literal, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from gll_mail.audience import audience_select
@@ -162,6 +164,49 @@ def release(engine: Engine, owner: str, ids: list[int] | None = None) -> int:
             status=DeliveryStatus.QUEUED.value, lease_owner=None, lease_expires_at=None, last_error="", message_id=None,
             attempts=func.max(D.c.attempts - 1, 0) if is_sqlite(engine) else func.greatest(D.c.attempts - 1, 0),
         )).rowcount
+
+
+_HANDED = update(D).where(
+    D.c.id == bindparam("b_id"), D.c.status == DeliveryStatus.SENDING.value, D.c.lease_owner == bindparam("b_owner"),
+    D.c.attempts == bindparam("b_attempts"),
+).values(message_id=bindparam("b_mid"), lease_expires_at=bindparam("b_until"))
+_SENT = update(D).where(D.c.id == bindparam("b_id")).values(
+    status=DeliveryStatus.SENT.value, sent_at=bindparam("b_now"), smtp_code=250, message_id=bindparam("b_mid"),
+    lease_owner=None, lease_expires_at=None)
+# PostgreSQL: one statement for the whole group instead of one per row (a tenth of the server's work)
+_HANDED_PG = text(
+    "UPDATE delivery AS d SET message_id = v.mid, lease_expires_at = :until "
+    "FROM unnest(CAST(:ids AS integer[]), CAST(:mids AS text[]), CAST(:attempts AS integer[])) AS v(id, mid, attempts) "
+    "WHERE d.id = v.id AND d.status = 'sending' AND d.lease_owner = :owner AND d.attempts = v.attempts")
+_SENT_PG = text(
+    "UPDATE delivery AS d SET status = 'sent', sent_at = :now, smtp_code = 250, message_id = v.mid, "
+    "lease_owner = NULL, lease_expires_at = NULL "
+    "FROM unnest(CAST(:ids AS integer[]), CAST(:mids AS text[])) AS v(id, mid) WHERE d.id = v.id")
+
+
+def mark_handed(connection: Connection, owner: str, until: datetime, rows: list[tuple[int, str, int]]) -> int:
+    """Record the Message-ID of each (id, message_id, attempts) about to be handed to the SMTP server,
+    and renew its lease, where ``owner`` still holds that claim. Returns how many rows were marked."""
+    if not rows:
+        return 0
+    if connection.dialect.name == "postgresql":
+        ids, mids, attempts = (list(column) for column in zip(*rows))
+        return connection.execute(_HANDED_PG, {"ids": ids, "mids": mids, "attempts": attempts, "until": until,
+                                               "owner": owner}).rowcount
+    result = connection.execute(_HANDED, [{"b_id": i, "b_mid": m, "b_attempts": a, "b_owner": owner, "b_until": until}
+                                          for i, m, a in rows])
+    return result.rowcount if connection.dialect.supports_sane_multi_rowcount else -1
+
+
+def mark_sent(connection: Connection, now: datetime, rows: list[tuple[int, str]]) -> None:
+    """Final ``sent`` for each (id, message_id) the SMTP server accepted."""
+    if not rows:
+        return
+    if connection.dialect.name == "postgresql":
+        ids, mids = (list(column) for column in zip(*rows))
+        connection.execute(_SENT_PG, {"ids": ids, "mids": mids, "now": now})
+        return
+    connection.execute(_SENT, [{"b_id": i, "b_mid": m, "b_now": now} for i, m in rows])
 
 
 def pending_count(session: Session, campaign_id: int) -> int:

@@ -70,7 +70,7 @@ def wait_for(condition, timeout: float = 30.0, procs=()) -> None:
     while not condition():
         for proc in procs:
             if proc.poll() is not None:
-                raise AssertionError(f"worker exited with {proc.returncode}: {proc.stderr.read()[-2000:]}")
+                raise AssertionError(f"worker exited with {proc.returncode}: {output(proc)[-3000:]}")
         if time.monotonic() > deadline:
             raise AssertionError("timed out")
         time.sleep(0.02)
