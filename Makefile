@@ -21,16 +21,18 @@ test: $(STAMP) browser
 	$(BIN)/pytest -n auto -p no:cacheprovider
 
 ## browser: Debian's chromium for the Playwright tests (Playwright's own download does not work here)
-## and Debian's dovecot for the IMAP test
+## and Debian's dovecot for the IMAP test; without root they skip locally, and fail CI (CI=true)
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "Installing Debian's chromium for the browser tests"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-	  || { echo "could not install chromium (need root and the Debian mirror)"; exit 1; }; }
+	  || { echo "could not install chromium (need root and the Debian mirror)"; \
+	       if [ "$$CI" = "true" ]; then exit 1; else echo "the browser tests will skip"; fi; }; }
 	@command -v dovecot >/dev/null 2>&1 || { \
 	  echo "Installing Debian's dovecot-imapd for the IMAP bounce-scan test"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null) \
-	  || { echo "could not install dovecot-imapd (need root and the Debian mirror)"; exit 1; }; }
+	  || { echo "could not install dovecot-imapd (need root and the Debian mirror)"; \
+	       if [ "$$CI" = "true" ]; then exit 1; else echo "the IMAP test will skip"; fi; }; }
 
 ## bench: the benchmarks under bench/ (not part of the test suite)
 bench: $(STAMP)

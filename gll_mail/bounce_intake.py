@@ -16,11 +16,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from gll_mail import bounces
+from gll_mail import bounces, manage
 from gll_mail.db import session_scope
 from gll_mail.events import record_event
 from gll_mail.models import (
-    Delivery, Event, EventType, InboundMessage, InboundStatus, Subscriber, utcnow,
+    Campaign, Delivery, Event, EventType, InboundMessage, InboundStatus, Subscriber, utcnow,
 )
 from gll_mail.settings import Settings
 from gll_mail.suppressions import suppress
@@ -34,7 +34,7 @@ SOFT_WINDOW = timedelta(days=15)
 @dataclass
 class Outcome:
     kind: str
-    action: str      # suppressed, counted, ignored, unmatched, forged
+    action: str      # suppressed, counted, unsubscribed, ignored, unmatched, forged
     subscriber_id: int | None = None
 
 
@@ -199,6 +199,8 @@ def apply(session: Session, settings: Settings, raw: bytes, envelope_to: str = "
         return Outcome("forged-verp", "forged")
     if result.kind in (bounces.AUTO_REPLY, bounces.CHALLENGE, bounces.UNKNOWN):
         return Outcome(result.kind, "ignored")
+    if result.kind == bounces.UNSUBSCRIBE:
+        return _unsubscribe(session, result, inbound_id)
     delivery, sub = _find(session, result)
     if sub is None:
         return Outcome(result.kind, "unmatched")
@@ -222,15 +224,31 @@ def apply(session: Session, settings: Settings, raw: bytes, envelope_to: str = "
     record_event(session, EventType.BOUNCE_SOFT, **evidence)
     session.flush()
     since = utcnow() - SOFT_WINDOW
-    count = session.exec(select(func.count(Event.id)).where(
+    # messages that soft-bounced, not notices: an MTA's "delayed" warnings at 4 h, 24 h and 48 h
+    # about one slow message are one soft bounce
+    count = session.exec(select(func.count(func.distinct(Event.delivery_id))).where(
         Event.subscriber_id == sub.id, Event.type == EventType.BOUNCE_SOFT, Event.created_at >= since)).one()
     if count >= SOFT_THRESHOLD:
         suppress(session, sub.email, reason="soft-bounce", source="bounce",
-                 note=f"{count} soft bounces within {SOFT_WINDOW.days} days", subscriber=sub)
+                 note=f"{count} messages soft-bounced within {SOFT_WINDOW.days} days", subscriber=sub)
         record_event(session, EventType.SUPPRESSED, subscriber=sub, source="bounce", reason="soft-bounce",
-                     rule=f"{SOFT_THRESHOLD} soft bounces within {SOFT_WINDOW.days} days", count=count)
+                     rule=f"{SOFT_THRESHOLD} messages soft-bounced within {SOFT_WINDOW.days} days", count=count)
         return Outcome(result.kind, "suppressed", sub.id)
     return Outcome(result.kind, "counted", sub.id)
+
+
+def _unsubscribe(session: Session, result: bounces.BounceResult, inbound_id: int | None) -> Outcome:
+    """The RFC 2369 mailto unsubscribe: the same change as the one-click POST, for the member the
+    signed token names; a message without a valid token changes nothing."""
+    if not result.public_id:
+        log.warning("unsubscribe mail %s ignored: %s", inbound_id, result.diagnostic)
+        return Outcome(result.kind, "forged" if result.diagnostic.startswith("token") else "ignored")
+    sub = session.exec(select(Subscriber).where(Subscriber.public_id == result.public_id)).first()
+    if sub is None:  # the member deleted their account since
+        return Outcome(result.kind, "unmatched")
+    campaign_id = result.campaign_id if result.campaign_id and session.get(Campaign, result.campaign_id) else None
+    changed = manage.unsubscribe(session, sub, source="mailto", campaign_id=campaign_id, inbound_id=inbound_id)
+    return Outcome(result.kind, "unsubscribed" if changed else "ignored", sub.id)
 
 
 def _match_rule(result: bounces.BounceResult, delivery: Delivery | None) -> str:

@@ -1,23 +1,28 @@
-"""Parsing and classification of bounces, auto-replies and complaints.
+"""Parsing and classification of bounces, auto-replies, complaints and mailto unsubscribes.
 
 Order of evidence: (1) the VERP token of the envelope recipient (signed, so forged bounces cannot
 suppress anyone), (2) RFC 3464 delivery status notifications, (3) flufl.bounce heuristics for
 non-standard bounces. Each result says which rule matched, so every decision has its evidence.
+
+A message to ``unsubscribe@<bounce domain>`` is the RFC 2369 ``mailto:`` of ``List-Unsubscribe``:
+its subject carries the signed ``unsubscribe`` token of the message it answers, and only a valid
+token unsubscribes anyone (never the ``From`` address, which anyone can forge).
 """
 
 from __future__ import annotations
 
 import email
+import email.header
 import email.policy
 import re
 from dataclasses import dataclass, field
 from email.message import Message
 
 from gll_mail.settings import Settings
-from gll_mail.tokens import TokenError, read_verp_token
+from gll_mail.tokens import TokenError, read_token, read_verp_token
 
-HARD, SOFT, COMPLAINT, AUTO_REPLY, CHALLENGE, UNKNOWN = (
-    "hard", "soft", "complaint", "auto-reply", "challenge", "unknown")
+HARD, SOFT, COMPLAINT, AUTO_REPLY, CHALLENGE, UNKNOWN, UNSUBSCRIBE = (
+    "hard", "soft", "complaint", "auto-reply", "challenge", "unknown", "unsubscribe")
 
 _STATUS_RE = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _OOO_SUBJECT = re.compile(
@@ -26,6 +31,7 @@ _OOO_SUBJECT = re.compile(
 _CHALLENGE_RE = re.compile(
     r"(please (confirm|verify) (that )?you|challenge|sender verification|verify your (email|address)|"
     r"boxbe|spamarrest|mailinblack|whitelist request)", re.I)
+_UNSUBSCRIBE_SUBJECT = re.compile(r"\bunsubscribe\s+([A-Za-z0-9_.-]{20,})")
 
 
 @dataclass
@@ -38,6 +44,8 @@ class BounceResult:
     status: str = ""                   # enhanced status code, e.g. 5.1.1
     diagnostic: str = ""
     verp: str = ""                     # "valid", "forged", "" (none)
+    public_id: str = ""                # unsubscribe: the member its valid token names
+    campaign_id: int | None = None     # unsubscribe: the campaign whose message it answers
 
 
 def parse(raw: bytes | str) -> Message:
@@ -158,8 +166,30 @@ def classify_status(status: str, action: str = "", diagnostic: str = "") -> str:
     return HARD if action == "failed" else UNKNOWN
 
 
+def _addressed_to_unsubscribe(settings: Settings, msg: Message, envelope_to: str) -> bool:
+    wanted = f"unsubscribe@{settings.bounce_domain}".lower()
+    seen = envelope_to or " ".join(str(msg.get(h) or "") for h in ("Delivered-To", "X-Original-To", "To"))
+    return any(addr.strip("<>\"'").lower() == wanted for addr in re.split(r"[,\s]+", seen))
+
+
+def _unsubscribe_request(settings: Settings, msg: Message) -> BounceResult:
+    subject = str(email.header.make_header(email.header.decode_header(str(msg.get("Subject") or ""))))
+    found = _UNSUBSCRIBE_SUBJECT.search(subject)
+    if found is None:
+        return BounceResult(kind=UNSUBSCRIBE, rule="mailto", diagnostic="no unsubscribe token in the subject")
+    try:
+        data = read_token(settings, "unsubscribe", found.group(1))
+    except TokenError as exc:
+        return BounceResult(kind=UNSUBSCRIBE, rule="mailto", diagnostic=f"token refused: {exc}")
+    campaign_id = data.extra.get("c")
+    return BounceResult(kind=UNSUBSCRIBE, rule="mailto", public_id=data.subject,
+                        campaign_id=campaign_id if isinstance(campaign_id, int) else None)
+
+
 def classify(settings: Settings, raw: bytes | str, envelope_to: str = "", *, use_flufl: bool = True) -> BounceResult:
     msg = parse(raw)
+    if _addressed_to_unsubscribe(settings, msg, envelope_to):
+        return _unsubscribe_request(settings, msg)
     result = _classify(msg, use_flufl)
     token = verp_token_of(settings, envelope_to or str(msg.get("Delivered-To") or msg.get("X-Original-To") or ""))
     if token is not None:

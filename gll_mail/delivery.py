@@ -22,6 +22,7 @@ A campaign becomes ``sent`` only in :func:`gll_mail.outbox.finalize`, when every
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 import socket
@@ -55,6 +56,7 @@ from gll_mail.smtp import SmtpConfig
 from gll_mail.smtp_pool import OK, PERMANENT, UNREACHABLE, Prepared, SendResult, SmtpPool
 
 D = Delivery.__table__
+log = logging.getLogger(__name__)
 C = Campaign.__table__
 E = Event.__table__
 # The mark before a message is handed to the server; it only takes while this claim still holds the
@@ -154,6 +156,42 @@ def launch(engine: Engine, campaign_id: int) -> int:
                             C.c.status.in_([CampaignStatus.DRAFT.value, CampaignStatus.SCHEDULED.value]))
             .values(status=CampaignStatus.SENDING.value, started_at=now, updated_at=now))
     return added
+
+
+def launch_checked(engine: Engine, settings: Settings, campaign_id: int) -> int:
+    """Launch a scheduled campaign when its time comes, after its preflight again: between
+    ``campaign schedule`` and the send time a resource file can be deleted, a pod removed or the
+    source edited. A campaign that fails is paused before anything is enqueued, with the first
+    problem as the reason (`campaign status` shows it); fixed, `campaign resume` launches it."""
+    from pathlib import Path
+
+    from gll_mail.preflight import check
+    from gll_mail.sources import SourceError, load_source
+
+    with Session(engine) as session:
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None:
+            raise DeliveryError(f"no campaign with id {campaign_id}")
+        if campaign.status not in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED) or not campaign.source_path:
+            return launch(engine, campaign_id)
+        problem = ""
+        try:
+            source = load_source(Path(campaign.source_path))
+        except SourceError as exc:
+            problem = f"cannot read its source: {exc}"
+        else:
+            if campaign.source_hash and source.source_hash != campaign.source_hash:
+                problem = f"{campaign.source_path} changed after it was scheduled: check and schedule it again"
+            else:
+                report = check(settings, session, source)
+                if not report.ok:
+                    problem = f"preflight failed at send time ({report.summary()}): {report.errors[0]}"
+    if problem:
+        log.warning("campaign %s not launched: %s", campaign_id, problem)
+        set_status(engine, campaign_id, CampaignStatus.PAUSED, problem,
+                   only_from=(CampaignStatus.DRAFT, CampaignStatus.SCHEDULED))
+        return 0
+    return launch(engine, campaign_id)
 
 
 def set_status(engine: Engine, campaign_id: int, status: str, reason: str = "", *,

@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 from gll_mail.catalog import join_pod, leave_pod, list_pods, list_topics, member_pods
 from gll_mail.events import record_event
 from gll_mail.languages import normalize_language
-from gll_mail.models import Event, EventType, Subscriber, SubscriberStatus, Subscription, utcnow
+from gll_mail.models import Event, EventType, InboundMessage, Subscriber, SubscriberStatus, Subscription, utcnow
 from gll_mail.subscribers import describe, subscriber_topics
 from gll_mail.suppressions import is_suppressed, suppress, unsuppress
 
@@ -85,8 +85,10 @@ def set_paused(session: Session, subscriber: Subscriber, paused: bool, *, source
     return True
 
 
-def unsubscribe(session: Session, subscriber: Subscriber, *, source: str, campaign_id: int | None = None) -> bool:
-    """Stop all mail to the member now (idempotent); True when this call made the change."""
+def unsubscribe(session: Session, subscriber: Subscriber, *, source: str, campaign_id: int | None = None,
+                inbound_id: int | None = None) -> bool:
+    """Stop all mail to the member now (idempotent); True when this call made the change.
+    ``inbound_id``: the stored message that asked for it (a mailto unsubscribe)."""
     if subscriber.status == SubscriberStatus.UNSUBSCRIBED or (
             subscriber.status not in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING)
             and is_suppressed(session, subscriber.email)):
@@ -96,7 +98,9 @@ def unsubscribe(session: Session, subscriber: Subscriber, *, source: str, campai
         subscriber.status = SubscriberStatus.UNSUBSCRIBED
     subscriber.updated_at = utcnow()
     session.add(subscriber)
-    record_event(session, EventType.UNSUBSCRIBED, subscriber=subscriber, source=source, campaign_id=campaign_id)
+    evidence = {"inbound_id": inbound_id} if inbound_id is not None else {}
+    record_event(session, EventType.UNSUBSCRIBED, subscriber=subscriber, source=source, campaign_id=campaign_id,
+                 **evidence)
     session.flush()
     return True
 
@@ -121,8 +125,18 @@ def export_data(session: Session, subscriber: Subscriber) -> dict[str, Any]:
 
 
 def delete_account(session: Session, subscriber: Subscriber, *, source: str) -> None:
-    """Erase the member; only a hash of the address stays, on the suppression list."""
+    """Erase the member; only a hash of the address stays, on the suppression list. Bounces,
+    complaints and mailto unsubscribes about them are kept as evidence without their raw text,
+    which quotes the address."""
     suppress(session, subscriber.email, reason="deleted", source=source, keep_address=False, subscriber=subscriber)
+    inbound = {event.data.get("inbound_id") for event in session.exec(select(Event).where(
+        Event.subscriber_id == subscriber.id, Event.type.in_(
+            [EventType.BOUNCE_HARD, EventType.BOUNCE_SOFT, EventType.COMPLAINT, EventType.UNSUBSCRIBED])))
+        if isinstance(event.data, dict)}
+    inbound = [i for i in inbound if isinstance(i, int)]
+    if inbound:
+        session.execute(update(InboundMessage).where(InboundMessage.id.in_(inbound)).values(
+            raw=b"", envelope_from="", error="raw message erased with the member's account"))
     session.execute(update(Event).where(Event.subscriber_id == subscriber.id).values(subscriber_id=None, data={}))
     session.delete(subscriber)
     session.flush()

@@ -2,7 +2,8 @@
 
 ``campaign schedule`` writes a one-off date job ``campaign-<id>`` into the ``apscheduler_jobs``
 table (created by APScheduler); each ``gll-mail worker`` runs a scheduler on the same table and,
-when the job is due, launches the campaign (status ``sending``, audience enqueued). Launching is
+when the job is due, runs the campaign's preflight again and launches it (status ``sending``,
+audience enqueued), or pauses it with the reason if it no longer passes. Launching is
 idempotent, so several workers firing the same job (PostgreSQL scale-out) enqueue nothing twice.
 A worker also launches, at start and every minute, any ``scheduled`` campaign whose time has
 passed, in case its job was lost.
@@ -21,9 +22,10 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from gll_mail.models import Campaign, CampaignStatus, utcnow
+from gll_mail.settings import Settings
 
 JOB_TABLE = "apscheduler_jobs"
-_runtime: dict[str, Engine] = {}
+_runtime: dict[str, object] = {}  # this worker's engine and settings, for jobs from the store
 log = logging.getLogger(__name__)
 
 
@@ -64,39 +66,39 @@ def unschedule_job(engine: Engine, campaign_id: int) -> None:
 
 def fire(campaign_id: int) -> None:
     """The job: launch a scheduled campaign (runs in a worker's scheduler thread)."""
-    from gll_mail.delivery import launch
+    from gll_mail.delivery import launch_checked
 
+    settings = _runtime.get("settings") or Settings.from_env()
     engine = _runtime.get("engine")
     if engine is None:
         from gll_mail.db import engine_for
-        from gll_mail.settings import Settings
 
-        engine = engine_for(Settings.from_env().database_url)
+        engine = engine_for(settings.database_url)
     with engine.connect() as connection:
         status = connection.execute(select(Campaign.status).where(Campaign.id == campaign_id)).scalar()
     if status == CampaignStatus.SCHEDULED:
-        added = launch(engine, campaign_id)
+        added = launch_checked(engine, settings, campaign_id)
         log.info("campaign %s launched: %s deliveries enqueued", campaign_id, added)
 
 
-def launch_due(engine: Engine) -> list[int]:
-    """Launch every scheduled campaign whose ``send_at`` has passed; their ids."""
-    from gll_mail.delivery import launch
+def launch_due(engine: Engine, settings: Settings) -> list[int]:
+    """Launch (after its preflight) every scheduled campaign whose ``send_at`` has passed; their ids."""
+    from gll_mail.delivery import launch_checked
 
     with engine.connect() as connection:
         ids = list(connection.execute(select(Campaign.id).where(
             Campaign.status == CampaignStatus.SCHEDULED, Campaign.send_at <= utcnow())).scalars())
     for campaign_id in ids:
-        launch(engine, campaign_id)
+        launch_checked(engine, settings, campaign_id)
     return ids
 
 
-def start_worker_scheduler(engine: Engine) -> BackgroundScheduler:
+def start_worker_scheduler(engine: Engine, settings: Settings) -> BackgroundScheduler:
     """The running scheduler of a worker process: fires due jobs from the shared store."""
-    _runtime["engine"] = engine
+    _runtime.update(engine=engine, settings=settings)
     scheduler = make_scheduler(engine)
     scheduler.add_jobstore(MemoryJobStore(), "local")
-    scheduler.add_job(launch_due, "interval", args=[engine], seconds=60, id="launch-due", jobstore="local",
-                      next_run_time=utcnow())
+    scheduler.add_job(launch_due, "interval", args=[engine, settings], seconds=60, id="launch-due",
+                      jobstore="local", next_run_time=utcnow())
     scheduler.start()
     return scheduler

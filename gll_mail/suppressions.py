@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlmodel import Session, select
 
 from gll_mail.addresses import email_hash, normalize_email
@@ -51,8 +53,9 @@ def suppress(
     digest = email_hash(normalized)
     existing = session.exec(select(Suppression).where(Suppression.email_hash == digest)).first()
     if existing is not None:
-        if not keep_address:
+        if not keep_address:  # and not in the note either (a bounce diagnostic often quotes it)
             existing.email = None
+            existing.note = re.sub(re.escape(normalized), "[erased]", existing.note or "", flags=re.I)
             session.add(existing)
         return existing
     row = Suppression(

@@ -33,7 +33,7 @@ async def _run(drainer: Drainer, stop: asyncio.Event, poll: float) -> None:
 def run_worker(engine: Engine, settings: Settings, *, concurrency: int | None = None, poll: float = 1.0,
                on_ready=None) -> Drainer:
     """Run until SIGTERM/SIGINT; the drainer (its ``sent_here`` counts this worker's sends)."""
-    scheduler = start_worker_scheduler(engine)
+    scheduler = start_worker_scheduler(engine, settings)
     drainer = Drainer(engine, settings, connections=concurrency)
     stop = asyncio.Event()
     try:

@@ -133,12 +133,30 @@ def test_unknown_address_is_not_suppressed(engine, settings, session):
     assert not session.exec(select(Suppression)).all()
 
 
-def test_soft_bounces_reach_threshold(engine, settings, session):
-    seed(session)
+def test_soft_bounces_of_three_messages_reach_threshold(engine, settings, session):
+    first = seed(session)["joao.silva@yahoo.example"]
+    later = []
+    for slug in ("dec-news", "jan-news"):
+        campaign = Campaign(slug=slug, subject="GLL newsletter", status="sent")
+        session.add(campaign)
+        session.flush()
+        later.append(Delivery(campaign_id=campaign.id, subscriber_id=first.subscriber_id, status="sent"))
+        session.add(later[-1])
+    session.commit()
     raw = (CORPUS / "yahoo-mailbox-full.eml").read_bytes()
-    actions = [receive(engine, settings, raw, source="test").action for _ in range(SOFT_THRESHOLD)]
+    actions = [receive(engine, settings, raw, source="test", envelope_to=f"bounces+{make_verp_token(settings, d.id)}"
+                       f"@{settings.bounce_domain}").action for d in [first, *later]]
     assert actions == ["counted"] * (SOFT_THRESHOLD - 1) + ["suppressed"]
     assert _status(session, "joao.silva@yahoo.example") == "bounced"
+
+
+def test_repeated_delay_notices_about_one_message_are_one_soft_bounce(engine, settings, session):
+    seed(session)
+    raw = (CORPUS / "yahoo-mailbox-full.eml").read_bytes()
+    actions = [receive(engine, settings, raw, source="test").action for _ in range(SOFT_THRESHOLD + 1)]
+    assert actions == ["counted"] * (SOFT_THRESHOLD + 1)
+    assert _status(session, "joao.silva@yahoo.example") == "active"
+    assert len(session.exec(select(Event).where(Event.type == "bounce-soft")).all()) == SOFT_THRESHOLD + 1
 
 
 def test_raw_stored_before_processing_and_retry(engine, settings, session, monkeypatch):
@@ -164,3 +182,25 @@ def test_raw_stored_before_processing_and_retry(engine, settings, session, monke
 def test_store_is_idempotent_by_key(engine):
     assert store(engine, b"x", source="t", source_key="k1") is not None
     assert store(engine, b"x", source="t", source_key="k1") is None
+
+
+def test_a_deleted_account_leaves_no_address_in_bounces_or_suppressions(engine, settings, session):
+    from gll_mail.manage import delete_account
+
+    seed(session)
+    raw = (CORPUS / "postfix-user-unknown.eml").read_bytes()
+    assert b"amina.diallo@example.org" in raw
+    assert receive(engine, settings, raw, source="test").action == "suppressed"
+    untouched = receive(engine, settings, (CORPUS / "yahoo-mailbox-full.eml").read_bytes(), source="test")
+    assert untouched.action == "counted"
+    session.expire_all()
+    amina = session.exec(select(Subscriber).where(Subscriber.email == "amina.diallo@example.org")).one()
+    delete_account(session, amina, source="web")
+    session.commit()
+    session.expire_all()
+    rows = session.exec(select(InboundMessage).order_by(InboundMessage.id)).all()
+    assert rows[0].raw == b"" and rows[0].kind == "hard" and "erased" in rows[0].error
+    assert b"joao.silva@yahoo.example" in rows[1].raw  # another member's evidence stays
+    suppression = session.exec(select(Suppression)).one()
+    assert suppression.email is None and suppression.reason == "hard-bounce"
+    assert "amina" not in suppression.note.lower() and "5.1.1" in suppression.note

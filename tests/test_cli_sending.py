@@ -81,6 +81,38 @@ def test_pause_resume_cancel(team, engine):
     assert "no campaign 'nope'" in run(team, "campaign", "status", "nope", code=1)
 
 
+def test_at_its_time_a_scheduled_campaign_is_checked_again_and_paused_if_it_fails(team, engine, settings,
+                                                                                   tmp_path, smtp_server):
+    """Between scheduling and the send time the toolkit's file was deleted: nothing is enqueued,
+    `status` says why; with the file back, `resume` launches it."""
+    from sqlmodel import Session
+
+    from gll_mail.catalog import add_resource
+    from gll_mail.scheduler import launch_due
+
+    settings.resources_dir.mkdir(parents=True, exist_ok=True)
+    (settings.resources_dir / "toolkit.pdf").write_bytes(b"%PDF-1.4 toolkit")
+    with Session(engine) as session:
+        add_resource(session, slug="toolkit", title="IPC toolkit", access="registered",
+                     resources_dir=settings.resources_dir, file_path="toolkit.pdf")
+        session.commit()
+    write_campaign(tmp_path / "campaigns", body="{{ salutation }}\n\nThe [IPC toolkit](resource:toolkit) is out.\n")
+    run(team, "campaign", "schedule", "note", "--at", (utcnow() + timedelta(hours=1)).isoformat())
+    (settings.resources_dir / "toolkit.pdf").unlink()
+    with engine.begin() as connection:  # its time has come
+        connection.execute(Campaign.__table__.update().values(send_at=utcnow() - timedelta(seconds=1)))
+    assert launch_due(engine, settings) == [campaign_row(engine)["id"]]
+    row = campaign_row(engine)
+    assert row["status"] == "paused" and "preflight failed at send time" in row["paused_reason"]
+    assert "toolkit" in row["paused_reason"] and deliveries(engine, "note") == []
+    out = run(team, "campaign", "status", "note")
+    assert "paused (preflight failed at send time" in out
+    assert "still paused" in run(team, "campaign", "resume", "note", code=1)  # not fixed yet
+    (settings.resources_dir / "toolkit.pdf").write_bytes(b"%PDF-1.4 toolkit")
+    assert "Resumed note" in run(team, "campaign", "resume", "note")
+    assert campaign_row(engine)["status"] == "sending" and len(deliveries(engine, "note")) == 8
+
+
 def test_retry_failed_sends_what_failed(team, engine, smtp_server):
     smtp_server.reject("m00001@example.org", 451, "4.7.1 greylisted")
     out = run(team, "campaign", "send", "note", "--no-progress")

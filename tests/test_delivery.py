@@ -247,3 +247,46 @@ def test_a_dropped_connection_or_a_timeout_is_retried_and_flagged(engine, fast, 
         types = {e.type for e in session.exec(select(Event).where(Event.delivery_id == row["id"]))}
     assert {"deferred", "possible-duplicate"} <= types
     assert recipients_of(smtp_server).count(emails[1]) == 1
+
+
+def test_the_mailto_unsubscribe_of_a_sent_message_unsubscribes_over_smtp(engine, fast, smtp_server):
+    """RFC 2369: a mail client answers the mailto of List-Unsubscribe; the bounce receiver acts on it."""
+    import smtplib
+    import socket
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    from gll_mail.bounce_intake import make_controller
+    from gll_mail.reports import campaign_report
+
+    emails = add_subscribers(engine, 2)
+    result = send_now(engine, fast, _campaign(fast))
+    assert result.sent == 2, result
+    received = next(r for r in smtp_server.received if r.rcpt_tos == (emails[0],))
+    header = str(message_from_bytes(received.data, policy=policy.default)["List-Unsubscribe"])
+    mailto = urlsplit(next(part.strip(" <>") for part in header.split(",") if "mailto:" in part))
+    to, subject = unquote(mailto.path), parse_qs(mailto.query)["subject"][0]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = make_controller(engine, fast, port=port)
+    controller.start()
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+            for subject_sent in (subject, subject, subject[:-3] + "xyz"):  # again (idempotent), then tampered
+                client.sendmail(emails[0], [to], f"From: <{emails[0]}>\r\nTo: <{to}>\r\nSubject: {subject_sent}\r\n"
+                                                 f"\r\nunsubscribe\r\n".encode())
+            # a bare "unsubscribe" from another member's address changes nothing: only the token counts
+            client.sendmail(emails[1], [to], f"From: <{emails[1]}>\r\nSubject: unsubscribe\r\n\r\n.\r\n".encode())
+    finally:
+        controller.stop()
+    with Session(engine) as session:
+        status = {s.email: s.status for s in session.exec(select(Subscriber))}
+        assert status == {emails[0]: SubscriberStatus.UNSUBSCRIBED, emails[1]: SubscriberStatus.ACTIVE}
+        events = session.exec(select(Event).where(Event.type == EventType.UNSUBSCRIBED)).all()
+        campaign = session.exec(select(Campaign).where(Campaign.slug == "note")).one()
+        assert [(e.source, e.campaign_id) for e in events] == [("mailto", campaign.id)]
+        from gll_mail.models import InboundMessage
+
+        kinds = [row.kind for row in session.exec(select(InboundMessage).order_by(InboundMessage.id))]
+        assert kinds == ["unsubscribe"] * 4
+        assert campaign_report(session, "note")["unsubscribes"] == 1

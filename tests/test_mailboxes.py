@@ -69,11 +69,24 @@ def test_repeated_bounces_in_one_batch_see_each_other(engine, settings, session,
     from gll_mail.bounce_intake import SOFT_THRESHOLD
     from gll_mail.models import Event, EventType, Suppression
 
-    seed(session)
-    box = mailbox.Maildir(tmp_path / "Maildir", create=True)
+    from gll_mail.models import Campaign, Delivery
+    from gll_mail.tokens import make_verp_token
+
+    joao = seed(session)["joao.silva@yahoo.example"]
+    deliveries = [joao]  # the same mailbox full, for three messages of three campaigns
+    for n in range(1, SOFT_THRESHOLD):
+        campaign = Campaign(slug=f"later-{n}", subject="GLL newsletter", status="sent")
+        session.add(campaign)
+        session.flush()
+        deliveries.append(Delivery(campaign_id=campaign.id, subscriber_id=joao.subscriber_id, status="sent"))
+        session.add(deliveries[-1])
+    session.commit()
     soft = (CORPUS / "yahoo-mailbox-full.eml").read_bytes()
+    softs = [f"Delivered-To: bounces+{make_verp_token(settings, d.id)}@{settings.bounce_domain}\n".encode() + soft
+             for d in deliveries]
+    box = mailbox.Maildir(tmp_path / "Maildir", create=True)
     hard = (CORPUS / "postfix-user-unknown.eml").read_bytes()
-    for raw in [soft] * SOFT_THRESHOLD + [hard] * 2:
+    for raw in softs + [hard] * 2:
         box.add(raw)
     report = scan(engine, settings, str(tmp_path / "Maildir"))
     assert (report.stored, report.failed) == (SOFT_THRESHOLD + 2, 0)

@@ -255,6 +255,15 @@ def test_corrigendum_subject_prefix_added_when_missing(catalog, settings, tmp_pa
     assert source.audience == {"recipients_of": "2019-06-compassion-reports"}
 
 
+def test_a_corrigendum_on_another_layout_keeps_its_banner(catalog, settings, tmp_path):
+    (tmp_path / "fix.md").write_text("---\nkind: corrigendum\ntemplate: announcement\n"
+                                     "corrects: 2019-06-compassion-reports\nsubject: The report link\n---\n\n"
+                                     "The [report](resource:compassion-tools).\n", encoding="utf-8")
+    source = load_source(tmp_path / "fix.md")
+    html = CampaignRenderer(settings, catalog, source, None).render(recipient()).html
+    assert "This corrigendum corrects the email" in html and "fff4d6" in html
+
+
 @pytest.mark.parametrize("href, kind", [
     ("resource:compassion-tools", "resource"), ("pod:ipc", "pod"), ("manage:", "manage"), ("archive:", "archive"),
     ("https://www.who.int/a?b=1&c=2", "external"), ("mailto:GLL4QUHC@who.int", "mailto"),

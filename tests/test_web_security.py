@@ -52,6 +52,17 @@ def test_token_endpoints_are_rate_limited(web_settings, engine, session):
     assert "Too many requests" in response.get_data(as_text=True)
 
 
+def test_one_click_posts_from_one_mailbox_provider_are_not_cut_at_the_links_limit(web_settings, engine, session):
+    client = create_app(web_settings.replace(web_rate_limit=3), engine).test_client()
+    members = [add_member(session, f"m{i}@gmail.example") for i in range(8)]
+    statuses = [client.post(links.unsubscribe_url(web_settings, m.public_id),
+                            data={"List-Unsubscribe": "One-Click"}).status_code for m in members]
+    assert statuses == [200] * 8
+    assert client.get(links.manage_url(web_settings, members[0].public_id)).status_code == 200  # links: own bucket
+    session.expire_all()
+    assert all(session.get(type(m), m.id).status == "unsubscribed" for m in members)
+
+
 def test_input_limits(client, session, web_settings):
     response = client.post(BASE + "/register", data={"name": "x" * 70_000})
     assert response.status_code == 413 and "Too much data" in response.get_data(as_text=True)

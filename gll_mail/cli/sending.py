@@ -165,7 +165,7 @@ def pause_command(app: AppContext, slug: str, reason: str) -> None:
 @pass_app
 def resume_command(app: AppContext, slug: str) -> None:
     """Go on sending a paused SLUG (a running worker, or `campaign send`, sends the rest)."""
-    from gll_mail.delivery import launch, set_status
+    from gll_mail.delivery import launch, launch_checked, set_status
 
     with app.session() as session:
         campaign = _campaign(session, slug)
@@ -178,7 +178,14 @@ def resume_command(app: AppContext, slug: str) -> None:
         return
     set_status(app.engine, campaign.id, CampaignStatus.SENDING if started is not None else CampaignStatus.SCHEDULED,
                only_from=(CampaignStatus.PAUSED,))
-    launch(app.engine, campaign.id)
+    if started is None:  # never launched: its preflight first, as at its scheduled time
+        launch_checked(app.engine, app.settings, campaign.id)
+        with app.session() as session:
+            campaign = _campaign(session, slug)
+        if campaign.status == CampaignStatus.PAUSED:
+            raise SendingError(f"{slug} is still paused: {campaign.paused_reason}")
+    else:
+        launch(app.engine, campaign.id)
     click.echo(f"Resumed {slug}: a running `gll-mail worker` (or `gll-mail campaign send {slug}`) sends the rest.")
 
 
