@@ -17,10 +17,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from gll_mail import bounces, manage
+from gll_mail.campaigns import known_campaign_id
 from gll_mail.db import session_scope
 from gll_mail.events import record_event
 from gll_mail.models import (
-    Campaign, Delivery, Event, EventType, InboundMessage, InboundStatus, Subscriber, utcnow,
+    Delivery, Event, EventType, InboundMessage, InboundStatus, Subscriber, utcnow,
 )
 from gll_mail.settings import Settings
 from gll_mail.suppressions import suppress
@@ -196,14 +197,15 @@ def apply(session: Session, settings: Settings, raw: bytes, envelope_to: str = "
         result = bounces.classify(settings, raw, envelope_to)
     if result.verp == "forged":
         log.warning("forged VERP token in inbound message %s ignored", inbound_id)
-        return Outcome("forged-verp", "forged")
-    if result.kind in (bounces.AUTO_REPLY, bounces.CHALLENGE, bounces.UNKNOWN):
-        return Outcome(result.kind, "ignored")
+        return _ignored(session, Outcome("forged-verp", "forged"), result, inbound_id)
     if result.kind == bounces.UNSUBSCRIBE:
         return _unsubscribe(session, result, inbound_id)
     delivery, sub = _find(session, result)
+    if result.kind in (bounces.AUTO_REPLY, bounces.CHALLENGE, bounces.UNKNOWN):
+        # never a bounce; shown with the member it answered, when it can be told
+        return _ignored(session, Outcome(result.kind, "ignored"), result, inbound_id, delivery, sub)
     if sub is None:
-        return Outcome(result.kind, "unmatched")
+        return _ignored(session, Outcome(result.kind, "unmatched"), result, inbound_id)
     evidence = dict(source="bounce", subscriber=sub, delivery_id=delivery.id if delivery else None,
                     campaign_id=delivery.campaign_id if delivery else None, status=result.status or None,
                     diagnostic=result.diagnostic or None, rule=result.rule, match=_match_rule(result, delivery),
@@ -237,17 +239,28 @@ def apply(session: Session, settings: Settings, raw: bytes, envelope_to: str = "
     return Outcome(result.kind, "counted", sub.id)
 
 
+def _ignored(session: Session, outcome: Outcome, result: bounces.BounceResult, inbound_id: int | None,
+             delivery: Delivery | None = None, sub: Subscriber | None = None) -> Outcome:
+    """A message that changes nothing is a decision too: recorded with its evidence."""
+    record_event(session, EventType.BOUNCE_IGNORED, source="bounce", subscriber=sub,
+                 delivery_id=delivery.id if delivery else None, campaign_id=delivery.campaign_id if delivery else None,
+                 kind=outcome.kind, decision=outcome.action, rule=result.rule, status=result.status or None,
+                 diagnostic=result.diagnostic[:500] or None, inbound_id=inbound_id)
+    return Outcome(outcome.kind, outcome.action, sub.id if sub else None)
+
+
 def _unsubscribe(session: Session, result: bounces.BounceResult, inbound_id: int | None) -> Outcome:
     """The RFC 2369 mailto unsubscribe: the same change as the one-click POST, for the member the
     signed token names; a message without a valid token changes nothing."""
     if not result.public_id:
         log.warning("unsubscribe mail %s ignored: %s", inbound_id, result.diagnostic)
-        return Outcome(result.kind, "forged" if result.diagnostic.startswith("token") else "ignored")
+        action = "forged" if result.diagnostic.startswith("token") else "ignored"
+        return _ignored(session, Outcome(result.kind, action), result, inbound_id)
     sub = session.exec(select(Subscriber).where(Subscriber.public_id == result.public_id)).first()
     if sub is None:  # the member deleted their account since
-        return Outcome(result.kind, "unmatched")
-    campaign_id = result.campaign_id if result.campaign_id and session.get(Campaign, result.campaign_id) else None
-    changed = manage.unsubscribe(session, sub, source="mailto", campaign_id=campaign_id, inbound_id=inbound_id)
+        return _ignored(session, Outcome(result.kind, "unmatched"), result, inbound_id)
+    changed = manage.unsubscribe(session, sub, source="mailto", campaign_id=known_campaign_id(session, result.campaign_id),
+                                 inbound_id=inbound_id)
     return Outcome(result.kind, "unsubscribed" if changed else "ignored", sub.id)
 
 

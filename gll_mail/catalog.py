@@ -85,12 +85,14 @@ def is_pod_member(session: Session, subscriber: Subscriber, pod: Pod) -> bool:
     return active_membership(session, subscriber, pod) is not None
 
 
-def join_pod(session: Session, subscriber: Subscriber, pod: Pod, *, source: str) -> bool:
-    """Add the member to the pod; returns False when they already were in it."""
+def join_pod(session: Session, subscriber: Subscriber, pod: Pod, *, source: str, campaign_id: int | None = None) -> bool:
+    """Add the member to the pod; returns False when they already were in it. ``campaign_id``: the
+    campaign whose link they followed (its report counts the join)."""
     if is_pod_member(session, subscriber, pod):
         return False
     session.add(PodMembership(subscriber_id=subscriber.id, pod_id=pod.id))
-    record_event(session, EventType.POD_JOINED, subscriber=subscriber, pod_id=pod.id, source=source)
+    record_event(session, EventType.POD_JOINED, subscriber=subscriber, pod_id=pod.id, source=source,
+                 campaign_id=campaign_id)
     session.flush()
     return True
 

@@ -4,10 +4,10 @@
 |--------------|-------------------|-------------------------------------------------|
 | gate         | /r/<token>        | s=public id, r=resource slug, c=campaign id      |
 | join-pod     | /p/<token>        | s=public id, p=pod slug, r=resource slug (opt.)  |
-| manage       | /m/<token>        | s=public id                                      |
+| manage       | /m/<token>        | s=public id, c=campaign id (optional)            |
 | unsubscribe  | /u/<token>        | s=public id, c=campaign id (optional)            |
 | archive      | /a/<token>        | s=public id, c=campaign slug                     |
-| confirm      | /confirm/<token>  | s=public id, r=resource slug / p=pod slug (opt.) |
+| confirm      | /confirm/<token>  | s=public id, r=resource slug / p=pod slug, c=campaign id (opt.) |
 | open         | /o/<token>.gif    | s=public id, c=campaign id (only with GLL_MAIL_OPEN_TRACKING) |
 """
 
@@ -27,8 +27,8 @@ def join_pod_url(settings: Settings, public_id: str, pod_slug: str, resource_slu
     return settings.url_for(f"/p/{token}")
 
 
-def manage_url(settings: Settings, public_id: str) -> str:
-    return settings.url_for(f"/m/{make_token(settings, 'manage', public_id)}")
+def manage_url(settings: Settings, public_id: str, campaign_id: int | None = None) -> str:
+    return settings.url_for(f"/m/{make_token(settings, 'manage', public_id, c=campaign_id)}")
 
 
 def unsubscribe_url(settings: Settings, public_id: str, campaign_id: int | None = None) -> str:
@@ -40,8 +40,8 @@ def archive_url(settings: Settings, public_id: str, campaign_slug: str) -> str:
 
 
 def confirm_url(settings: Settings, public_id: str, resource_slug: str | None = None,
-                pod_slug: str | None = None) -> str:
-    token = make_token(settings, "confirm", public_id, r=resource_slug, p=pod_slug)
+                pod_slug: str | None = None, campaign_id: int | None = None) -> str:
+    token = make_token(settings, "confirm", public_id, r=resource_slug, p=pod_slug, c=campaign_id)
     return settings.url_for(f"/confirm/{token}")
 
 

@@ -2,15 +2,19 @@
 
 Maildir and mbox messages are keyed by source path + message key/hash, so a second scan stores
 nothing new. IMAP messages are flagged ``\\Seen`` + ``$GllProcessed`` after processing and the
-scan only fetches those without the flag.
+scan only fetches those without the flag. ``imaps://`` verifies the server's certificate and
+name against the system's trusted CAs (``SSL_CERT_FILE`` names another CA bundle); a password is
+never sent to a server that cannot prove who it is.
 """
 
 from __future__ import annotations
 
 import hashlib
+import imaplib
 import mailbox
 import multiprocessing
 import os
+import ssl
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
@@ -18,7 +22,12 @@ from urllib.parse import unquote, urlsplit
 from sqlalchemy.engine import Engine
 
 from gll_mail.bounce_intake import classify_many, process_many, store_many
+from gll_mail.errors import GllMailError
 from gll_mail.settings import Settings
+
+
+class MailboxError(GllMailError):
+    """A mailbox that cannot be read: missing, not a mailbox, or an IMAP server that refuses us."""
 
 
 @dataclass
@@ -120,7 +129,11 @@ def scan(engine: Engine, settings: Settings, source: str) -> ScanReport:
     if source.startswith(("imap://", "imaps://")):
         return scan_imap(engine, settings, source)
     if os.path.isdir(source):
+        if not all(os.path.isdir(os.path.join(source, sub)) for sub in ("cur", "new")):
+            raise MailboxError(f"{source} is a folder but not a Maildir (no cur/ and new/)")
         return scan_maildir(engine, settings, source)
+    if not os.path.isfile(source):
+        raise MailboxError(f"no Maildir folder or mbox file at {source} (or use imaps://user:pass@host/INBOX)")
     return scan_mbox(engine, settings, source)
 
 
@@ -151,19 +164,40 @@ def scan_mbox(engine: Engine, settings: Settings, path: str) -> ScanReport:
     return report
 
 
-def scan_imap(engine: Engine, settings: Settings, url: str, *, ssl_context=None, timeout: float = 30) -> ScanReport:
-    import imaplib
+def _imap_connect(url: str, ssl_context: ssl.SSLContext | None, timeout: float):
+    parts = urlsplit(url)
+    where = f"{parts.scheme}://{parts.hostname}:{parts.port or (993 if parts.scheme == 'imaps' else 143)}"
+    try:
+        if parts.scheme == "imaps":
+            # imaplib's own default context checks nothing: verify the certificate and the name
+            context = ssl_context or ssl.create_default_context()
+            conn = imaplib.IMAP4_SSL(parts.hostname, parts.port or 993, timeout=timeout, ssl_context=context)
+        else:
+            conn = imaplib.IMAP4(parts.hostname, parts.port or 143, timeout=timeout)
+    except ssl.SSLCertVerificationError as exc:
+        raise MailboxError(f"{where}: the server's certificate is not trusted ({exc.verify_message}); "
+                           f"set SSL_CERT_FILE to the CA that signed it") from None
+    except (OSError, imaplib.IMAP4.error) as exc:
+        raise MailboxError(f"cannot reach {where}: {exc}") from None
+    try:
+        conn.login(unquote(parts.username or ""), unquote(parts.password or ""))
+    except imaplib.IMAP4.error as exc:
+        conn.shutdown()
+        raise MailboxError(f"{where} refused the login of {unquote(parts.username or '')!r}: {exc}") from None
+    return conn
 
+
+def scan_imap(engine: Engine, settings: Settings, url: str, *, ssl_context: ssl.SSLContext | None = None,
+              timeout: float = 30) -> ScanReport:
     parts = urlsplit(url)
     folder = unquote(parts.path.lstrip("/")) or "INBOX"
-    cls = imaplib.IMAP4_SSL if parts.scheme == "imaps" else imaplib.IMAP4
-    kwargs = {"ssl_context": ssl_context} if parts.scheme == "imaps" and ssl_context is not None else {}
-    conn = cls(parts.hostname, parts.port or (993 if parts.scheme == "imaps" else 143), timeout=timeout, **kwargs)
+    conn = _imap_connect(url, ssl_context, timeout)
     report = ScanReport()
     batch = _Batcher(engine, settings, report, size=50)
     try:
-        conn.login(unquote(parts.username or ""), unquote(parts.password or ""))
-        conn.select(folder)
+        typ, _ = conn.select(folder)
+        if typ != "OK":
+            raise MailboxError(f"no IMAP folder {folder!r} on {parts.hostname}")
         typ, data = conn.uid("SEARCH", None, "UNKEYWORD", "$GllProcessed")
         uids = data[0].split() if data and data[0] else []
         typ, data = conn.status(folder, "(UIDVALIDITY)")

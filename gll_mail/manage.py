@@ -131,7 +131,8 @@ def delete_account(session: Session, subscriber: Subscriber, *, source: str) -> 
     suppress(session, subscriber.email, reason="deleted", source=source, keep_address=False, subscriber=subscriber)
     inbound = {event.data.get("inbound_id") for event in session.exec(select(Event).where(
         Event.subscriber_id == subscriber.id, Event.type.in_(
-            [EventType.BOUNCE_HARD, EventType.BOUNCE_SOFT, EventType.COMPLAINT, EventType.UNSUBSCRIBED])))
+            [EventType.BOUNCE_HARD, EventType.BOUNCE_SOFT, EventType.COMPLAINT, EventType.BOUNCE_IGNORED,
+             EventType.UNSUBSCRIBED])))
         if isinstance(event.data, dict)}
     inbound = [i for i in inbound if isinstance(i, int)]
     if inbound:

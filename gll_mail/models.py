@@ -206,7 +206,9 @@ class EventType(StrEnum):
     BOUNCE_HARD = "bounce-hard"
     BOUNCE_SOFT = "bounce-soft"
     COMPLAINT = "complaint"
+    BOUNCE_IGNORED = "bounce-ignored"  # an inbound message that changed nothing: auto-reply, forged, unmatched …
     SUPPRESSED = "suppressed"
+    UNSUPPRESSED = "unsuppressed"
 
 
 class Event(SQLModel, table=True):

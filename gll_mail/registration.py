@@ -25,6 +25,7 @@ from sqlmodel import Session, select
 from gll_mail import links
 from gll_mail.addresses import InvalidAddress, email_hash, normalize_email
 from gll_mail.catalog import list_topics
+from gll_mail.campaigns import known_campaign_id
 from gll_mail.events import record_event
 from gll_mail.languages import LANGUAGES, UnknownLanguage, normalize_language
 from gll_mail.models import Event, EventType, Subscriber, SubscriberStatus, Subscription, Suppression, utcnow
@@ -90,7 +91,7 @@ class Started:
 
 def start_registration(session: Session, settings: Settings, form: RegistrationForm, *, ip: str | None,
                        subscriber: Subscriber | None = None, resource_slug: str | None = None,
-                       pod_slug: str | None = None) -> Started:
+                       pod_slug: str | None = None, campaign_id: int | None = None) -> Started:
     """Keep the answers as pending and mint the confirm link (the caller commits, then sends)."""
     if not form.ok:
         raise ValueError("start_registration needs a valid form")
@@ -112,7 +113,8 @@ def start_registration(session: Session, settings: Settings, form: RegistrationF
     subscriber.updated_at = utcnow()
     session.add(subscriber)
     session.flush()
-    url = links.confirm_url(settings, subscriber.public_id, resource_slug=resource_slug, pod_slug=pod_slug)
+    url = links.confirm_url(settings, subscriber.public_id, resource_slug=resource_slug, pod_slug=pod_slug,
+                            campaign_id=campaign_id)
     return Started(subscriber, url)
 
 
@@ -150,6 +152,7 @@ class Confirmed:
     resource_slug: str | None
     pod_slug: str | None
     newly: bool  # False when the link had been used before (confirming is idempotent)
+    campaign_id: int | None = None  # the campaign whose gated link led here
 
 
 def confirm(session: Session, data: TokenData, *, ip: str | None, source: str = "web") -> Confirmed:
@@ -159,11 +162,12 @@ def confirm(session: Session, data: TokenData, *, ip: str | None, source: str = 
         raise ConfirmError("no such subscriber")
     resource_slug = data.extra.get("r") if isinstance(data.extra.get("r"), str) else None
     pod_slug = data.extra.get("p") if isinstance(data.extra.get("p"), str) else None
+    campaign_id = known_campaign_id(session, data.extra.get("c"))
     attributes = dict(subscriber.attributes or {})
     pending = attributes.pop(PENDING, None)
     if pending is None:
         if subscriber.is_registered:
-            return Confirmed(subscriber, resource_slug, pod_slug, False)
+            return Confirmed(subscriber, resource_slug, pod_slug, False, campaign_id)
         raise ConfirmError("nothing to confirm")
     now = utcnow()
     was_new = subscriber.status == SubscriberStatus.PENDING and subscriber.registered_at is None
@@ -189,10 +193,10 @@ def confirm(session: Session, data: TokenData, *, ip: str | None, source: str = 
             if topic.id not in have:
                 session.add(Subscription(subscriber_id=subscriber.id, topic_id=topic.id))
                 record_event(session, EventType.TOPIC_ADDED, subscriber=subscriber, source=source, topic=topic.slug)
-    record_event(session, EventType.CONFIRMED, subscriber=subscriber, source=source,
+    record_event(session, EventType.CONFIRMED, subscriber=subscriber, source=source, campaign_id=campaign_id,
                  form_ip=pending.get("ip"), confirm_ip=(ip or "")[:64] or None, requested_at=pending.get("at"))
     session.flush()
-    return Confirmed(subscriber, resource_slug, pod_slug, True)
+    return Confirmed(subscriber, resource_slug, pod_slug, True, campaign_id)
 
 
 @dataclass(frozen=True)

@@ -138,7 +138,7 @@ class LinkMinter:
                 extra = {"r": slug, "c": self.campaign_id}
             elif kind == "pod":
                 extra = {"p": slug, "c": self.campaign_id}
-            elif kind == "unsubscribe":
+            elif kind in ("unsubscribe", "manage"):  # the campaign an unsubscribe is counted for
                 extra = {"c": self.campaign_id}
             elif kind == "archive":
                 extra = {"c": self.campaign_slug}

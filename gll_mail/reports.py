@@ -124,20 +124,12 @@ def campaign_report(session: Session, slug: str) -> dict[str, Any]:
     for e in human:
         if e.subscriber_id is not None and e.subscriber_id not in first_click:
             first_click[e.subscriber_id] = _aware(e.created_at)
-    registered, joined = set(), set()
-    if first_click:
-        later = session.exec(select(Event).where(
-            Event.subscriber_id.in_(list(first_click)),
-            Event.type.in_([EventType.REGISTERED, EventType.CONFIRMED, EventType.POD_JOINED])))
-        for e in later:
-            if _aware(e.created_at) >= first_click[e.subscriber_id]:
-                (joined if e.type == EventType.POD_JOINED else registered).add(e.subscriber_id)
-    by_language: Counter = Counter()
-    by_country: Counter = Counter()
-    for sid in first_click:
-        sub = subs.get(sid)
-        by_language[(sub.language if sub else "") or "?"] += 1
-        by_country[(sub.country if sub else "") or "?"] += 1
+    # conversions: a registration confirmed, or a pod joined, through this campaign's own gated
+    # links (the signed link carries the campaign through registration and its confirmation)
+    registered = {e.subscriber_id for e in by_type.get(EventType.CONFIRMED, []) if e.subscriber_id is not None}
+    joined = {e.subscriber_id for e in by_type.get(EventType.POD_JOINED, []) if e.subscriber_id is not None}
+    clickers = _breakdown(subs, first_click)
+    converted = _breakdown(subs, registered | joined)
 
     def uniq(kind: str) -> int:
         return len({e.subscriber_id for e in by_type.get(kind, [])})
@@ -171,9 +163,10 @@ def campaign_report(session: Session, slug: str) -> dict[str, Any]:
         "clicks": {
             "human_unique": len(first_click), "human_total": len(human), "bot_total": len(bots),
             "bot_reasons": dict(bot_reasons), "per_resource": per_resource,
-            "by_language": dict(by_language.most_common()), "by_country": dict(by_country.most_common()),
+            "by_language": clickers["language"], "by_country": clickers["country"],
         },
-        "conversions": {"registered": len(registered), "joined_pod": len(joined)},
+        "conversions": {"registered": len(registered), "joined_pod": len(joined),
+                        "by_language": converted["language"], "by_country": converted["country"]},
         "funnel": [["delivered", delivered], ["clicked", len(first_click)],
                    ["registered or joined", len(registered | joined)]],
         "opens": _opens(by_type.get(EventType.OPEN, [])),
@@ -181,6 +174,17 @@ def campaign_report(session: Session, slug: str) -> dict[str, Any]:
         "warnings": warnings,
         "series": {"sends": hourly([d.sent_at for d in deliveries]), "clicks": hourly([e.created_at for e in human])},
     }
+
+
+def _breakdown(subs: dict[int, Subscriber], ids) -> dict[str, dict[str, int]]:
+    """How many of the members ``ids`` per language and per country (most first; "?" when unknown)."""
+    language: Counter = Counter()
+    country: Counter = Counter()
+    for sid in ids:
+        sub = subs.get(sid)
+        language[(sub.language if sub else "") or "?"] += 1
+        country[(sub.country if sub else "") or "?"] += 1
+    return {"language": dict(language.most_common()), "country": dict(country.most_common())}
 
 
 OPENS_UNRELIABLE = ("opens are unreliable: image proxies (Apple Mail Privacy Protection, Gmail) load the "
@@ -209,12 +213,13 @@ def render_text(report: dict[str, Any]) -> str:
     ]
     for slug, n in c["per_resource"].items():
         lines.append(f"    {slug}: {n['unique']} unique, {n['total']} total ({n['bot_total']} bot)")
-    lines.append(f"  registered after a click {report['conversions']['registered']}, "
-                 f"joined a pod {report['conversions']['joined_pod']}")
-    if c["by_language"]:
-        lines.append("  clickers by language: " + ", ".join(f"{k} {v}" for k, v in c["by_language"].items()))
-    if c["by_country"]:
-        lines.append("  clickers by country: " + ", ".join(f"{k} {v}" for k, v in c["by_country"].items()))
+    conversions = report["conversions"]
+    lines.append(f"  registered through its links {conversions['registered']}, "
+                 f"joined a pod through its links {conversions['joined_pod']}")
+    for who, source in (("clickers", c), ("registered or joined", conversions)):
+        for by in ("language", "country"):
+            if source[f"by_{by}"]:
+                lines.append(f"  {who} by {by}: " + ", ".join(f"{k} {v}" for k, v in source[f"by_{by}"].items()))
     for r in report["rates"]:
         lines.append(f"  {r['name']}: {r['rate']:.3%} ({r['level']})")
     opens = report["opens"]

@@ -7,7 +7,8 @@ import re
 from sqlmodel import Session, select
 
 from gll_mail.addresses import email_hash, normalize_email
-from gll_mail.models import Subscriber, SubscriberStatus, Suppression, utcnow
+from gll_mail.events import record_event
+from gll_mail.models import EventType, Subscriber, SubscriberStatus, Suppression, utcnow
 
 REASONS = ("hard-bounce", "soft-bounce", "complaint", "unsubscribe", "deleted", "manual")
 STATUS_FOR_REASON = {
@@ -76,3 +77,24 @@ def unsuppress(session: Session, email: str) -> bool:
 
 def list_suppressions(session: Session) -> list[Suppression]:
     return list(session.exec(select(Suppression).order_by(Suppression.created_at.desc())))
+
+
+def suppress_by_hand(session: Session, email: str, *, reason: str = "manual", note: str = "") -> Suppression:
+    """`gll-mail suppressions add`: suppress, and record the decision (with the member when known)."""
+    row = suppress(session, email, reason=reason, source="cli", note=note)
+    record_event(session, EventType.SUPPRESSED, source="cli", subscriber=_member(session, email), reason=reason,
+                 note=note or None, email_hash=row.email_hash)
+    return row
+
+
+def unsuppress_by_hand(session: Session, email: str) -> bool:
+    """`gll-mail suppressions remove`: take the address off the list, and record it."""
+    if not unsuppress(session, email):
+        return False
+    record_event(session, EventType.UNSUPPRESSED, source="cli", subscriber=_member(session, email),
+                 email_hash=email_hash(normalize_email(email)))
+    return True
+
+
+def _member(session: Session, email: str) -> Subscriber | None:
+    return session.exec(select(Subscriber).where(Subscriber.email == normalize_email(email))).first()

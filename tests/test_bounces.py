@@ -91,7 +91,8 @@ def test_corpus_decisions(engine, settings, session, case):
         assert _status(session, expected["recipient"]) == "active"
     else:  # auto-replies and challenges are ignored, not counted as bounces
         assert outcome.action == "ignored"
-        assert not session.exec(select(Event).where(Event.type.like("bounce%"))).all()
+        kinds = [e.type for e in session.exec(select(Event).where(Event.type.like("bounce%")))]
+        assert kinds == ["bounce-ignored"]  # recorded as a decision, never counted as a bounce
         assert not session.exec(select(Suppression)).all()
 
 
@@ -124,6 +125,20 @@ def test_forged_verp_is_ignored(engine, settings, session):
     assert out.action == "forged"
     assert _status(session, "bystander@example.org") == "active"
     assert not session.exec(select(Suppression)).all()
+
+
+def test_messages_that_change_nothing_are_recorded_with_their_evidence(engine, settings, session):
+    deliveries = seed(session)
+    auto = receive(engine, settings, (CORPUS / "out-of-office.eml").read_bytes(), source="test")
+    forged = receive(engine, settings, (CORPUS / "sendmail-dsn.eml").read_bytes(), source="test",
+                     envelope_to=f"bounces+not-a-token@{settings.bounce_domain}")
+    assert (auto.action, forged.action) == ("ignored", "forged")
+    session.expire_all()
+    ignored = session.exec(select(Event).where(Event.type == "bounce-ignored").order_by(Event.id)).all()
+    assert [(e.data["kind"], e.data["decision"]) for e in ignored] == [("auto-reply", "ignored"),
+                                                                       ("forged-verp", "forged")]
+    assert all(e.data["rule"] and e.data["inbound_id"] for e in ignored)
+    assert ignored[1].subscriber_id is None  # a forged token names nobody
 
 
 def test_unknown_address_is_not_suppressed(engine, settings, session):

@@ -93,3 +93,5 @@ def test_cli_scan_retry_and_suppressions(engine, settings, session, tmp_path, ru
     assert out.exit_code == 0
     out = runner.invoke(main, ["suppressions", "list"])
     assert "x@example.org\tmanual" in out.output and "priya" not in out.output
+    out = runner.invoke(main, ["subscribers", "show", "priya.nair@gmail.example"])  # the decisions, by hand too
+    assert "bounce-hard" in out.output and "unsuppressed" in out.output and "cli" in out.output

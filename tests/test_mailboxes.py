@@ -142,8 +142,36 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def dovecot():
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that no system CA bundle trusts, and its key."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gll-mail test IMAP")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "imap.crt", folder / "imap.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@pytest.fixture(params=["imap", "imaps"])
+def dovecot(request):
+    """(URL scheme, port, CA file or None) of a real dovecot serving the corpus, in plain IMAP and in TLS."""
+    tls = request.param == "imaps"
     binary = shutil.which("dovecot") or ("/usr/sbin/dovecot" if os.path.exists("/usr/sbin/dovecot") else None)
     if binary is None:
         need("dovecot not installed (apt-get install dovecot-imapd)")
@@ -173,6 +201,16 @@ def dovecot():
     else:
         login_user = internal_user = internal_group = pw.pw_name
         auth_service = ""
+    cert = None
+    if tls:
+        cert, key = _self_signed(base)
+        ssl_conf = f"ssl = required\nssl_cert = <{cert}\nssl_key = <{key}"
+        listeners = f"inet_listener imap {{\n    port = 0\n  }}\n  inet_listener imaps {{\n    address = 127.0.0.1\n" \
+                    f"    port = {port}\n  }}"
+    else:
+        ssl_conf = "ssl = no"
+        listeners = f"inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n" \
+                    f"  inet_listener imaps {{\n    port = 0\n  }}"
     conf = base / "dovecot.conf"
     conf.write_text(f"""
 protocols = imap
@@ -180,7 +218,7 @@ listen = 127.0.0.1
 base_dir = {base}/run
 state_dir = {base}/state
 log_path = {base}/dovecot.log
-ssl = no
+{ssl_conf}
 disable_plaintext_auth = no
 auth_mechanisms = plain
 default_login_user = {login_user}
@@ -197,13 +235,7 @@ userdb {{
   args = {base}/passwd
 }}
 service imap-login {{
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {port}
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
+  {listeners}
 }}
 {auth_service}
 service anvil {{
@@ -236,7 +268,7 @@ mail_location = maildir:{maildir}
             if time.monotonic() > deadline:
                 need("dovecot did not listen")
             time.sleep(0.1)
-    yield port
+    yield request.param, port, cert
     subprocess.run([binary, "-c", str(conf), "stop"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL, timeout=20)
     if owned is not None:
@@ -244,14 +276,23 @@ mail_location = maildir:{maildir}
     shutil.rmtree(base, ignore_errors=True)
 
 
-def test_imap_scan_against_dovecot(engine, settings, session, dovecot):
-    seed(session)
-    url = f"imap://bounces:secret@127.0.0.1:{dovecot}/INBOX"
-    from gll_mail.mailboxes import scan_imap
+def test_imap_scan_against_dovecot(engine, settings, session, dovecot, runner, monkeypatch):
+    from gll_mail.cli import main
+    from gll_mail.mailboxes import MailboxError, scan_imap
 
-    first = scan_imap(engine, settings, url, timeout=10)
-    assert first.stored == len(CASES) and first.failed == 0
+    seed(session)
+    scheme, port, ca = dovecot
+    url = f"{scheme}://bounces:secret@127.0.0.1:{port}/INBOX"
+    if ca is not None:  # a certificate nobody vouches for: no password goes to it
+        with pytest.raises(MailboxError, match="certificate is not trusted"):
+            scan_imap(engine, settings, url, timeout=10)
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca))  # the documented way to trust a private CA
+    out = runner.invoke(main, ["bounces", "scan", url])
+    assert out.exit_code == 0, out.output
+    assert f"{len(CASES)} messages: {len(CASES)} new" in out.output
     second = scan_imap(engine, settings, url, timeout=10)  # processed messages are flagged and not fetched again
     assert second.seen == 0
+    wrong = runner.invoke(main, ["bounces", "scan", url.replace(":secret@", ":wrong@")])
+    assert wrong.exit_code == 1 and "refused the login of 'bounces'" in wrong.output
     session.expire_all()
     _check(session)

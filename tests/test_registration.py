@@ -198,3 +198,34 @@ def test_unconfirmed_registrations_are_forgotten_after_the_grace_period(client, 
     recent = session.exec(select(Subscriber).where(Subscriber.email == "recent@example.org")).one()
     assert recent.status == SubscriberStatus.PENDING  # still inside the grace period
     assert not session.exec(select(Suppression)).all()  # never asked not to be mailed: no suppression
+
+
+def test_a_campaigns_links_carry_it_through_registration_pod_joining_and_unsubscribing(
+        client, session, web_settings, smtp_server):
+    """The report of the campaign whose links were followed counts the registration, the pod join
+    (on the way to a pod resource) and a later unsubscribe from its manage link."""
+    from gll_mail.models import Campaign
+    from gll_mail.reports import campaign_report
+
+    campaign = Campaign(slug="dec-news", subject="GLL December", status="sent")
+    session.add(campaign)
+    session.commit()
+    sub = add_member(session, "wei@example.org", registered=False, name="")
+    url = links.gate_url(web_settings, sub.public_id, "compassion-scoping-report", campaign.id)  # a pod resource
+    client.post(url, data={**ANSWERS, "csrf_token": csrf(client.get(url))})
+    confirm = url_in_text(smtp_server.received[0].data, BASE + "/confirm/")
+    done = client.post(confirm, data={"csrf_token": csrf(client.get(confirm))})
+    join_page = client.get(done.headers["Location"])  # registered now, but not in the pod
+    assert "Join" in join_page.get_data(as_text=True)
+    joined = client.post(done.headers["Location"], data={"action": "join", "csrf_token": csrf(join_page)})
+    assert joined.status_code == 303
+    manage = links.manage_url(web_settings, sub.public_id, campaign.id)
+    client.post(manage, data={"action": "unsubscribe", "csrf_token": csrf(client.get(manage))})
+    session.expire_all()
+    kinds = {e.type: e.campaign_id for e in session.exec(select(Event).where(Event.type.in_(
+        [EventType.CONFIRMED, EventType.POD_JOINED, EventType.UNSUBSCRIBED])))}
+    assert kinds == {EventType.CONFIRMED: campaign.id, EventType.POD_JOINED: campaign.id,
+                     EventType.UNSUBSCRIBED: campaign.id}
+    report = campaign_report(session, "dec-news")
+    assert report["conversions"]["registered"] == 1 and report["conversions"]["joined_pod"] == 1
+    assert report["unsubscribes"] == 1 and report["conversions"]["by_country"] == {"China": 1}

@@ -106,7 +106,7 @@ def test_links_are_the_recipients_signed_links(renderer, settings):
         links.gate_url(settings, PUBLIC_ID, "compassion-scoping-report", campaign_id),
         links.gate_url(settings, PUBLIC_ID, "compassion-tools", campaign_id),
         links.join_pod_url(settings, PUBLIC_ID, "compassion", campaign_id=campaign_id),
-        links.manage_url(settings, PUBLIC_ID),
+        links.manage_url(settings, PUBLIC_ID, campaign_id),
         links.unsubscribe_url(settings, PUBLIC_ID, campaign_id),
         links.archive_url(settings, PUBLIC_ID, renderer.source.slug),
         "https://www.who.int/health-topics/neglected-tropical-diseases",
@@ -119,6 +119,8 @@ def test_links_are_the_recipients_signed_links(renderer, settings):
     gate = [h for h in hrefs if "/r/" in h]
     data = read_token(settings, "gate", gate[0].rsplit("/", 1)[1])
     assert data.subject == PUBLIC_ID and data.extra["c"] == campaign_id
+    manage = [h for h in hrefs if "/m/" in h]  # an unsubscribe on the manage page counts for this campaign
+    assert manage and read_token(settings, "manage", manage[0].rsplit("/", 1)[1]).extra["c"] == campaign_id
     assert not any(h.startswith(("resource:", "pod:", "manage:", "archive:")) for h in hrefs)
     assert "{{" not in message.html and "{%" not in message.html and "{{" not in message.text
 
@@ -130,7 +132,7 @@ def test_minted_tokens_equal_the_links_module(settings):
         urls = minter.urls(("resource:r1", "pod:p1", "manage", "unsubscribe", "archive"), public_id)
         assert urls["resource:r1"] == links.gate_url(other, public_id, "r1", 42)
         assert urls["pod:p1"] == links.join_pod_url(other, public_id, "p1", campaign_id=42)
-        assert urls["manage"] == links.manage_url(other, public_id)
+        assert urls["manage"] == links.manage_url(other, public_id, 42)
         assert urls["unsubscribe"] == links.unsubscribe_url(other, public_id, 42)
         assert urls["archive"] == links.archive_url(other, public_id, "camp")
 

@@ -43,7 +43,7 @@ def test_every_link_is_present_and_visible_in_chromium(session, settings, tmp_pa
         links.gate_url(settings, public_id, "compassion-scoping-report", campaign.id),
         links.gate_url(settings, public_id, "compassion-tools", campaign.id),
         links.join_pod_url(settings, public_id, "compassion", campaign_id=campaign.id),
-        links.manage_url(settings, public_id),
+        links.manage_url(settings, public_id, campaign.id),
         links.unsubscribe_url(settings, public_id, campaign.id),
         links.archive_url(settings, public_id, source.slug),
         "https://www.who.int/health-topics/neglected-tropical-diseases",

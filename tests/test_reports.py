@@ -33,24 +33,24 @@ def seed_campaign(session) -> None:
                              sent_at=T + timedelta(minutes=i) if status == "sent" else None))
     session.flush()
 
-    def ev(type_, i, at, resource=None, **data):
-        session.add(Event(type=type_, subscriber_id=subs[i].id, campaign_id=c.id if type_ not in (
-            "registered", "pod-joined") else None, resource_id=resource.id if resource else None,
-            created_at=at, data=data))
+    def ev(type_, i, at, resource=None, campaign=True, **data):
+        session.add(Event(type=type_, subscriber_id=subs[i].id, campaign_id=c.id if campaign else None,
+                          resource_id=resource.id if resource else None, created_at=at, data=data))
 
     ua = "Mozilla/5.0 (Windows NT 10.0) Firefox/128.0"
     ev("click", 0, T + timedelta(hours=1), r1, user_agent=ua, method="GET")
-    ev("registered", 0, T + timedelta(hours=2))
+    ev("confirmed", 0, T + timedelta(hours=2))  # registered through this campaign's gated link
     ev("click", 1, T + timedelta(hours=1), r1, user_agent=ua, method="GET")
     ev("click", 1, T + timedelta(hours=3), r1, user_agent=ua, method="GET")
     ev("click", 1, T + timedelta(hours=5), r2, user_agent=ua, method="GET")
-    ev("pod-joined", 1, T + timedelta(hours=6))
+    ev("pod-joined", 1, T + timedelta(hours=6))  # joined a pod through this campaign's link
     # a mail gateway opening every link seconds after delivery, with a browser-like agent
     ev("click", 2, T + timedelta(minutes=2, seconds=8), r1, user_agent=ua, method="GET")
     ev("click", 2, T + timedelta(minutes=2, seconds=9), r2, user_agent=ua, method="GET")
     ev("click", 3, T + timedelta(hours=2), r1, user_agent=ua, method="HEAD")
     ev("click", 4, T + timedelta(hours=2), r1, user_agent="Mozilla/5.0 (compatible; Proofpoint URL Defense)")
-    ev("registered", 2, T + timedelta(hours=1))  # a bot click does not make this a conversion
+    ev("pod-joined", 2, T + timedelta(hours=1), campaign=False)  # on the manage page: not this campaign's
+    ev("confirmed", 3, T + timedelta(hours=3), campaign=False)  # from the public register page: neither
     ev("bounce-hard", 5, T + timedelta(minutes=6), status="5.1.1")
     ev("bounce-soft", 6, T + timedelta(minutes=7), status="4.2.2")
     ev("complaint", 7, T + timedelta(hours=4))
@@ -72,7 +72,8 @@ def test_report_numbers(any_engine):
     assert c["per_resource"] == {"ipc-report": {"unique": 2, "total": 3, "bot_total": 3},
                                  "wash-tool": {"unique": 1, "total": 1, "bot_total": 1}}
     assert c["by_language"] == {"fr": 1, "es": 1} and c["by_country"] == {"Senegal": 1, "Peru": 1}
-    assert r["conversions"] == {"registered": 1, "joined_pod": 1}
+    assert r["conversions"] == {"registered": 1, "joined_pod": 1, "by_language": {"fr": 1, "es": 1},
+                                "by_country": {"Senegal": 1, "Peru": 1}}
     assert r["funnel"] == [["delivered", 7], ["clicked", 2], ["registered or joined", 2]]
     assert r["opens"]["tracked"] is False
     complaint = r["rates"][0]
@@ -81,12 +82,15 @@ def test_report_numbers(any_engine):
     assert sum(n for _, n in r["series"]["sends"]) == 8
     text = render_text(r)
     assert "audience 10" in text and "WARNING: complaint rate" in text
+    assert "registered or joined by country: Senegal 1, Peru 1" in text
 
 
 def test_html_report_is_self_contained(session):
     seed_campaign(session)
     html = render_html(campaign_report(session, "nov-news"))
     assert html.count("<svg") == 3 and "Funnel" in html
+    assert "<caption>Registered or joined by country</caption><tr><td>Senegal</td><td>1</td>" in html
+    assert "<caption>Human clickers by language</caption>" in html
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
 
 

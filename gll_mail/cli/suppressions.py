@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from gll_mail.cli.base import AppContext, pass_app
-from gll_mail.suppressions import REASONS, list_suppressions, suppress, unsuppress
+from gll_mail.suppressions import REASONS, list_suppressions, suppress_by_hand, unsuppress_by_hand
 
 
 @click.group()
@@ -31,7 +31,7 @@ def list_cmd(app: AppContext) -> None:
 def add(app: AppContext, email: str, reason: str, note: str) -> None:
     """Never mail EMAIL again (it need not be a subscriber)."""
     with app.session() as session:
-        suppress(session, email, reason=reason, source="cli", note=note)
+        suppress_by_hand(session, email, reason=reason, note=note)
     click.echo(f"Suppressed {email} ({reason}).")
 
 
@@ -41,7 +41,7 @@ def add(app: AppContext, email: str, reason: str, note: str) -> None:
 def remove(app: AppContext, email: str) -> None:
     """Take EMAIL off the suppression list (does not resubscribe anyone)."""
     with app.session() as session:
-        if not unsuppress(session, email):
+        if not unsuppress_by_hand(session, email):
             raise click.ClickException(f"{email} is not suppressed")
     click.echo(f"Removed {email} from the suppression list (the subscriber's status is unchanged).")
 

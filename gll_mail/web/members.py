@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.security import safe_join
 
 from gll_mail import links, manage, membership, registration
+from gll_mail.campaigns import known_campaign_id
 from gll_mail.gate import (Gate, GateNotFound, Outcome, ResourceInfo, is_scanner, load_gate, load_subscriber,
                            quick_gate)
 from gll_mail.languages import LANGUAGES, text_direction
@@ -206,11 +207,12 @@ def _gated_post(session, gate: Gate, decision):
         started = registration.start_registration(
             session, _settings(), form, ip=client_ip(), subscriber=gate.subscriber,
             resource_slug=gate.resource.slug if gate.resource else None,
-            pod_slug=gate.pod.slug if gate.pod else None)
+            pod_slug=gate.pod.slug if gate.pod else None, campaign_id=gate.campaign_id)
         session.commit()
         return _send_confirmation(started, form.language)
     if decision.outcome is Outcome.JOIN_POD and request.form.get("action") == "join":
-        membership.join(session, gate.subscriber, decision.pod_slug, source="web")
+        membership.join(session, gate.subscriber, decision.pod_slug, source="web",
+                        campaign_id=gate.campaign_id)
     session.commit()
     return redirect(request.path, 303)
 
@@ -276,9 +278,11 @@ def confirm(token: str):
             raise PageError(404) from None
     settings = _settings()
     if done.resource_slug:
-        return redirect(_local(links.gate_url(settings, done.subscriber.public_id, done.resource_slug)), 303)
+        return redirect(_local(links.gate_url(settings, done.subscriber.public_id, done.resource_slug,
+                                              done.campaign_id)), 303)
     if done.pod_slug:
-        return redirect(_local(links.join_pod_url(settings, done.subscriber.public_id, done.pod_slug)), 303)
+        return redirect(_local(links.join_pod_url(settings, done.subscriber.public_id, done.pod_slug,
+                                                  campaign_id=done.campaign_id)), 303)
     return page("message.html", language=done.subscriber.language, title_key="confirmed_title",
                 text_key="confirmed_text",
                 link=(_local(links.manage_url(settings, done.subscriber.public_id)), "manage_link"))
@@ -299,14 +303,14 @@ def manage_page(token: str):
         except GateNotFound:
             raise PageError(404) from None
         if request.method == "POST":
-            return _manage_post(session, subscriber)
+            return _manage_post(session, subscriber, known_campaign_id(session, data.extra.get("c")))
         view = manage.overview(session, subscriber)
         language = page_language(subscriber)
         return page("manage.html", language=language, subscriber=subscriber, view=view, action=request.path,
                     done=request.args.get("done", ""))
 
 
-def _manage_post(session, subscriber: Subscriber):
+def _manage_post(session, subscriber: Subscriber, campaign_id: int | None):
     check_csrf()
     action = request.form.get("action", "")
     if action not in MANAGE_ACTIONS:
@@ -335,7 +339,7 @@ def _manage_post(session, subscriber: Subscriber):
     elif action in ("pause", "resume"):
         changed = manage.set_paused(session, subscriber, action == "pause", source=source)
     elif action == "unsubscribe":
-        changed = manage.unsubscribe(session, subscriber, source=source)
+        changed = manage.unsubscribe(session, subscriber, source=source, campaign_id=campaign_id)
     elif action == "resubscribe":
         changed = manage.resubscribe(session, subscriber, source=source)
     return redirect(f"{request.path}?done={'saved' if changed else 'same'}", 303)
@@ -360,10 +364,6 @@ def unsubscribe(token: str):
             manage_path = _local(links.manage_url(settings, subscriber.public_id))
             return page("unsubscribe.html", language=language, action=request.path, manage_url=manage_path)
         one_click = request.form.get("List-Unsubscribe", "") == "One-Click"
-        campaign_id = data.extra.get("c") if isinstance(data.extra.get("c"), int) else None
-        from gll_mail.models import Campaign
-
-        if campaign_id is not None and session.get(Campaign, campaign_id) is None:
-            campaign_id = None
-        manage.unsubscribe(session, subscriber, source="one-click" if one_click else "web", campaign_id=campaign_id)
+        manage.unsubscribe(session, subscriber, source="one-click" if one_click else "web",
+                           campaign_id=known_campaign_id(session, data.extra.get("c")))
     return page("message.html", language=language, title_key="unsubscribed_title", text_key="unsubscribed_text")
