@@ -28,6 +28,10 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || { echo "could not install chromium (need root and the Debian mirror)"; \
 	       if [ "$$CI" = "true" ]; then exit 1; else echo "the browser tests will skip"; fi; }; }
+	@fc-list 2>/dev/null | grep -qi "wenquanyi\|noto sans cjk" || { \
+	  echo "Installing a CJK font so the screenshots show 中文"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-zenhei >/dev/null) \
+	  || echo "could not install fonts-wqy-zenhei: screenshots show boxes for Chinese"; }
 	@command -v dovecot >/dev/null 2>&1 || { \
 	  echo "Installing Debian's dovecot-imapd for the IMAP bounce-scan test"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null) \

@@ -2,7 +2,8 @@
 
 A live server (werkzeug, threaded, ephemeral port) runs the member web on this test's database; a
 real local SMTP server captures the campaign email we send and the confirmation email the site
-sends. Screenshots of every page go to docs/screenshots/ (desktop and phone, English and Arabic).
+sends. Screenshots of every page go to docs/screenshots/ (desktop and phone, English and Arabic), and
+every screenshotted page passes an accessibility check (labels, names, contrast, keyboard focus order).
 """
 
 from __future__ import annotations
@@ -19,22 +20,25 @@ from sqlmodel import select
 from werkzeug.serving import make_server
 
 from conftest import REPO, need
+from gll_mail import links
 from gll_mail.campaigns import sync_campaign
 from gll_mail.demo_data import seed_catalog
 from gll_mail.gate import clear_caches
-from gll_mail.models import PodMembership, Subscriber, SubscriberStatus
+from gll_mail.models import Pod, PodMembership, Subscriber, SubscriberStatus, Suppression
 from gll_mail.render import CampaignRenderer, Recipient
 from gll_mail.smtp import SmtpConfig, send_one
 from gll_mail.sources import load_source
 from gll_mail.tokens import read_token
 from gll_mail.web import create_app
-from web_support import add_member
+from gll_mail.web_strings import strings_for
+from web_support import add_member, check_accessibility
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--no-first-run", "--disable-sync"]
 SHOTS = REPO / "docs" / "screenshots"
 VIEWPORTS = {"desktop": {"width": 1280, "height": 860}, "phone": {"width": 390, "height": 844}}
+VARIANTS = [("en", "desktop"), ("en", "phone"), ("ar", "desktop"), ("ar", "phone")]
 CAMPAIGN = REPO / "campaigns" / "2019-06-compassion-reports.md"
 
 pytestmark = pytest.mark.browser
@@ -76,8 +80,9 @@ def browser():
 def new_page(browser):
     contexts = []
 
-    def make(viewport: str):
-        context = browser.new_context(viewport=VIEWPORTS[viewport], java_script_enabled=False,
+    def make(viewport: str, locale: str | None = None):
+        """A page in a fresh context; ``locale`` sets the browser language (Accept-Language)."""
+        context = browser.new_context(viewport=VIEWPORTS[viewport], java_script_enabled=False, locale=locale,
                                       device_scale_factor=1, is_mobile=viewport == "phone")
         contexts.append(context)
         return context.new_page()
@@ -88,8 +93,10 @@ def new_page(browser):
 
 
 def shot(page, name: str, language: str, viewport: str) -> None:
+    """Save docs/screenshots/<name>-<language>-<viewport>.png, then check the page's accessibility."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}-{language}-{viewport}.png"), full_page=True)
+    check_accessibility(page, language)
 
 
 def mail_campaign(settings, session, smtp_server, member: Subscriber) -> None:
@@ -132,8 +139,7 @@ def link_in_html(message, base: str, path: str, settings=None, purpose=None, res
     raise AssertionError(f"no {path} link for {resource} in the email")
 
 
-@pytest.mark.parametrize("language,viewport", [("en", "desktop"), ("en", "phone"), ("ar", "desktop"),
-                                               ("ar", "phone")])
+@pytest.mark.parametrize("language,viewport", VARIANTS)
 def test_non_member_registers_from_the_email_and_lands_on_the_resource(site, new_page, session, smtp_server,
                                                                        language, viewport):
     settings, base = site
@@ -169,7 +175,7 @@ def test_non_member_registers_from_the_email_and_lands_on_the_resource(site, new
     assert member.is_registered and member.name == "Amina Haddad" and member.consent_ip == "127.0.0.1"
 
 
-@pytest.mark.parametrize("language,viewport", [("en", "desktop"), ("ar", "phone")])
+@pytest.mark.parametrize("language,viewport", VARIANTS)
 def test_member_joins_a_pod_through_a_gated_link(site, new_page, session, smtp_server, language, viewport):
     settings, base = site
     member = add_member(session, f"member-{language}@example.org", language=language)
@@ -184,8 +190,7 @@ def test_member_joins_a_pod_through_a_gated_link(site, new_page, session, smtp_s
     assert session.exec(select(PodMembership).where(PodMembership.subscriber_id == member.id)).one()
 
 
-@pytest.mark.parametrize("language,viewport", [("en", "desktop"), ("en", "phone"), ("ar", "desktop"),
-                                               ("ar", "phone")])
+@pytest.mark.parametrize("language,viewport", VARIANTS)
 def test_member_unsubscribes_through_the_manage_page(site, new_page, session, smtp_server, language, viewport):
     settings, base = site
     member = add_member(session, f"leaver-{language}@example.org", language=language, pods=["compassion"])
@@ -200,5 +205,103 @@ def test_member_unsubscribes_through_the_manage_page(site, new_page, session, sm
     assert page.url.endswith("?done=saved")
     assert page.locator("#status").inner_text() in ("Unsubscribed", "أُلغي الاشتراك")
     shot(page, "manage-unsubscribed", language, viewport)
+    session.expire_all()
+    assert session.get(Subscriber, member.id).status == SubscriberStatus.UNSUBSCRIBED
+
+
+@pytest.mark.parametrize("language,viewport", VARIANTS)
+def test_visitor_registers_on_the_public_form_in_the_browser_language(site, new_page, session, smtp_server,
+                                                                      language, viewport):
+    settings, base = site
+    s = strings_for(language)
+    page = new_page(viewport, locale=language)  # someone arriving from the GLL website: no token, no member
+    page.goto(base + "/register")
+    assert page.locator("h1").inner_text() == s["register_title"]
+    assert page.locator("#language").input_value() == language
+    shot(page, "register-public", language, viewport)
+    page.fill("#email", f"visitor-{language}@example.org")
+    page.fill("#name", "Amina Haddad")
+    page.check("#consent")
+    page.click("button[type=submit]")
+    assert page.locator("h1").inner_text() == s["check_email_title"]
+
+    confirmation = captured(smtp_server, 1)
+    assert confirmation["To"] == f"visitor-{language}@example.org"
+    confirm = re.search(re.escape(base) + r"/confirm/\S+", confirmation.get_body(("plain",)).get_content()).group(0)
+    page.goto(confirm)
+    page.click("button[type=submit]")
+    assert page.locator("h1").inner_text() == s["confirmed_title"]
+    shot(page, "confirmed", language, viewport)
+    member = session.exec(select(Subscriber).where(Subscriber.email == f"visitor-{language}@example.org")).one()
+    assert member.is_registered and member.language == language and member.status == SubscriberStatus.ACTIVE
+    page.click("main a.button")
+    assert page.locator("h1").inner_text() == s["manage_title"]
+    assert member.email in page.inner_text("main")
+
+
+@pytest.mark.parametrize("language,viewport", VARIANTS)
+def test_a_damaged_link_shows_an_error_page_in_the_browser_language(site, new_page, session, language, viewport):
+    settings, base = site
+    s = strings_for(language)
+    member = add_member(session, f"member-{language}@example.org", language=language)
+    link = links.gate_url(settings, member.public_id, "compassion-scoping-report")
+    page = new_page(viewport, locale=language)
+    response = page.goto(link[:-6])  # the end of the link lost when it was copied
+    assert response.status == 400
+    assert page.locator("h1").inner_text() == s["err_400_title"]
+    assert s["err_400_text"] in page.inner_text("main")
+    shot(page, "error-bad-link", language, viewport)
+    page.click("main a")
+    assert page.url == base + "/register"
+    assert page.locator("h1").inner_text() == s["register_title"]
+
+
+@pytest.mark.parametrize("language,viewport", VARIANTS)
+def test_member_joins_a_pod_then_deletes_their_account(site, new_page, session, smtp_server, language, viewport):
+    settings, base = site
+    s = strings_for(language)
+    member = add_member(session, f"pod-{language}@example.org", language=language)
+    member_id = member.id
+    pod = session.exec(select(Pod).where(Pod.slug == "compassion")).one()
+    page = new_page(viewport)
+    page.goto(links.join_pod_url(settings, member.public_id, "compassion"))  # a pod link, as in the corrigendum
+    page.click("button[value=join]")
+    assert page.locator("h1").inner_text() == s["in_pod_title"].format(pod=pod.name)
+    shot(page, "in-pod", language, viewport)
+    session.expire_all()
+    assert session.exec(select(PodMembership).where(PodMembership.subscriber_id == member_id)).one().pod_id == pod.id
+
+    page.click("main a")
+    manage_url = page.url
+    assert page.locator("h1").inner_text() == s["manage_title"]
+    assert page.is_checked("#pod-compassion")
+    page.click("button[value=delete-ask]")
+    assert page.locator("h1").inner_text() == s["delete_confirm_title"]
+    shot(page, "delete-confirm", language, viewport)
+    session.expire_all()
+    assert session.get(Subscriber, member_id) is not None  # asking is not deleting
+    page.click("button[value=delete]")
+    assert page.locator("h1").inner_text() == s["deleted_title"]
+    shot(page, "deleted", language, viewport)
+    session.expire_all()
+    assert session.get(Subscriber, member_id) is None
+    assert session.exec(select(Suppression).where(Suppression.reason == "deleted")).one().email is None
+    assert page.goto(manage_url).status == 404  # the manage link no longer finds anyone
+
+
+@pytest.mark.parametrize("language,viewport", VARIANTS)
+def test_member_unsubscribes_with_the_button_on_the_unsubscribe_page(site, new_page, session, smtp_server,
+                                                                     language, viewport):
+    settings, base = site
+    s = strings_for(language)
+    member = add_member(session, f"quitter-{language}@example.org", language=language, pods=["compassion"])
+    mail_campaign(settings, session, smtp_server, member)
+    page = new_page(viewport)
+    page.goto(link_in_html(captured(smtp_server, 1), base, "/u/"))
+    session.expire_all()
+    assert session.get(Subscriber, member.id).status == SubscriberStatus.ACTIVE  # GET changes nothing
+    page.click("main button[type=submit]")
+    assert page.locator("h1").inner_text() == s["unsubscribed_title"]
+    shot(page, "unsubscribed", language, viewport)
     session.expire_all()
     assert session.get(Subscriber, member.id).status == SubscriberStatus.UNSUBSCRIBED
