@@ -191,7 +191,11 @@ def classify(settings: Settings, raw: bytes | str, envelope_to: str = "", *, use
     if _addressed_to_unsubscribe(settings, msg, envelope_to):
         return _unsubscribe_request(settings, msg)
     result = _classify(msg, use_flufl)
-    token = verp_token_of(settings, envelope_to or str(msg.get("Delivered-To") or msg.get("X-Original-To") or ""))
+    # the envelope recipient, else every address a delivering MTA recorded (after an alias,
+    # Delivered-To holds the rewritten address and X-Original-To the one with the token)
+    seen = envelope_to or " ".join(str(v) for h in ("X-Original-To", "Delivered-To", "Envelope-To")
+                                   for v in msg.get_all(h) or [])
+    token = verp_token_of(settings, seen)
     if token is not None:
         try:
             result.delivery_id = read_verp_token(settings, token)

@@ -48,7 +48,9 @@ from gll_mail.models import (
     Campaign, CampaignStatus, Delivery, DeliveryStatus, Event, EventType, Pod, PodMembership, Subscriber,
     SubscriberStatus, Suppression, utcnow,
 )
-from gll_mail.outbox import Claimed, claim, counts, enqueue, finalize, mark_handed, mark_sent, release
+from gll_mail.outbox import (
+    BACK_TO_QUEUE, Claimed, claim, counts, enqueue, finalize, held_by, mark_handed, mark_sent, release,
+)
 from gll_mail.ratelimit import RateLimiter
 from gll_mail.render_pool import CHUNK, Built, Job, RenderPool, build_one, campaign_builder, helper_count
 from gll_mail.settings import Settings
@@ -62,6 +64,7 @@ E = Event.__table__
 # The mark before a message is handed to the server; it only takes while this claim still holds the
 # row (same owner, same attempt), and it renews the lease for the send.
 UNREACHABLE_TRIES = (0.2, 0.5, 1.0)
+FAILURE_MIN_SENDS = 20  # judge the failure rate from this many sends on, not only once the window is full
 GROUP_WAIT = 0.005  # seconds the recorder waits for more outcomes to commit together
 AHEAD = 6  # render-pool jobs kept in flight while the sending process claims and sends
 
@@ -274,12 +277,14 @@ class Drainer:
         self.sources = dict(sources or {})
         self.connections = max(1, connections or settings.smtp_connections)
         self.batch = batch or max(self.connections * 8, 64)
-        for rate in (settings.rate_per_second, settings.per_domain_rate):
+        domain_rates = [rate for rate, _ in settings.domain_limit_map().values() if rate]
+        for rate in (settings.rate_per_second, settings.per_domain_rate, *domain_rates):
             if rate > 0:  # a batch (even all to one domain) must be sendable well within the lease
                 self.batch = max(1, min(self.batch, int(rate * settings.lease_seconds / 4)))
         self.signer = DkimSigner.from_settings(settings)
         self.limiter = RateLimiter(engine, rate=settings.rate_per_second, per_domain_rate=settings.per_domain_rate,
-                                   per_domain_connections=settings.per_domain_connections, owner=self.owner)
+                                   per_domain_connections=settings.per_domain_connections, owner=self.owner,
+                                   domain_limits=settings.domain_limit_map())
         self.contexts: dict[int, _CampaignContext | None] = {}
         self.halted: set[int] = set()
         self.stopping = False
@@ -423,7 +428,10 @@ class Drainer:
             results: list[Built] = await future
         except Exception:  # noqa: BLE001 - a dead helper (or any pool failure): render in this process
             self._close_pool(cancel=False)  # jobs still running may finish and be used
-            return [w for w in (self.build_work(*entry) for entry in entries) if w is not None]
+            works = [w for w in (self.build_work(*entry) for entry in entries) if w is not None]
+            if self.signer is not None:  # the helper would have signed them
+                await asyncio.to_thread(self._sign, works)
+            return works
         works, failed = [], []
         for (item, recipient, _), built in zip(entries, results):
             if built.error:
@@ -452,7 +460,7 @@ class Drainer:
         with Session(self.engine) as session:
             for item, why in skipped:
                 failed = why.startswith("failed: ")
-                session.execute(update(D).where(D.c.id == item.id).values(
+                session.execute(update(D).where(held_by(self.owner, item.id, item.attempts)).values(
                     status=DeliveryStatus.FAILED.value if failed else DeliveryStatus.SUPPRESSED.value,
                     lease_owner=None, lease_expires_at=None, last_error=why[:1000]))
                 record_event(session, EventType.FAILED if failed else EventType.SUPPRESSED, source="worker",
@@ -493,14 +501,15 @@ class Drainer:
                 if context is not None:
                     context.recent.append(result.outcome == OK)
                 if result.outcome == OK:
-                    sent.append((item.id, work.message_id))
+                    sent.append((item.id, work.message_id, item.attempts))
                     if item.taken_over:
                         events.append((EventType.POSSIBLE_DUPLICATE, item, {"reason": "lease expired; resent"}))
                     continue
                 error = f"{result.code or ''} {result.message}".strip()[:1000]
                 flag = {"possible_duplicate": True} if result.ambiguous else {}
+                held = held_by(self.owner, item.id, item.attempts)
                 if result.outcome == PERMANENT or item.attempts >= self.settings.max_attempts:
-                    connection.execute(update(D).where(D.c.id == item.id).values(
+                    connection.execute(update(D).where(held).values(
                         status=DeliveryStatus.FAILED.value, smtp_code=result.code, last_error=error,
                         lease_owner=None, lease_expires_at=None, **flag))
                     events.append((EventType.FAILED, item, {"code": result.code, "error": error,
@@ -509,18 +518,19 @@ class Drainer:
                         bounces.append((work.email, item, error))
                 else:
                     delay = self._backoff(item.attempts)
-                    connection.execute(update(D).where(D.c.id == item.id).values(
-                        status=DeliveryStatus.QUEUED.value, smtp_code=result.code, last_error=error,
+                    connection.execute(update(D).where(held).values(
+                        status=BACK_TO_QUEUE, smtp_code=result.code, last_error=error,
                         next_attempt_at=now + timedelta(seconds=delay), lease_owner=None, lease_expires_at=None,
                         message_id=None, **flag))
                     events.append((EventType.DEFERRED, item, {"code": result.code, "error": error,
                                                               "retry_in": round(delay, 1)}))
                     if result.ambiguous:
                         events.append((EventType.POSSIBLE_DUPLICATE, item, {"reason": error}))
-            mark_sent(connection, now, sent)
+            mark_sent(connection, self.owner, now, sent)
             if released:
-                connection.execute(update(D).where(D.c.id.in_(released), D.c.status == DeliveryStatus.SENDING.value)
-                                   .values(status=DeliveryStatus.QUEUED.value, lease_owner=None,
+                connection.execute(update(D).where(D.c.id.in_(released), D.c.status == DeliveryStatus.SENDING.value,
+                                                   D.c.lease_owner == self.owner)
+                                   .values(status=BACK_TO_QUEUE, lease_owner=None,
                                            lease_expires_at=None, attempts=D.c.attempts - 1, message_id=None))
             if marks:
                 if mark_handed(connection, self.owner, until, marks) == len(marks):
@@ -543,7 +553,7 @@ class Drainer:
             if context is None or campaign_id in to_pause:
                 continue
             window = context.recent
-            if window.maxlen and len(window) >= window.maxlen:
+            if window.maxlen and len(window) >= min(window.maxlen, FAILURE_MIN_SENDS):
                 failures = window.count(False)
                 if failures / len(window) >= self.settings.failure_pause_threshold:
                     last = next((o.result for o in reversed(outcomes) if o.work is not None

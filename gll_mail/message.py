@@ -64,7 +64,7 @@ def feedback_id(settings: Settings, slug: str, kind: str) -> str:
     """Gmail's Feedback-ID ``campaign:kind:list:sender``."""
     list_name = parseaddr(settings.list_id)[1] or settings.list_id
     list_key = re.sub(r"[^A-Za-z0-9.-]", "-", list_name.split(".")[0]) or "gll"
-    parts = (slug, kind, list_key, "gll-mail")
+    parts = (slug, kind, list_key, settings.feedback_sender_id or "gll-mail")
     return ":".join(re.sub(r"[^A-Za-z0-9._-]", "-", p) for p in parts)
 
 

@@ -152,6 +152,21 @@ def claim(engine: Engine, owner: str, *, limit: int, lease_seconds: float,
     )
 
 
+# where a row goes when it is given back or waits for a retry: queued, unless its campaign was
+# cancelled meanwhile (then nothing is left waiting in it)
+BACK_TO_QUEUE = case(
+    (exists().where(C.c.id == D.c.campaign_id, C.c.status == CampaignStatus.CANCELLED.value),
+     DeliveryStatus.CANCELLED.value),
+    else_=DeliveryStatus.QUEUED.value)
+
+
+def held_by(owner: str, delivery_id, attempts):
+    """The condition that ``owner`` still holds its claim of a row (same worker, same attempt):
+    an outcome is written only then, never over a newer claim after a lease expired."""
+    return and_(D.c.id == delivery_id, D.c.status == DeliveryStatus.SENDING.value, D.c.lease_owner == owner,
+                D.c.attempts == attempts)
+
+
 def release(engine: Engine, owner: str, ids: list[int] | None = None) -> int:
     """Give claimed rows back (a clean stop, a pause): queued again, the attempt not counted."""
     condition = and_(D.c.lease_owner == owner, D.c.status == DeliveryStatus.SENDING.value)
@@ -161,7 +176,7 @@ def release(engine: Engine, owner: str, ids: list[int] | None = None) -> int:
         condition = and_(condition, D.c.id.in_(ids))
     with engine.begin() as connection:
         return connection.execute(update(D).where(condition).values(
-            status=DeliveryStatus.QUEUED.value, lease_owner=None, lease_expires_at=None, last_error="", message_id=None,
+            status=BACK_TO_QUEUE, lease_owner=None, lease_expires_at=None, last_error="", message_id=None,
             attempts=func.max(D.c.attempts - 1, 0) if is_sqlite(engine) else func.greatest(D.c.attempts - 1, 0),
         )).rowcount
 
@@ -170,7 +185,7 @@ _HANDED = update(D).where(
     D.c.id == bindparam("b_id"), D.c.status == DeliveryStatus.SENDING.value, D.c.lease_owner == bindparam("b_owner"),
     D.c.attempts == bindparam("b_attempts"),
 ).values(message_id=bindparam("b_mid"), lease_expires_at=bindparam("b_until"))
-_SENT = update(D).where(D.c.id == bindparam("b_id")).values(
+_SENT = update(D).where(held_by(bindparam("b_owner"), bindparam("b_id"), bindparam("b_attempts"))).values(
     status=DeliveryStatus.SENT.value, sent_at=bindparam("b_now"), smtp_code=250, message_id=bindparam("b_mid"),
     lease_owner=None, lease_expires_at=None)
 # PostgreSQL: one statement for the whole group instead of one per row (a tenth of the server's work)
@@ -181,7 +196,8 @@ _HANDED_PG = text(
 _SENT_PG = text(
     "UPDATE delivery AS d SET status = 'sent', sent_at = :now, smtp_code = 250, message_id = v.mid, "
     "lease_owner = NULL, lease_expires_at = NULL "
-    "FROM unnest(CAST(:ids AS integer[]), CAST(:mids AS text[])) AS v(id, mid) WHERE d.id = v.id")
+    "FROM unnest(CAST(:ids AS integer[]), CAST(:mids AS text[]), CAST(:attempts AS integer[])) AS v(id, mid, attempts) "
+    "WHERE d.id = v.id AND d.status = 'sending' AND d.lease_owner = :owner AND d.attempts = v.attempts")
 
 
 def mark_handed(connection: Connection, owner: str, until: datetime, rows: list[tuple[int, str, int]]) -> int:
@@ -198,15 +214,17 @@ def mark_handed(connection: Connection, owner: str, until: datetime, rows: list[
     return result.rowcount if connection.dialect.supports_sane_multi_rowcount else -1
 
 
-def mark_sent(connection: Connection, now: datetime, rows: list[tuple[int, str]]) -> None:
-    """Final ``sent`` for each (id, message_id) the SMTP server accepted."""
+def mark_sent(connection: Connection, owner: str, now: datetime, rows: list[tuple[int, str, int]]) -> None:
+    """Final ``sent`` for each (id, message_id, attempts) the SMTP server accepted, where ``owner``
+    still holds that claim (if its lease ran out, the worker that took the row over records it)."""
     if not rows:
         return
     if connection.dialect.name == "postgresql":
-        ids, mids = (list(column) for column in zip(*rows))
-        connection.execute(_SENT_PG, {"ids": ids, "mids": mids, "now": now})
+        ids, mids, attempts = (list(column) for column in zip(*rows))
+        connection.execute(_SENT_PG, {"ids": ids, "mids": mids, "attempts": attempts, "now": now, "owner": owner})
         return
-    connection.execute(_SENT, [{"b_id": i, "b_mid": m, "b_now": now} for i, m in rows])
+    connection.execute(_SENT, [{"b_id": i, "b_mid": m, "b_attempts": a, "b_owner": owner, "b_now": now}
+                               for i, m, a in rows])
 
 
 def pending_count(session: Session, campaign_id: int) -> int:

@@ -55,11 +55,13 @@ class RateLimiter:
     """Per-process view of the shared limits: keeps reserved slots and waits for them."""
 
     def __init__(self, engine: Engine, *, rate: float = 0.0, per_domain_rate: float = 0.0,
-                 per_domain_connections: int = 0, owner: str = "worker", slot_ttl: float = 120.0) -> None:
+                 per_domain_connections: int = 0, owner: str = "worker", slot_ttl: float = 120.0,
+                 domain_limits: dict[str, tuple[float | None, int | None]] | None = None) -> None:
         self.engine = engine
         self.rate = rate
         self.per_domain_rate = per_domain_rate
         self.per_domain_connections = per_domain_connections
+        self.domain_limits = {d.lower(): v for d, v in (domain_limits or {}).items()}  # exceptions by domain
         self.owner = owner
         self.slot_ttl = slot_ttl
         self._slots: dict[str, deque[float]] = {}
@@ -67,7 +69,14 @@ class RateLimiter:
 
     @property
     def active(self) -> bool:
-        return bool(self.rate > 0 or self.per_domain_rate > 0 or self.per_domain_connections > 0)
+        return bool(self.rate > 0 or self.per_domain_rate > 0 or self.per_domain_connections > 0
+                     or any((r or 0) > 0 or (c or 0) > 0 for r, c in self.domain_limits.values()))
+
+    def limits_for(self, domain: str) -> tuple[float, int]:
+        """(messages per second, messages in flight) to ``domain``; 0 means no limit."""
+        rate, connections = self.domain_limits.get(domain.lower(), (None, None))
+        return (self.per_domain_rate if rate is None else rate,
+                self.per_domain_connections if connections is None else connections)
 
     async def _next_slot(self, key: str, rate: float) -> float:
         queue = self._slots.setdefault(key, deque())
@@ -87,19 +96,21 @@ class RateLimiter:
         at = 0.0
         if self.rate > 0:
             at = await self._next_slot(GLOBAL, self.rate)
-        if self.per_domain_rate > 0:
-            at = max(at, await self._next_slot("domain:" + domain, self.per_domain_rate))
+        domain_rate = self.limits_for(domain)[0]
+        if domain_rate > 0:
+            at = max(at, await self._next_slot("domain:" + domain, domain_rate))
         delay = at - time.time()
         if delay > 0:
             await asyncio.sleep(delay)
 
     async def acquire_connection(self, domain: str, holder: str) -> int | None:
         """A concurrency slot of the domain (its row id), waiting while all are taken."""
-        if self.per_domain_connections <= 0:
+        limit = self.limits_for(domain)[1]
+        if limit <= 0:
             return None
         delay = 0.005
         while True:
-            slot = take_slot(self.engine, "domain:" + domain, self.per_domain_connections, holder, self.slot_ttl)
+            slot = take_slot(self.engine, "domain:" + domain, limit, holder, self.slot_ttl)
             if slot is not None:
                 return slot
             await asyncio.sleep(delay)

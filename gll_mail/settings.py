@@ -7,6 +7,7 @@ settings`` are built from it, and a test keeps the two in step).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -68,6 +69,8 @@ class Settings:
     rate_per_second: float = 0.0
     per_domain_rate: float = 0.0
     per_domain_connections: int = 0
+    feedback_sender_id: str = "gll-mail"  # the last field of Feedback-ID: who sends, for Gmail's reports
+    domain_limits: str = ""  # per-domain overrides: "gmail.com=20/s:10, yahoo.com=5/s" (see limits_for)
     max_attempts: int = 5
     retry_base_seconds: float = 60.0
     lease_seconds: int = 300
@@ -128,8 +131,22 @@ class Settings:
             raise SettingsError(f"GLL_MAIL_BASE_URL must be an absolute http(s) URL, not {self.base_url!r}")
         if not self.is_development and base.scheme != "https":
             raise SettingsError("GLL_MAIL_BASE_URL must use https in production")
+        self.domain_limit_map()  # refuses a malformed GLL_MAIL_DOMAIN_LIMITS
         if urlsplit(self.smtp_url).scheme not in ("smtp", "smtps"):
             raise SettingsError(f"GLL_MAIL_SMTP_URL must start with smtp:// or smtps://, not {self.smtp_url!r}")
+
+    def domain_limit_map(self) -> dict[str, tuple[float | None, int | None]]:
+        """``GLL_MAIL_DOMAIN_LIMITS`` as {domain: (messages per second, messages in flight)}; None
+        where an entry leaves the default of GLL_MAIL_PER_DOMAIN_RATE / _CONNECTIONS."""
+        found: dict[str, tuple[float | None, int | None]] = {}
+        for entry in filter(None, (e.strip() for e in self.domain_limits.split(","))):
+            match = _DOMAIN_LIMIT.fullmatch(entry)
+            if match is None:
+                raise SettingsError(f"GLL_MAIL_DOMAIN_LIMITS: {entry!r} is not DOMAIN=RATE/s:CONNECTIONS "
+                                    f"(e.g. gmail.com=20/s:10, yahoo.com=5/s, example.org=:2)")
+            domain, rate, connections = match.group(1).lower(), match.group(2), match.group(3)
+            found[domain] = (float(rate) if rate else None, int(connections) if connections else None)
+        return found
 
     def url_for(self, path: str) -> str:
         """An absolute URL on the member web site."""
@@ -137,6 +154,7 @@ class Settings:
 
 
 ENV_NAMES = {"from_address": "FROM"}
+_DOMAIN_LIMIT = re.compile(r"([A-Za-z0-9.-]+\.[A-Za-z]{2,})=(\d+(?:\.\d+)?)?(?:/s)?(?::(\d+))?")
 
 SETTINGS_HELP: dict[str, str] = {
     "GLL_MAIL_DATABASE_URL": "SQLAlchemy URL of the database (default sqlite:///subscribers.db; "
@@ -163,6 +181,10 @@ SETTINGS_HELP: dict[str, str] = {
     "(default 0: no limit).",
     "GLL_MAIL_PER_DOMAIN_CONNECTIONS": "Messages in flight at once to one recipient domain, all workers together "
     "(default 0: no limit).",
+    "GLL_MAIL_FEEDBACK_SENDER_ID": "The sender field of the Feedback-ID header (campaign:kind:list:SENDER), "
+    "as registered with Gmail's feedback loop (default gll-mail).",
+    "GLL_MAIL_DOMAIN_LIMITS": "Per-domain exceptions to the two above, e.g. 'gmail.com=20/s:10, yahoo.com=5/s, "
+    "example.org=:2' (rate per second, then messages in flight; 0: no limit).",
     "GLL_MAIL_MAX_ATTEMPTS": "Tries of one message (4xx, timeout, dropped connection) before it fails for good "
     "(default 5).",
     "GLL_MAIL_RETRY_BASE_SECONDS": "First retry delay; doubled at each try, with jitter (default 60).",

@@ -156,6 +156,9 @@ def test_a_high_failure_rate_pauses_instead_of_burning_the_list(engine, fast, sm
     assert result.status == CampaignStatus.PAUSED
     assert "of the last 10 sends failed" in result.paused_reason and "550" in result.paused_reason
     assert result.remaining > 10  # it stopped early
+    with Session(engine) as session:  # a policy refusal says nothing about the members' addresses
+        assert session.exec(select(Suppression)).all() == []
+        assert {s.status for s in session.exec(select(Subscriber))} == {SubscriberStatus.ACTIVE}
 
 
 def test_global_rate_limit_by_timestamps_at_the_sink(engine, fast, tmp_path):
@@ -182,6 +185,31 @@ def test_per_domain_rate_and_connections(engine, fast, tmp_path):
         assert sink.max_open == {"slow.org": 1, "fast.org": 1}
     for domain in ("slow.org", "fast.org"):
         assert max_in_window([t for t, a in stamps if a.endswith(domain)]) <= 12
+
+
+def test_a_domain_can_have_its_own_limits(engine, fast, tmp_path):
+    """GLL_MAIL_DOMAIN_LIMITS: a big provider gets more in flight, a small host gets fewer per second."""
+    add_subscribers(engine, 30, domains=("small.org", "big.org", "other.org"))
+    with TimedSink(tmp_path / "timed", data_delay=0.02) as sink:
+        limited = fast.replace(smtp_url=sink.url, per_domain_rate=0, per_domain_connections=1, smtp_connections=6,
+                               domain_limits="small.org=5/s, big.org=:3")
+        result = send_now(engine, limited, _campaign(limited))
+        assert result.sent == 30
+        stamps = list(sink.stamps)
+        assert sink.max_open["small.org"] == 1 and sink.max_open["other.org"] == 1  # the default: 1 in flight
+        assert 2 <= sink.max_open["big.org"] <= 3  # its own allowance
+    small = [t for t, a in stamps if a.endswith("small.org")]
+    assert max_in_window(small) <= 5 * 1.2 + 1 and max(small) - min(small) >= 1.4  # 10 at 5/s: ~1.8 s
+    assert max_in_window([t for t, a in stamps if a.endswith("big.org")]) > 6  # no rate limit of its own
+
+
+def test_a_malformed_domain_limit_is_refused_with_an_example():
+    from gll_mail.settings import Settings, SettingsError
+
+    with pytest.raises(SettingsError, match="gmail.com=20/s:10"):
+        Settings().replace(domain_limits="gmail.com=fast")
+    assert Settings(domain_limits="Gmail.com=20/s:10, x.org=:2").domain_limit_map() == {
+        "gmail.com": (20.0, 10), "x.org": (None, 2)}
 
 
 def test_summary_counts_and_progress_reports(engine, fast, smtp_server):
@@ -290,3 +318,83 @@ def test_the_mailto_unsubscribe_of_a_sent_message_unsubscribes_over_smtp(engine,
         kinds = [row.kind for row in session.exec(select(InboundMessage).order_by(InboundMessage.id))]
         assert kinds == ["unsubscribe"] * 4
         assert campaign_report(session, "note")["unsubscribes"] == 1
+
+
+def _claimed_by_a_drainer(engine, settings, count: int):
+    """(campaign, a Drainer, its claimed batch) for a launched campaign to ``count`` members."""
+    from gll_mail.delivery import Drainer, prepare
+
+    add_subscribers(engine, count)
+    source = _campaign(settings)
+    campaign = prepare(engine, settings, source)
+    launch(engine, campaign.id)
+    drainer = Drainer(engine, settings, campaign_ids=[campaign.id], sources={campaign.id: source})
+    return campaign, drainer, drainer.claim_batch()
+
+
+def test_messages_rebuilt_after_a_render_helper_died_are_signed_too(engine, fast, tmp_path):
+    """A broken render pool falls back to building in the sending process: DKIM must not fall off."""
+    import asyncio
+
+    from test_dkim import key_file
+
+    signing = fast.replace(dkim_key_file=str(key_file(tmp_path, "ed25519")), dkim_selector="s", dkim_domain="who.int",
+                           render_processes=0)
+    _, drainer, batch = _claimed_by_a_drainer(engine, signing, 3)
+
+    async def collect():
+        dead = asyncio.get_running_loop().create_future()
+        dead.set_exception(RuntimeError("the render helper died"))
+        return await drainer.collect_chunk(batch, dead)
+
+    works = asyncio.run(collect())
+    assert len(works) == 3 and all(w.data.startswith(b"DKIM-Signature: ") for w in works)
+
+
+def test_a_late_outcome_never_overwrites_a_newer_claim(engine, fast):
+    """Worker A's lease ran out mid-send and worker B claimed the row: A's late answer changes nothing."""
+    from sqlalchemy import update as sql_update
+
+    from gll_mail.delivery import Outcome, Work
+    from gll_mail.models import Delivery
+    from gll_mail.smtp_pool import PERMANENT, SendResult
+
+    _, a, batch = _claimed_by_a_drainer(engine, fast, 3)
+    claimed = [entry[0] for entry in batch]
+    with engine.begin() as connection:  # B took every row over (its claim: another owner, one attempt more)
+        connection.execute(sql_update(Delivery.__table__).values(lease_owner="worker-b",
+                                                                 attempts=Delivery.__table__.c.attempts + 1))
+    ok, refused = SendResult("ok", 250, "queued"), SendResult(PERMANENT, 550, "5.1.1 no such user", "rcpt")
+    late = [Outcome(Work(claimed[0], "x@example.org", "example.org", message_id="<a@x>"), ok),
+            Outcome(Work(claimed[1], "y@example.org", "example.org"), refused),
+            Outcome(Work(claimed[2], "z@example.org", "example.org"), None)]  # released by A
+    a.record(late)
+    rows = deliveries(engine, "note")
+    assert {(r["status"], r["lease_owner"]) for r in rows} == {("sending", "worker-b")}
+
+
+def test_cancelling_while_sending_leaves_nothing_waiting(engine, fast, smtp_server):
+    from gll_mail.delivery import Outcome, Work
+    from gll_mail.smtp_pool import TEMPORARY, SendResult
+
+    campaign, drainer, batch = _claimed_by_a_drainer(engine, fast, 4)
+    claimed = [entry[0] for entry in batch]
+    assert set_status(engine, campaign.id, CampaignStatus.CANCELLED, "cancelled by hand")
+    busy = SendResult(TEMPORARY, 451, "4.3.0 try later", "rcpt")
+    drainer.record([Outcome(Work(claimed[0], "a@example.org", "example.org"), busy),  # would be retried
+                    Outcome(Work(claimed[1], "b@example.org", "example.org"), None)])  # given back unsent
+    from gll_mail.outbox import release
+
+    release(engine, drainer.owner)  # the rest given back at a stop
+    assert {r["status"] for r in deliveries(engine, "note")} == {"cancelled"}
+    assert summary(engine, campaign.id).remaining == 0
+
+
+def test_retry_delays_double_with_jitter(engine, fast):
+    from gll_mail.delivery import Drainer
+
+    drainer = Drainer(engine, fast.replace(retry_base_seconds=60))
+    for attempts, base in ((1, 60), (2, 120), (3, 240), (4, 480)):
+        delays = [drainer._backoff(attempts) for _ in range(200)]
+        assert all(0.5 * base <= d <= 1.5 * base for d in delays)
+        assert max(delays) - min(delays) > 0.5 * base  # jittered: retries of one failure do not march together

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import need
 from sqlmodel import select
+from tls_support import self_signed
 from test_bounces import CASES, CORPUS, seed
 
 from gll_mail.mailboxes import scan
@@ -39,7 +40,8 @@ def test_maildir_scan_twice(engine, settings, session, tmp_path):
     _fill(box)
     first = scan(engine, settings, str(tmp_path / "Maildir"))
     assert (first.seen, first.stored, first.failed) == (len(CASES), len(CASES), 0)
-    assert first.kinds["hard"] == 5 and first.kinds["complaint"] == 1 and first.kinds["auto-reply"] == 2
+    assert first.kinds["hard"] == 6 and first.kinds["complaint"] == 1 and first.kinds["auto-reply"] == 2
+    assert first.kinds["soft"] == 4
     second = scan(engine, settings, str(tmp_path / "Maildir"))
     assert (second.stored, second.skipped) == (0, len(CASES))
     session.expire_all()
@@ -58,7 +60,8 @@ def test_big_maildir_scan_classifies_in_a_helper_process(engine, settings, sessi
     _fill(box)
     report = scan(engine, settings, str(tmp_path / "Maildir"))
     assert (report.seen, report.stored, report.failed) == (len(CASES), len(CASES), 0)
-    assert report.kinds["hard"] == 5 and report.kinds["complaint"] == 1 and report.kinds["auto-reply"] == 2
+    assert report.kinds["hard"] == 6 and report.kinds["complaint"] == 1 and report.kinds["auto-reply"] == 2
+    assert report.kinds["soft"] == 4
     session.expire_all()
     _check(session)
 
@@ -142,32 +145,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _self_signed(folder: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 that no system CA bundle trusts, and its key."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gll-mail test IMAP")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = folder / "imap.crt", folder / "imap.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
-
-
 @pytest.fixture(params=["imap", "imaps"])
 def dovecot(request):
     """(URL scheme, port, CA file or None) of a real dovecot serving the corpus, in plain IMAP and in TLS."""
@@ -203,7 +180,7 @@ def dovecot(request):
         auth_service = ""
     cert = None
     if tls:
-        cert, key = _self_signed(base)
+        cert, key = self_signed(base)
         ssl_conf = f"ssl = required\nssl_cert = <{cert}\nssl_key = <{key}"
         listeners = f"inet_listener imap {{\n    port = 0\n  }}\n  inet_listener imaps {{\n    address = 127.0.0.1\n" \
                     f"    port = {port}\n  }}"

@@ -39,6 +39,8 @@ def test_all_bulk_sender_headers(settings):
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert message["Feedback-ID"] == feedback_id(settings, "note", "announcement") == \
         "note:announcement:announcements:gll-mail"
+    assert feedback_id(settings.replace(feedback_sender_id="who-gll"), "note", "corrigendum") == \
+        "note:corrigendum:announcements:who-gll"
     assert read_verp_token(settings, built.sender.split("+")[1].split("@")[0]) == 42
     assert message.get_body(("plain",)).get_content().replace("\r\n", "\n") == "Hello\nworld"
     assert message.get_body(("html",)).get_content() == "<p>Hello</p>"

@@ -220,3 +220,22 @@ def test_a_silent_server_times_out_and_the_next_send_reconnects():
     assert [(r.outcome, r.ambiguous) for r in results] == [(TEMPORARY, True)] * 2
     assert "no SMTP reply within 0.5 s" in results[0].message
     assert connects == 2
+
+
+@pytest.mark.parametrize("code, message, hard", [
+    (550, "5.1.1 <x@example.org>: Recipient address rejected: User unknown", True),
+    (550, "5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup", True),
+    (550, "5.2.1 The email account that you tried to reach is disabled", True),
+    (550, "No such user here", True),  # no enhanced code: the text decides
+    (554, "5.7.1 <x@example.org>: Relay access denied", False),  # our relay's policy, not the address
+    (550, "5.7.1 Service unavailable; client host blocked using Spamhaus", False),
+    (553, "5.1.8 Sender address rejected: domain not found", False),  # the sender's address
+    (552, "5.3.4 Message size exceeds fixed limit", False),
+    (550, "Rejected for policy reasons", False),
+])
+def test_only_a_bad_recipient_address_is_a_hard_bounce(code, message, hard):
+    from gll_mail.smtp_pool import _classify
+
+    assert _classify(code, message, "rcpt").hard_bounce is hard
+    assert _classify(code, message, "data").hard_bounce is False  # refused content, not the address
+
