@@ -16,7 +16,7 @@ from gll_mail.db import has_schema, make_engine, migrate, session_scope
 from gll_mail.demo_data import DEMO_DOMAIN, seed_catalog, seed_members
 from gll_mail.errors import GllMailError
 from gll_mail.links import gate_url
-from gll_mail.models import Subscriber
+from gll_mail.models import Campaign, Subscriber
 from gll_mail.settings import Settings
 from gll_mail.sink import LocalSMTPServer
 
@@ -123,7 +123,10 @@ def run_demo(
             select(Subscriber).where(Subscriber.registered_at.is_(None), Subscriber.email.like(f"%@{DEMO_DOMAIN}"))
             .order_by(Subscriber.id)
         ).first()
-        if member is not None:
+        first = session.exec(select(Campaign).where(Campaign.slug == summary.campaigns[0].slug)).first() \
+            if summary.campaigns else None
+        if member is not None:  # the link as the member's email has it: its click counts for that campaign
             summary.sample_member = member.email
-            summary.sample_link = gate_url(settings, member.public_id, "codevelopment-synthesis-report")
+            summary.sample_link = gate_url(settings, member.public_id, "codevelopment-synthesis-report",
+                                           first.id if first else None)
     return summary

@@ -99,7 +99,12 @@ def test_a_gated_link_in_a_demo_email_names_its_member(demo_run):
 def test_demo_prints_a_gated_link_and_refuses_to_wipe_real_members(demo_run, tmp_path):
     _tmp, proc, _messages = demo_run
     assert re.search(r"Gated link of \S+@members\.gll-demo\.org", proc.stdout)
-    assert re.search(r"https?://\S+/r/\S+", proc.stdout)
+    link = re.search(r"https?://\S+/r/(\S+)", proc.stdout)
+    from gll_mail.settings import Settings
+    from gll_mail.tokens import read_token
+
+    data = read_token(Settings(secret_keys=(TEST_KEY,)), "gate", link.group(1))
+    assert data.extra["r"] == "codevelopment-synthesis-report" and isinstance(data.extra["c"], int)  # as mailed
     engine = make_engine(f"sqlite:///{tmp_path / 'subscribers.db'}")
     from gll_mail.db import migrate
 

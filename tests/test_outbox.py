@@ -108,3 +108,45 @@ def test_campaign_is_sent_only_when_every_delivery_is_final(any_engine):
     with Session(any_engine) as session:
         campaign = session.get(Campaign, campaign_id)
         assert campaign.status == CampaignStatus.SENT and campaign.finished_at is not None
+
+
+def test_kill_9_inside_the_enqueue_then_launch_again_enqueues_everyone_once(any_engine, tmp_path):
+    """A launching process killed between its committed batches: the next launch adds only the rest."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from gll_mail.delivery import launch
+
+    add_subscribers(any_engine, 6000)
+    campaign_id = _campaign(any_engine, status=CampaignStatus.SCHEDULED)
+    url = any_engine.url.render_as_string(hide_password=False)
+    script = ("import sys, time; from gll_mail.db import make_engine; from gll_mail import outbox\n"
+              "engine = make_engine(sys.argv[1]); real = outbox.audience_select\n"
+              "def slow(*a, **k):\n    time.sleep(0.05); return real(*a, **k)\n"
+              "outbox.audience_select = slow\n"
+              "outbox.enqueue(engine, int(sys.argv[2]), batch=100)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script, url, str(campaign_id)], stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while True:  # wait until some batches are committed, then kill it in the middle of the others
+        with Session(any_engine) as session:
+            queued = counts(session, campaign_id)["queued"]
+        if queued >= 1000:
+            break
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.monotonic() < deadline, "the enqueue did not progress"
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stderr.close()
+    with Session(any_engine) as session:
+        partial = counts(session, campaign_id)["queued"]
+        assert session.get(Campaign, campaign_id).status == CampaignStatus.SCHEDULED  # not sending yet
+    assert 1000 <= partial < 6000 and partial % 100 == 0  # whole batches only
+    assert launch(any_engine, campaign_id) == 6000 - partial
+    with Session(any_engine) as session:
+        ids = list(session.execute(select(Delivery.subscriber_id).where(Delivery.campaign_id == campaign_id)).scalars())
+        assert session.get(Campaign, campaign_id).status == CampaignStatus.SENDING
+    assert len(ids) == len(set(ids)) == 6000
