@@ -37,6 +37,10 @@ from gll_mail.tokens import TokenData
 LIMITS = {"name": 200, "country": 100, "organization": 200, "role": 200}
 PENDING = "pending_registration"
 NO_MAIL_REASONS = ("hard-bounce", "complaint")  # never send even a confirmation to these
+# Confirmation emails to one address, whoever asks and from however many IPs: the per-IP rate limit
+# alone would let a botnet fill somebody's inbox through the public form.
+CONFIRM_RESEND_WAIT = timedelta(minutes=2)
+CONFIRM_MAX_PER_DAY = 5
 
 
 @dataclass
@@ -105,14 +109,22 @@ def start_registration(session: Session, settings: Settings, form: RegistrationF
         subscriber = Subscriber(email=form.email, status=SubscriberStatus.PENDING, language=form.language)
         session.add(subscriber)
     attributes = dict(subscriber.attributes or {})
+    now = utcnow()
+    sent = [at for at in _times((attributes.get(PENDING) or {}).get("sent")) if at > now - timedelta(days=1)]
+    throttled = bool(sent) and (now - sent[-1] < CONFIRM_RESEND_WAIT or len(sent) >= CONFIRM_MAX_PER_DAY)
+    if not throttled:
+        sent.append(now)
     attributes[PENDING] = {
         "name": form.name, "country": form.country, "organization": form.organization, "role": form.role,
-        "language": form.language, "ip": (ip or "")[:64], "at": utcnow().isoformat(),
+        "language": form.language, "ip": (ip or "")[:64], "at": now.isoformat(),
+        "sent": [at.isoformat() for at in sent],
     }
     subscriber.attributes = attributes
     subscriber.updated_at = utcnow()
     session.add(subscriber)
     session.flush()
+    if throttled:  # the answers are kept (the link already sent applies them); no new email
+        return Started(None, None)
     url = links.confirm_url(settings, subscriber.public_id, resource_slug=resource_slug, pod_slug=pod_slug,
                             campaign_id=campaign_id)
     return Started(subscriber, url)
@@ -236,6 +248,18 @@ def purge_unconfirmed(session: Session, *, older_than: timedelta, dry_run: bool 
         record_event(session, EventType.DELETED, source="purge-unconfirmed", deleted=len(stale),
                      cleared=len(unconfirmed), older_than_days=older_than.days)
     return PurgeResult(len(stale), len(unconfirmed))
+
+
+def _times(values) -> list[datetime]:
+    """ISO timestamps as aware datetimes, oldest first; anything unreadable is dropped."""
+    found = []
+    for raw in values if isinstance(values, list) else []:
+        try:
+            at = datetime.fromisoformat(raw)
+        except (TypeError, ValueError):
+            continue
+        found.append(at if at.tzinfo is not None else at.replace(tzinfo=timezone.utc))
+    return sorted(found)
 
 
 def _pending_since(subscriber: Subscriber) -> datetime | None:

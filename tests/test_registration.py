@@ -229,3 +229,37 @@ def test_a_campaigns_links_carry_it_through_registration_pod_joining_and_unsubsc
     report = campaign_report(session, "dec-news")
     assert report["conversions"]["registered"] == 1 and report["conversions"]["joined_pod"] == 1
     assert report["unsubscribes"] == 1 and report["conversions"]["by_country"] == {"China": 1}
+
+
+def test_confirmation_emails_to_one_address_are_throttled_whoever_asks(client, session, smtp_server):
+    """One email per address every 2 minutes and 5 a day, from any number of IPs; the same page always."""
+    from datetime import datetime, timedelta
+
+    from gll_mail.registration import CONFIRM_MAX_PER_DAY, PENDING
+
+    def ask(name: str) -> str:
+        form = client.get(BASE + "/register")
+        response = client.post(BASE + "/register", data={**ANSWERS, "name": name, "email": "target@example.org",
+                                                         "csrf_token": csrf(form)})
+        return response.get_data(as_text=True)
+
+    pages = {ask(f"Try {i}") for i in range(2)}
+    assert len(pages) == 1 and len(smtp_server.received) == 1  # the same answer, one email
+    member = session.exec(select(Subscriber).where(Subscriber.email == "target@example.org")).one()
+    assert fresh(session, Subscriber, member.id).attributes[PENDING]["name"] == "Try 1"  # the latest answers
+
+    def age_everything(by: timedelta) -> None:
+        sub = fresh(session, Subscriber, member.id)
+        pending = dict(sub.attributes[PENDING])
+        pending["sent"] = [(datetime.fromisoformat(t) - by).isoformat() for t in pending["sent"]]
+        sub.attributes = {**sub.attributes, PENDING: pending}
+        session.add(sub)
+        session.commit()
+
+    for _ in range(CONFIRM_MAX_PER_DAY):  # every 3 minutes: a new email each time, up to the daily cap
+        age_everything(timedelta(minutes=3))
+        ask("Again")
+    assert len(smtp_server.received) == CONFIRM_MAX_PER_DAY
+    age_everything(timedelta(days=1))  # a day later the address may be asked again
+    ask("Tomorrow")
+    assert len(smtp_server.received) == CONFIRM_MAX_PER_DAY + 1
