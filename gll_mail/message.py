@@ -3,7 +3,7 @@
 :class:`MessageBuilder` encodes everything that is the same for every recipient of a language once
 (``From``, ``List-Id``, ``Feedback-ID``, MIME headers, the boundary, the subject when it is not
 personalized). ``build()`` then only adds ``To``, ``Date``, the stable ``Message-ID``, the
-``List-Unsubscribe`` pair and the two quoted-printable parts.
+``List-Unsubscribe`` pair and the two body parts (text quoted-printable, HTML base64).
 
 No header value can carry a line break: every value passes through :func:`clean` (control
 characters become spaces) and non-ASCII text is RFC 2047-encoded, so a hostile name such as

@@ -1,7 +1,7 @@
 """The one settings object. Every value comes from an environment variable prefixed ``GLL_MAIL_``.
 
-``Settings.from_env()`` reads them; ``SETTINGS_HELP`` documents them (README and ``gll-mail
-settings`` are built from it, and a test keeps the two in step).
+``Settings.from_env()`` reads them; ``SETTINGS_HELP`` documents them (``gll-mail settings`` prints
+it; README's table is written by hand and a test checks that it names every one).
 """
 
 from __future__ import annotations
@@ -181,10 +181,10 @@ SETTINGS_HELP: dict[str, str] = {
     "(default 0: no limit).",
     "GLL_MAIL_PER_DOMAIN_CONNECTIONS": "Messages in flight at once to one recipient domain, all workers together "
     "(default 0: no limit).",
+    "GLL_MAIL_DOMAIN_LIMITS": "Per-domain exceptions to GLL_MAIL_PER_DOMAIN_RATE and _CONNECTIONS, e.g. "
+    "'gmail.com=20/s:10, yahoo.com=5/s, example.org=:2' (rate per second, then messages in flight; 0: no limit).",
     "GLL_MAIL_FEEDBACK_SENDER_ID": "The sender field of the Feedback-ID header (campaign:kind:list:SENDER), "
     "as registered with Gmail's feedback loop (default gll-mail).",
-    "GLL_MAIL_DOMAIN_LIMITS": "Per-domain exceptions to the two above, e.g. 'gmail.com=20/s:10, yahoo.com=5/s, "
-    "example.org=:2' (rate per second, then messages in flight; 0: no limit).",
     "GLL_MAIL_MAX_ATTEMPTS": "Tries of one message (4xx, timeout, dropped connection) before it fails for good "
     "(default 5).",
     "GLL_MAIL_RETRY_BASE_SECONDS": "First retry delay; doubled at each try, with jitter (default 60).",

@@ -49,7 +49,7 @@ def scan(app: AppContext, source: str) -> None:
 @bounces.command("retry")
 @pass_app
 def retry(app: AppContext) -> None:
-    """Process again every stored message whose processing failed."""
+    """Process every stored message that is not processed yet: failed ones, and new ones a crash left."""
     from gll_mail.bounce_intake import retry as do_retry
 
     ok, failed = do_retry(app.engine, app.settings)
