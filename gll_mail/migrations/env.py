@@ -10,9 +10,18 @@ connection = context.config.attributes.get("connection")
 if connection is None:
     raise RuntimeError("run migrations through `gll-mail init` (gll_mail.db.migrate)")
 
+
+
+def include_object(obj, name, type_, reflected, compare_to):
+    """Autogenerate leaves APScheduler's job table alone: migration 0006 owns it, no model does."""
+    table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", None)
+    return table != "apscheduler_jobs"
+
+
 context.configure(
     connection=connection,
     target_metadata=target_metadata,
+    include_object=include_object,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
 )
