@@ -206,10 +206,15 @@ def apply(session: Session, settings: Settings, raw: bytes, envelope_to: str = "
         return _ignored(session, Outcome(result.kind, "ignored"), result, inbound_id, delivery, sub)
     if sub is None:
         return _ignored(session, Outcome(result.kind, "unmatched"), result, inbound_id)
+    match = _match_rule(result, delivery)
+    if match == "address":
+        # neither our signed VERP token nor one of our (unguessable) Message-IDs: anybody can write
+        # a DSN or an ARF report naming a member's address to postmaster@ and have them suppressed
+        log.warning("inbound message %s names a member but proves nothing: recorded, not acted on", inbound_id)
+        return _ignored(session, Outcome(result.kind, "unverified"), result, inbound_id, delivery, sub)
     evidence = dict(source="bounce", subscriber=sub, delivery_id=delivery.id if delivery else None,
                     campaign_id=delivery.campaign_id if delivery else None, status=result.status or None,
-                    diagnostic=result.diagnostic or None, rule=result.rule, match=_match_rule(result, delivery),
-                    inbound_id=inbound_id)
+                    diagnostic=result.diagnostic or None, rule=result.rule, match=match, inbound_id=inbound_id)
     if result.kind == bounces.COMPLAINT:
         record_event(session, EventType.COMPLAINT, **evidence)
         suppress(session, sub.email, reason="complaint", source="bounce", note=result.diagnostic[:500], subscriber=sub)

@@ -34,6 +34,17 @@ ADDRESSES = {
 }
 
 
+def as_delivered(settings, case: str) -> bytes:
+    """The corpus message as the bounce mailbox gets it: the MTA that delivered it adds the
+    envelope recipient, our VERP address (the seeded deliveries have ids 1, 2, … in ADDRESSES order)."""
+    raw = (CORPUS / f"{case}.eml").read_bytes()
+    recipient = json.loads((CORPUS / f"{case}.json").read_text()).get("recipient")
+    if recipient not in ADDRESSES:
+        return raw
+    delivery_id = list(ADDRESSES).index(recipient) + 1
+    return f"Delivered-To: bounces+{make_verp_token(settings, delivery_id)}@{settings.bounce_domain}\n".encode() + raw
+
+
 def seed(session) -> dict[str, Delivery]:
     campaign = Campaign(slug="nov-news", subject="GLL newsletter", status="sent")
     session.add(campaign)
@@ -48,6 +59,7 @@ def seed(session) -> dict[str, Delivery]:
         session.flush()
         out[email] = d
     session.commit()
+    assert [d.id for d in out.values()] == list(range(1, len(out) + 1))  # as as_delivered() assumes
     return out
 
 
@@ -81,7 +93,7 @@ def _status(session, email):
 def test_corpus_decisions(engine, settings, session, case):
     seed(session)
     expected = json.loads((CORPUS / f"{case}.json").read_text())
-    outcome = receive(engine, settings, (CORPUS / f"{case}.eml").read_bytes(), source="test")
+    outcome = receive(engine, settings, as_delivered(settings, case), source="test")
     assert outcome.kind == expected["kind"]
     if expected["kind"] == "hard":
         assert outcome.action == "suppressed"
@@ -172,7 +184,7 @@ def test_soft_bounces_of_three_messages_reach_threshold(engine, settings, sessio
 
 def test_repeated_delay_notices_about_one_message_are_one_soft_bounce(engine, settings, session):
     seed(session)
-    raw = (CORPUS / "yahoo-mailbox-full.eml").read_bytes()
+    raw = as_delivered(settings, "yahoo-mailbox-full")
     actions = [receive(engine, settings, raw, source="test").action for _ in range(SOFT_THRESHOLD + 1)]
     assert actions == ["counted"] * (SOFT_THRESHOLD + 1)
     assert _status(session, "joao.silva@yahoo.example") == "active"
@@ -208,10 +220,10 @@ def test_a_deleted_account_leaves_no_address_in_bounces_or_suppressions(engine, 
     from gll_mail.manage import delete_account
 
     seed(session)
-    raw = (CORPUS / "postfix-user-unknown.eml").read_bytes()
+    raw = as_delivered(settings, "postfix-user-unknown")
     assert b"amina.diallo@example.org" in raw
     assert receive(engine, settings, raw, source="test").action == "suppressed"
-    untouched = receive(engine, settings, (CORPUS / "yahoo-mailbox-full.eml").read_bytes(), source="test")
+    untouched = receive(engine, settings, as_delivered(settings, "yahoo-mailbox-full"), source="test")
     assert untouched.action == "counted"
     session.expire_all()
     amina = session.exec(select(Subscriber).where(Subscriber.email == "amina.diallo@example.org")).one()
@@ -224,3 +236,21 @@ def test_a_deleted_account_leaves_no_address_in_bounces_or_suppressions(engine, 
     suppression = session.exec(select(Suppression)).one()
     assert suppression.email is None and suppression.reason == "hard-bounce"
     assert "amina" not in suppression.note.lower() and "5.1.1" in suppression.note
+
+
+@pytest.mark.parametrize("case", ["postfix-user-unknown", "arf-complaint"])
+def test_a_report_that_proves_nothing_suppresses_nobody(engine, settings, session, case):
+    """A DSN or ARF report naming a member, sent to postmaster@ without our VERP token or one of our
+    Message-IDs, is what anyone can write: recorded as unverified, nobody suppressed."""
+    seed(session)
+    raw = (CORPUS / f"{case}.eml").read_bytes()
+    for mid in ADDRESSES.values():
+        raw = raw.replace(mid.encode(), b"<forged@attacker.example>")
+    outcome = receive(engine, settings, raw, source="smtp", envelope_to=f"postmaster@{settings.bounce_domain}")
+    assert outcome.action == "unverified"
+    session.expire_all()
+    assert session.exec(select(Suppression)).all() == []
+    assert {s.status for s in session.exec(select(Subscriber))} == {"active"}
+    ignored = session.exec(select(Event).where(Event.type == "bounce-ignored")).one()
+    assert ignored.data["decision"] == "unverified" and ignored.subscriber_id is not None
+

@@ -14,15 +14,15 @@ import pytest
 from conftest import need
 from sqlmodel import select
 from tls_support import self_signed
-from test_bounces import CASES, CORPUS, seed
+from test_bounces import CASES, CORPUS, as_delivered, seed
 
 from gll_mail.mailboxes import scan
 from gll_mail.models import InboundMessage, Subscriber
 
 
-def _fill(box) -> None:
+def _fill(box, settings) -> None:
     for case in CASES:
-        box.add((CORPUS / f"{case}.eml").read_bytes())
+        box.add(as_delivered(settings, case))
     box.flush()
 
 
@@ -37,7 +37,7 @@ def _check(session) -> None:
 def test_maildir_scan_twice(engine, settings, session, tmp_path):
     seed(session)
     box = mailbox.Maildir(tmp_path / "Maildir", create=True)
-    _fill(box)
+    _fill(box, settings)
     first = scan(engine, settings, str(tmp_path / "Maildir"))
     assert (first.seen, first.stored, first.failed) == (len(CASES), len(CASES), 0)
     assert first.kinds["hard"] == 6 and first.kinds["complaint"] == 1 and first.kinds["auto-reply"] == 2
@@ -57,7 +57,7 @@ def test_big_maildir_scan_classifies_in_a_helper_process(engine, settings, sessi
     monkeypatch.setattr(mailboxes, "BATCH", 3)
     seed(session)
     box = mailbox.Maildir(tmp_path / "Maildir", create=True)
-    _fill(box)
+    _fill(box, settings)
     report = scan(engine, settings, str(tmp_path / "Maildir"))
     assert (report.seen, report.stored, report.failed) == (len(CASES), len(CASES), 0)
     assert report.kinds["hard"] == 6 and report.kinds["complaint"] == 1 and report.kinds["auto-reply"] == 2
@@ -107,7 +107,7 @@ def test_a_failing_message_in_a_batch_is_kept_alone_for_retry(engine, settings, 
 
     seed(session)
     box = mailbox.Maildir(tmp_path / "Maildir", create=True)
-    _fill(box)
+    _fill(box, settings)
     real_apply = bounce_intake.apply
 
     def flaky(session, settings, raw, *args, **kw):
@@ -130,7 +130,7 @@ def test_a_failing_message_in_a_batch_is_kept_alone_for_retry(engine, settings, 
 def test_mbox_scan_twice(engine, settings, session, tmp_path):
     seed(session)
     box = mailbox.mbox(tmp_path / "bounces.mbox", create=True)
-    _fill(box)
+    _fill(box, settings)
     box.close()
     first = scan(engine, settings, str(tmp_path / "bounces.mbox"))
     assert first.stored == len(CASES) and first.failed == 0
@@ -146,7 +146,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(params=["imap", "imaps"])
-def dovecot(request):
+def dovecot(request, settings):
     """(URL scheme, port, CA file or None) of a real dovecot serving the corpus, in plain IMAP and in TLS."""
     tls = request.param == "imaps"
     binary = shutil.which("dovecot") or ("/usr/sbin/dovecot" if os.path.exists("/usr/sbin/dovecot") else None)
@@ -225,7 +225,7 @@ mail_location = maildir:{maildir}
 """)
     (base / "state").mkdir()
     box = mailbox.Maildir(maildir, create=True)
-    _fill(box)
+    _fill(box, settings)
     if owned is not None:
         for root, dirs, files in os.walk(owned):
             for name in dirs + files + [""]:
