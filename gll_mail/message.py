@@ -55,9 +55,13 @@ def check_address(address: str) -> str:
     return address
 
 
+NAME_IN_HEADER = 64  # characters of a display name in To/From: 64 emoji still fit well in one line
+
+
 def mailbox(name: str, address: str) -> str:
-    """``Name <address>`` with the name quoted or encoded; never more than one line."""
-    return formataddr((clean(name), check_address(address)), charset="utf-8")
+    """``Name <address>`` with the name quoted or encoded; never more than one line, and never
+    longer than SMTP allows (a 200-emoji name would make a 1,100-character line: "500 Line too long")."""
+    return formataddr((clean(name)[:NAME_IN_HEADER].strip(), check_address(address)), charset="utf-8")
 
 
 def feedback_id(settings: Settings, slug: str, kind: str) -> str:

@@ -20,6 +20,7 @@ from email.utils import format_datetime, make_msgid
 from typing import Mapping
 
 from sqlalchemy import String, cast, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from gll_mail import links
@@ -108,6 +109,12 @@ def start_registration(session: Session, settings: Settings, form: RegistrationF
     if subscriber is None:
         subscriber = Subscriber(email=form.email, status=SubscriberStatus.PENDING, language=form.language)
         session.add(subscriber)
+        try:
+            session.flush()
+        except IntegrityError:  # a simultaneous request for the same new address made the row first
+            session.rollback()
+            return start_registration(session, settings, form, ip=ip, resource_slug=resource_slug,
+                                      pod_slug=pod_slug, campaign_id=campaign_id)
     attributes = dict(subscriber.attributes or {})
     now = utcnow()
     sent = [at for at in _times((attributes.get(PENDING) or {}).get("sent")) if at > now - timedelta(days=1)]
@@ -144,7 +151,9 @@ def confirmation_message(settings: Settings, subscriber: Subscriber, url: str) -
     message["Message-ID"] = make_msgid(domain=settings.bounce_domain)
     message["Auto-Submitted"] = "auto-generated"
     message["Content-Language"] = language
-    name = pending.get("name") or subscriber.name or s["colleague"]
+    # never the name just typed into the form: anyone can type anything for any address, and this
+    # email goes out from the WHO's address; the name on record (imported or confirmed) is fine
+    name = subscriber.name or s["colleague"]
     message.set_content(s["mail_confirm_body"].format(name=name, url=url) + "\n\n-- \n" + s["site"] + "\n")
     return message
 

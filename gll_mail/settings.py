@@ -129,6 +129,12 @@ class Settings:
         base = urlsplit(self.base_url)
         if base.scheme not in ("http", "https") or not base.netloc:
             raise SettingsError(f"GLL_MAIL_BASE_URL must be an absolute http(s) URL, not {self.base_url!r}")
+        if PLACEHOLDER_SECRET in self.secret_keys and base.hostname not in ("127.0.0.1", "localhost", "::1"):
+            # the placeholder is in this public code: links signed with it can be forged by anyone
+            raise SettingsError(
+                f"GLL_MAIL_SECRET_KEYS still holds the development placeholder, but GLL_MAIL_BASE_URL "
+                f"({self.base_url}) is not on this machine: anyone could forge member links. Set real random "
+                f"keys (`python -c 'import secrets; print(secrets.token_urlsafe(48))'`)")
         if not self.is_development and base.scheme != "https":
             raise SettingsError("GLL_MAIL_BASE_URL must use https in production")
         self.domain_limit_map()  # refuses a malformed GLL_MAIL_DOMAIN_LIMITS
@@ -162,7 +168,8 @@ SETTINGS_HELP: dict[str, str] = {
     "GLL_MAIL_SMTP_URL": "Outgoing SMTP server, e.g. smtp://user:pass@host:587?starttls=true or "
     "smtps://user:pass@host:465.",
     "GLL_MAIL_BASE_URL": "Public URL of the member web site; gated, manage and unsubscribe links start with it.",
-    "GLL_MAIL_SECRET_KEYS": "Comma-separated signing keys, newest first. The newest signs, all verify.",
+    "GLL_MAIL_SECRET_KEYS": "Comma-separated signing keys, newest first. The newest signs, all verify. "
+    "The development placeholder is refused unless GLL_MAIL_BASE_URL is on this machine.",
     "GLL_MAIL_FROM": "Default From address of campaigns.",
     "GLL_MAIL_LIST_ID": "List-Id header value, e.g. 'GLL announcements <announcements.gll.who.int>'.",
     "GLL_MAIL_ENV": "development (default), test or production. Production refuses placeholder secrets.",

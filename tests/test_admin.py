@@ -77,7 +77,8 @@ def test_sign_in_needs_the_csrf_token(admin_client):
 
 
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/admin/", "/admin/\\evil",
-                                    "/admin//evil.example", "javascript:alert(1)", "/r/abc"])
+                                    "/admin//evil.example", "javascript:alert(1)", "/r/abc",
+                                    "/admin/\x00", "/admin/\x7f"])
 def test_next_never_leaves_admin(admin_client, target):
     r = sign_in(admin_client, next_=target)
     assert r.status_code == 302 and r.headers["Location"] == "/admin/"

@@ -80,6 +80,15 @@ def test_hostile_names_and_subjects_stay_in_one_header(settings, name):
     assert b"Injected body" not in built.data.split(b"\r\n\r\n", 1)[1]
 
 
+def test_a_very_long_name_still_makes_a_sendable_message(settings):
+    """200 emoji typed as a name: the To line stays far under SMTP's 998-character limit."""
+    built = builder(settings).build(rendered(), delivery_id=1, name="😀" * 200, email="ana@example.org",
+                                    unsubscribe_url=UNSUBSCRIBE)
+    head = built.data.split(b"\r\n\r\n", 1)[0]
+    assert max(len(line) for line in head.split(b"\r\n")) <= 998
+    assert str(parse(built.data)["To"].addresses[0].display_name) == "😀" * 64
+
+
 def test_an_address_with_a_line_break_is_refused(settings):
     for bad in ("ana@example.org\r\nBcc: x@evil.example", "ana@exa mple.org", "<ana@example.org>", "nobody"):
         with pytest.raises(MessageError):

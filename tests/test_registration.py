@@ -78,6 +78,8 @@ def test_public_register_same_answer_for_known_and_unknown_addresses(client, ses
         bodies.append(response.get_data(as_text=True))
     assert bodies[0] == bodies[1]
     assert sorted(m.rcpt_tos[0] for m in smtp_server.received) == ["known@example.org", "unknown@example.org"]
+    # what was typed into the form is not echoed in an email sent from the WHO's address to anyone
+    assert not any(ANSWERS["name"].encode() in m.data for m in smtp_server.received)
     pending = session.exec(select(Subscriber).where(Subscriber.email == "unknown@example.org")).one()
     assert pending.status == SubscriberStatus.PENDING and pending.registered_at is None
 
@@ -263,3 +265,26 @@ def test_confirmation_emails_to_one_address_are_throttled_whoever_asks(client, s
     age_everything(timedelta(days=1))  # a day later the address may be asked again
     ask("Tomorrow")
     assert len(smtp_server.received) == CONFIRM_MAX_PER_DAY + 1
+
+
+def test_simultaneous_registrations_of_one_new_address_all_get_the_same_page(app, smtp_server):
+    """Two people (or one double click) registering a new address at once: never a 500 that would
+    tell a known address from a new one."""
+    import threading
+
+    statuses, barrier = [], threading.Barrier(6)
+
+    def register(n: int) -> None:
+        client = app.test_client()
+        form = client.get(BASE + "/register")
+        barrier.wait()
+        response = client.post(BASE + "/register", data={**ANSWERS, "email": f"same{n // 6}@example.org",
+                                                         "csrf_token": csrf(form)})
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=register, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert statuses == [200] * 6

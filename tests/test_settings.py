@@ -29,6 +29,15 @@ def test_reads_prefixed_environment():
     assert settings.campaigns_dir == Path("/srv/campaigns")
 
 
+def test_the_placeholder_secret_only_serves_a_site_on_this_machine():
+    """GLL_MAIL_ENV defaults to development; a real site address with the public placeholder key
+    would let anyone sign manage links for any member."""
+    assert Settings.from_env({"GLL_MAIL_BASE_URL": "http://localhost:8000"}).secret_keys == (PLACEHOLDER_SECRET,)
+    with pytest.raises(SettingsError, match="anyone could forge"):
+        Settings.from_env({"GLL_MAIL_BASE_URL": "https://gll.who.int"})
+    assert Settings.from_env({"GLL_MAIL_BASE_URL": "https://gll.who.int", "GLL_MAIL_SECRET_KEYS": "k" * 40})
+
+
 def test_production_refuses_placeholder_and_short_secrets():
     with pytest.raises(SettingsError, match="placeholder"):
         Settings.from_env({"GLL_MAIL_ENV": "production", "GLL_MAIL_BASE_URL": "https://gll.who.int"})

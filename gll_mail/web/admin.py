@@ -30,7 +30,8 @@ def _admin_headers():
 def _safe_next(target: str) -> str:
     """Only a path inside /admin on this site: never another host (no open redirect)."""
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or "\\" in target or "//" in target or not target.startswith("/admin/"):
+    if (parts.scheme or parts.netloc or "\\" in target or "//" in target or not target.startswith("/admin/")
+            or any(ord(c) < 0x20 or c == "\x7f" for c in target)):  # a line break would be a 500
         return url_for("admin.index")
     return target
 
