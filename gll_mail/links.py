@@ -7,7 +7,7 @@
 | manage       | /m/<token>        | s=public id, c=campaign id (optional)            |
 | unsubscribe  | /u/<token>        | s=public id, c=campaign id (optional)            |
 | archive      | /a/<token>        | s=public id, c=campaign slug                     |
-| confirm      | /confirm/<token>  | s=public id, r=resource slug / p=pod slug, c=campaign id (opt.) |
+| confirm      | /confirm/<token>  | s=public id, n=the request it confirms, r=resource / p=pod slug, c=campaign (opt.) |
 | open         | /o/<token>.gif    | s=public id, c=campaign id (only with GLL_MAIL_OPEN_TRACKING) |
 """
 
@@ -40,8 +40,8 @@ def archive_url(settings: Settings, public_id: str, campaign_slug: str) -> str:
 
 
 def confirm_url(settings: Settings, public_id: str, resource_slug: str | None = None,
-                pod_slug: str | None = None, campaign_id: int | None = None) -> str:
-    token = make_token(settings, "confirm", public_id, r=resource_slug, p=pod_slug, c=campaign_id)
+                pod_slug: str | None = None, campaign_id: int | None = None, nonce: str | None = None) -> str:
+    token = make_token(settings, "confirm", public_id, r=resource_slug, p=pod_slug, c=campaign_id, n=nonce)
     return settings.url_for(f"/confirm/{token}")
 
 

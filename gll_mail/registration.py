@@ -13,6 +13,7 @@ public form answers the same whether or not an address is known (no member enume
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
@@ -119,21 +120,23 @@ def start_registration(session: Session, settings: Settings, form: RegistrationF
     now = utcnow()
     sent = [at for at in _times((attributes.get(PENDING) or {}).get("sent")) if at > now - timedelta(days=1)]
     throttled = bool(sent) and (now - sent[-1] < CONFIRM_RESEND_WAIT or len(sent) >= CONFIRM_MAX_PER_DAY)
-    if not throttled:
-        sent.append(now)
+    if throttled:
+        # no new email, and the answers the last email's link confirms stay as they were: anyone
+        # can post this form for any address, and must not slip their answers under its owner's click
+        return Started(None, None)
+    sent.append(now)
+    nonce = secrets.token_urlsafe(9)  # this request's: its link confirms these answers and no others
     attributes[PENDING] = {
         "name": form.name, "country": form.country, "organization": form.organization, "role": form.role,
         "language": form.language, "ip": (ip or "")[:64], "at": now.isoformat(),
-        "sent": [at.isoformat() for at in sent],
+        "sent": [at.isoformat() for at in sent], "nonce": nonce,
     }
     subscriber.attributes = attributes
     subscriber.updated_at = utcnow()
     session.add(subscriber)
     session.flush()
-    if throttled:  # the answers are kept (the link already sent applies them); no new email
-        return Started(None, None)
     url = links.confirm_url(settings, subscriber.public_id, resource_slug=resource_slug, pod_slug=pod_slug,
-                            campaign_id=campaign_id)
+                            campaign_id=campaign_id, nonce=nonce)
     return Started(subscriber, url)
 
 
@@ -186,6 +189,10 @@ def confirm(session: Session, data: TokenData, *, ip: str | None, source: str = 
     campaign_id = known_campaign_id(session, data.extra.get("c"))
     attributes = dict(subscriber.attributes or {})
     pending = attributes.pop(PENDING, None)
+    if pending is not None and pending.get("nonce") != data.extra.get("n"):
+        # a link of an earlier request: it confirms nothing newer (answers someone else may have
+        # posted for this address since), and an already confirmed member just goes on
+        pending = None
     if pending is None:
         if subscriber.is_registered:
             return Confirmed(subscriber, resource_slug, pod_slug, False, campaign_id)

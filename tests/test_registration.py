@@ -248,7 +248,8 @@ def test_confirmation_emails_to_one_address_are_throttled_whoever_asks(client, s
     pages = {ask(f"Try {i}") for i in range(2)}
     assert len(pages) == 1 and len(smtp_server.received) == 1  # the same answer, one email
     member = session.exec(select(Subscriber).where(Subscriber.email == "target@example.org")).one()
-    assert fresh(session, Subscriber, member.id).attributes[PENDING]["name"] == "Try 1"  # the latest answers
+    # the answers the sent link confirms stay those it was sent for, whoever posts the form since
+    assert fresh(session, Subscriber, member.id).attributes[PENDING]["name"] == "Try 0"
 
     def age_everything(by: timedelta) -> None:
         sub = fresh(session, Subscriber, member.id)
@@ -288,3 +289,32 @@ def test_simultaneous_registrations_of_one_new_address_all_get_the_same_page(app
     for thread in threads:
         thread.join(30)
     assert statuses == [200] * 6
+
+
+def test_a_confirm_link_confirms_only_the_answers_it_was_sent_for(client, session, smtp_server):
+    """Someone posts the form for a member's address: neither the member's pending link nor an old,
+    already used one slips the stranger's answers into the member's profile."""
+    from gll_mail.registration import PENDING
+
+    def post(name: str, country: str):
+        form = client.get(BASE + "/register")
+        client.post(BASE + "/register", data={**ANSWERS, "name": name, "country": country,
+                                              "email": "wei@example.org", "csrf_token": csrf(form)})
+
+    def confirm(link):
+        page = client.get(link)
+        return client.post(link, data={"csrf_token": csrf(page)})
+
+    post("Wei Zhang", "China")
+    first = url_in_text(smtp_server.received[0].data, BASE + "/confirm/")
+    post("Pwned by a stranger", "Atlantis")  # within 2 minutes: no email, and the pending answers stay
+    assert confirm(first).status_code == 200
+    member = session.exec(select(Subscriber).where(Subscriber.email == "wei@example.org")).one()
+    assert (fresh(session, Subscriber, member.id).name, member.country) == ("Wei Zhang", "China")
+
+    post("Pwned again", "Atlantis")  # later: a new request, with its own email to Wei
+    assert len(smtp_server.received) == 2 and PENDING in fresh(session, Subscriber, member.id).attributes
+    again = confirm(first)  # the old, used link replayed: nothing newer is applied
+    assert again.status_code in (200, 303)
+    assert (fresh(session, Subscriber, member.id).name, member.country) == ("Wei Zhang", "China")
+
