@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -70,8 +71,18 @@ def authenticate(session: Session, username: str, password: str) -> AdminUser | 
 
 
 def session_stamp(user: AdminUser) -> str:
-    """Kept in the signed cookie at sign-in: a changed password or a deleted account ends the session."""
-    return user.password_hash[-16:]
+    """Kept in the signed cookie at sign-in: a changed password, a sign-out (a new epoch) or a
+    deleted account ends the session. A digest, so the cookie shows nothing of the password hash."""
+    return hashlib.sha256(f"{user.password_hash}\0{user.session_epoch}".encode()).hexdigest()[:24]
+
+
+def sign_out_everywhere(session: Session, username: str) -> None:
+    """End every session of the account (the sign-out button does this)."""
+    user = session.exec(select(AdminUser).where(AdminUser.username == username)).first()
+    if user is not None:
+        user.session_epoch += 1
+        session.add(user)
+        session.flush()
 
 
 def signed_in_user(session: Session, username: str | None, stamp: str | None) -> AdminUser | None:

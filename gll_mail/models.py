@@ -273,6 +273,8 @@ class AdminUser(SQLModel, table=True):
     username: str = Field(max_length=100, unique=True, index=True)
     password_hash: str = Field(max_length=300)
     created_at: datetime = Field(default_factory=utcnow)
+    # raised at sign-out: every session signed in before ends (the cookie is signed, not stored)
+    session_epoch: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 # --- Delivery engine (issue 4) ----------------------------------------------------------------

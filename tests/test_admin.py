@@ -120,6 +120,35 @@ def test_sign_out_is_a_post_with_csrf(admin_client):
     assert admin_client.get("/admin/").status_code == 302
 
 
+def test_a_copied_cookie_dies_with_the_sign_out_and_after_a_working_day(admin_client, session, monkeypatch):
+    """The session cookie is signed, not stored: signing out ends every session of the account, and
+    no sign-in outlives SESSION_HOURS however often it is refreshed."""
+    import time
+
+    from gll_mail.web import admin as admin_web
+
+    sign_in(admin_client)
+    page = admin_client.get("/admin/")
+    copied = admin_client.get_cookie("gll_session").value
+    app = admin_client.application
+    content = app.session_interface.get_signing_serializer(app).loads(copied)  # signed, readable by anyone
+    from sqlmodel import select
+
+    from gll_mail.models import AdminUser
+
+    password_hash = session.exec(select(AdminUser)).one().password_hash
+    assert content["admin_stamp"] not in password_hash  # nothing of the password hash in the cookie
+    admin_client.post("/admin/logout", data={"csrf_token": csrf(page)})
+    admin_client.set_cookie("gll_session", copied)  # a stolen copy, replayed after the sign-out
+    assert admin_client.get("/admin/").status_code == 302
+
+    sign_in(admin_client)
+    assert admin_client.get("/admin/").status_code == 200
+    later = time.time() + admin_web.SESSION_HOURS * 3600 + 1
+    monkeypatch.setattr(admin_web.time, "time", lambda: later)
+    assert admin_client.get("/admin/").status_code == 302
+
+
 def test_usernames_are_checked():
     with pytest.raises(GllMailError):
         create_admin(None, " ", PASSWORD)  # type: ignore[arg-type] - fails before touching the session

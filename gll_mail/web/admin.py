@@ -8,6 +8,7 @@ its policy allows inline styles but still no scripts at all.
 
 from __future__ import annotations
 
+import time
 from functools import wraps
 from urllib.parse import urlsplit
 
@@ -20,6 +21,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 ADMIN_CSP = ("default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
              "frame-ancestors 'none'; base-uri 'none'")
 LOGIN_WINDOW = 15 * 60
+SESSION_HOURS = 12  # a sign-in lasts a working day at most, however often the cookie is refreshed
 
 
 @bp.before_request
@@ -42,8 +44,10 @@ def login_required(view):
         from gll_mail.admin import signed_in_user
         from gll_mail.web import app_session
 
+        signed_in_at = session.get("admin_at")
+        fresh = isinstance(signed_in_at, (int, float)) and time.time() - signed_in_at < SESSION_HOURS * 3600
         with app_session(current_app) as s:
-            user = signed_in_user(s, session.get("admin"), session.get("admin_stamp"))
+            user = signed_in_user(s, session.get("admin"), session.get("admin_stamp")) if fresh else None
             g.admin = user.username if user else None
         if g.admin is None:
             session.pop("admin", None)
@@ -71,7 +75,7 @@ def login():
             stamp = session_stamp(user) if user else None
         if user is not None:
             session.clear()  # a fresh session: no fixation of a cookie set before sign-in
-            session["admin"], session["admin_stamp"] = user.username, stamp
+            session["admin"], session["admin_stamp"], session["admin_at"] = user.username, stamp, time.time()
             session.permanent = True
             return redirect(_safe_next(request.args.get("next", "")))
         limiter.hit("admin-login", client_ip(), allowed or 0, LOGIN_WINDOW)
@@ -81,7 +85,13 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    from gll_mail.admin import sign_out_everywhere, signed_in_user
+    from gll_mail.web import app_session
+
     check_csrf()
+    with app_session(current_app) as s:  # a copy of this cookie kept elsewhere must not go on working
+        if signed_in_user(s, session.get("admin"), session.get("admin_stamp")) is not None:
+            sign_out_everywhere(s, session["admin"])
     session.clear()
     return redirect(url_for("admin.login"))
 
