@@ -101,8 +101,11 @@ def start_registration(session: Session, settings: Settings, form: RegistrationF
     """Keep the answers as pending and mint the confirm link (the caller commits, then sends)."""
     if not form.ok:
         raise ValueError("start_registration needs a valid form")
-    if subscriber is None:
-        subscriber = session.exec(select(Subscriber).where(Subscriber.email == form.email)).first()
+    # the member's row is locked until the caller commits (on PostgreSQL; SQLite writes one at a
+    # time): two requests at once cannot both find the throttle open and both send an email
+    found = select(Subscriber).where(Subscriber.id == subscriber.id) if subscriber is not None \
+        else select(Subscriber).where(Subscriber.email == form.email)
+    subscriber = session.exec(found.with_for_update().execution_options(populate_existing=True)).first()
     blocked = session.exec(select(Suppression.reason).where(
         Suppression.email_hash == email_hash(subscriber.email if subscriber else form.email))).first()
     if blocked in NO_MAIL_REASONS:

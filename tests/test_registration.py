@@ -318,3 +318,32 @@ def test_a_confirm_link_confirms_only_the_answers_it_was_sent_for(client, sessio
     assert again.status_code in (200, 303)
     assert (fresh(session, Subscriber, member.id).name, member.country) == ("Wei Zhang", "China")
 
+
+
+@pytest.mark.postgres
+def test_simultaneous_requests_for_one_address_send_one_email_on_postgresql(pg_engine, web_settings, smtp_server):
+    """Eight requests at once from eight clients for one member: the row lock lets one email through."""
+    import threading
+
+    from sqlmodel import Session
+
+    with Session(pg_engine) as session:
+        add_member(session, "busy@example.org", registered=False)
+    app = create_app(web_settings.replace(database_url=pg_engine.url.render_as_string(hide_password=False)),
+                     pg_engine)
+    statuses, barrier = [], threading.Barrier(8)
+
+    def register() -> None:
+        client = app.test_client()
+        form = client.get(BASE + "/register")
+        barrier.wait()
+        response = client.post(BASE + "/register", data={**ANSWERS, "email": "busy@example.org",
+                                                         "csrf_token": csrf(form)})
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=register) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert statuses == [200] * 8 and len(smtp_server.received) == 1
