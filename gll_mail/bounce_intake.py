@@ -17,9 +17,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from gll_mail import bounces, manage
-from gll_mail.campaigns import known_campaign_id
 from gll_mail.db import session_scope
 from gll_mail.events import record_event
+from gll_mail.gate import linked_campaign
 from gll_mail.models import (
     Delivery, Event, EventType, InboundMessage, InboundStatus, Subscriber, utcnow,
 )
@@ -264,8 +264,8 @@ def _unsubscribe(session: Session, result: bounces.BounceResult, inbound_id: int
     sub = session.exec(select(Subscriber).where(Subscriber.public_id == result.public_id)).first()
     if sub is None:  # the member deleted their account since
         return _ignored(session, Outcome(result.kind, "unmatched"), result, inbound_id)
-    changed = manage.unsubscribe(session, sub, source="mailto", campaign_id=known_campaign_id(session, result.campaign_id),
-                                 inbound_id=inbound_id)
+    campaign_id = linked_campaign(session.connection(), result.campaign_id)
+    changed = manage.unsubscribe(session, sub, source="mailto", campaign_id=campaign_id, inbound_id=inbound_id)
     return Outcome(result.kind, "unsubscribed" if changed else "ignored", sub.id)
 
 

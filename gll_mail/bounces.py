@@ -31,6 +31,11 @@ _OOO_SUBJECT = re.compile(
 _CHALLENGE_RE = re.compile(
     r"(please (confirm|verify) (that )?you|challenge|sender verification|verify your (email|address)|"
     r"boxbe|spamarrest|mailinblack|whitelist request)", re.I)
+_PERMANENT_RE = re.compile(r"\b5\.(\d{1,3})\.(\d{1,3})\b")
+_NO_SUCH_USER = re.compile(
+    r"(user unknown|unknown user|no such (user|mailbox|recipient)|does not exist|doesn't exist|"
+    r"unknown (recipient|mailbox)|invalid (recipient|mailbox)|mailbox (unavailable|not found|disabled)|"
+    r"recipient (address )?rejected: user|account (has been )?disabled)", re.I)
 _UNSUBSCRIBE_SUBJECT = re.compile(r"\bunsubscribe\s+([A-Za-z0-9_.-]{20,})")
 
 
@@ -153,23 +158,47 @@ def _complaint(msg: Message) -> BounceResult | None:
                         diagnostic=f"Feedback-Type: {feedback or 'abuse'}")
 
 
+def bad_address(text: str) -> bool:
+    """Does a permanent failure say that the recipient address itself is bad, so that it is never
+    mailed again? Only a bad mailbox or address says so (RFC 3463 ``5.1.x`` but the sender's
+    ``5.1.7``/``5.1.8``, and ``5.2.1`` disabled); a ``5.7.x`` policy, relay or spam refusal, or any
+    other ``5.x.x``, fails the message but says nothing about the address. Without an enhanced
+    code the text decides ("user unknown", "no such user" …). Used for DSNs and SMTP replies alike."""
+    enhanced = _PERMANENT_RE.search(text or "")
+    if enhanced is not None:
+        subject, detail = enhanced.groups()
+        return (subject == "1" and detail not in ("7", "8")) or (subject, detail) == ("2", "1")
+    return bool(_NO_SUCH_USER.search(text or ""))
+
+
 def classify_status(status: str, action: str = "", diagnostic: str = "") -> str:
+    """hard (the address is bad), soft (4.x.x, delayed, or a permanent failure that says nothing
+    about the address: counted toward the soft threshold) or unknown."""
     action = action.lower()
     if action in ("delayed", "relayed", "delivered", "expanded"):
         return SOFT if action == "delayed" else UNKNOWN
     m = _STATUS_RE.search(status or "")
     if m:
-        return HARD if m.group(1) == "5" else SOFT if m.group(1) == "4" else UNKNOWN
+        if m.group(1) == "5":
+            return HARD if bad_address(f"{status} {diagnostic}") else SOFT
+        return SOFT if m.group(1) == "4" else UNKNOWN
     m = re.search(r"\b([45])\d\d\b", diagnostic or "")
     if m:
-        return HARD if m.group(1) == "5" else SOFT
+        return HARD if m.group(1) == "5" and bad_address(diagnostic) else SOFT
     return HARD if action == "failed" else UNKNOWN
 
 
-def _addressed_to_unsubscribe(settings: Settings, msg: Message, envelope_to: str) -> bool:
+def _recipients(msg: Message, envelope_to: str) -> str:
+    """Where the message was delivered: the envelope recipient, else every address a delivering MTA
+    recorded (after an alias, Delivered-To holds the rewritten address and X-Original-To the one
+    with the token), else To."""
+    return envelope_to or " ".join(str(v) for h in ("X-Original-To", "Delivered-To", "Envelope-To", "To")
+                                   for v in msg.get_all(h) or [])
+
+
+def _addressed_to_unsubscribe(settings: Settings, recipients: str) -> bool:
     wanted = f"unsubscribe@{settings.bounce_domain}".lower()
-    seen = envelope_to or " ".join(str(msg.get(h) or "") for h in ("Delivered-To", "X-Original-To", "To"))
-    return any(addr.strip("<>\"'").lower() == wanted for addr in re.split(r"[,\s]+", seen))
+    return any(addr.strip("<>\"'").lower() == wanted for addr in re.split(r"[,\s]+", recipients))
 
 
 def _unsubscribe_request(settings: Settings, msg: Message) -> BounceResult:
@@ -188,14 +217,11 @@ def _unsubscribe_request(settings: Settings, msg: Message) -> BounceResult:
 
 def classify(settings: Settings, raw: bytes | str, envelope_to: str = "", *, use_flufl: bool = True) -> BounceResult:
     msg = parse(raw)
-    if _addressed_to_unsubscribe(settings, msg, envelope_to):
+    recipients = _recipients(msg, envelope_to)
+    if _addressed_to_unsubscribe(settings, recipients):
         return _unsubscribe_request(settings, msg)
     result = _classify(msg, use_flufl)
-    # the envelope recipient, else every address a delivering MTA recorded (after an alias,
-    # Delivered-To holds the rewritten address and X-Original-To the one with the token)
-    seen = envelope_to or " ".join(str(v) for h in ("X-Original-To", "Delivered-To", "Envelope-To")
-                                   for v in msg.get_all(h) or [])
-    token = verp_token_of(settings, seen)
+    token = verp_token_of(settings, recipients)
     if token is not None:
         try:
             result.delivery_id = read_verp_token(settings, token)

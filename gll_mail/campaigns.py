@@ -29,14 +29,6 @@ def effective_subject(source: CampaignSource, language: str = "en") -> str:
     return subject
 
 
-def known_campaign_id(session: Session, value: object) -> int | None:
-    """``value`` (a campaign id from a signed link) when that campaign still exists, else None:
-    events name the campaign that led to them, never a deleted one."""
-    if isinstance(value, int) and not isinstance(value, bool) and session.get(Campaign, value) is not None:
-        return value
-    return None
-
-
 def get_campaign(session: Session, slug: str) -> Campaign | None:
     return session.exec(select(Campaign).where(Campaign.slug == slug)).first()
 

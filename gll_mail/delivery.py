@@ -50,6 +50,7 @@ from gll_mail.models import (
 )
 from gll_mail.outbox import (
     BACK_TO_QUEUE, Claimed, claim, counts, enqueue, finalize, held_by, mark_handed, mark_sent, release,
+    release_rows,
 )
 from gll_mail.ratelimit import RateLimiter
 from gll_mail.render_pool import CHUNK, Built, Job, RenderPool, build_one, campaign_builder, helper_count
@@ -58,9 +59,9 @@ from gll_mail.smtp import SmtpConfig
 from gll_mail.smtp_pool import OK, PERMANENT, UNREACHABLE, Prepared, SendResult, SmtpPool
 
 D = Delivery.__table__
-log = logging.getLogger(__name__)
 C = Campaign.__table__
 E = Event.__table__
+log = logging.getLogger(__name__)
 # The mark before a message is handed to the server; it only takes while this claim still holds the
 # row (same owner, same attempt), and it renews the lease for the send.
 UNREACHABLE_TRIES = (0.2, 0.5, 1.0)
@@ -277,14 +278,15 @@ class Drainer:
         self.sources = dict(sources or {})
         self.connections = max(1, connections or settings.smtp_connections)
         self.batch = batch or max(self.connections * 8, 64)
-        domain_rates = [rate for rate, _ in settings.domain_limit_map().values() if rate]
+        domain_limits = settings.domain_limit_map()
+        domain_rates = [rate for rate, _ in domain_limits.values() if rate]
         for rate in (settings.rate_per_second, settings.per_domain_rate, *domain_rates):
             if rate > 0:  # a batch (even all to one domain) must be sendable well within the lease
                 self.batch = max(1, min(self.batch, int(rate * settings.lease_seconds / 4)))
         self.signer = DkimSigner.from_settings(settings)
         self.limiter = RateLimiter(engine, rate=settings.rate_per_second, per_domain_rate=settings.per_domain_rate,
                                    per_domain_connections=settings.per_domain_connections, owner=self.owner,
-                                   domain_limits=settings.domain_limit_map())
+                                   domain_limits=domain_limits)
         self.contexts: dict[int, _CampaignContext | None] = {}
         self.halted: set[int] = set()
         self.stopping = False
@@ -507,9 +509,9 @@ class Drainer:
                     continue
                 error = f"{result.code or ''} {result.message}".strip()[:1000]
                 flag = {"possible_duplicate": True} if result.ambiguous else {}
-                held = held_by(self.owner, item.id, item.attempts)
+                ours = held_by(self.owner, item.id, item.attempts)
                 if result.outcome == PERMANENT or item.attempts >= self.settings.max_attempts:
-                    connection.execute(update(D).where(held).values(
+                    connection.execute(update(D).where(ours).values(
                         status=DeliveryStatus.FAILED.value, smtp_code=result.code, last_error=error,
                         lease_owner=None, lease_expires_at=None, **flag))
                     events.append((EventType.FAILED, item, {"code": result.code, "error": error,
@@ -518,7 +520,7 @@ class Drainer:
                         bounces.append((work.email, item, error))
                 else:
                     delay = self._backoff(item.attempts)
-                    connection.execute(update(D).where(held).values(
+                    connection.execute(update(D).where(ours).values(
                         status=BACK_TO_QUEUE, smtp_code=result.code, last_error=error,
                         next_attempt_at=now + timedelta(seconds=delay), lease_owner=None, lease_expires_at=None,
                         message_id=None, **flag))
@@ -528,10 +530,7 @@ class Drainer:
                         events.append((EventType.POSSIBLE_DUPLICATE, item, {"reason": error}))
             mark_sent(connection, self.owner, now, sent)
             if released:
-                connection.execute(update(D).where(D.c.id.in_(released), D.c.status == DeliveryStatus.SENDING.value,
-                                                   D.c.lease_owner == self.owner)
-                                   .values(status=BACK_TO_QUEUE, lease_owner=None,
-                                           lease_expires_at=None, attempts=D.c.attempts - 1, message_id=None))
+                release_rows(connection, self.owner, released)
             if marks:
                 if mark_handed(connection, self.owner, until, marks) == len(marks):
                     handing = []  # every mark took: nothing was claimed again

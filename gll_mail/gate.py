@@ -136,6 +136,14 @@ def campaign_exists(connection: Connection, campaign_id: int) -> bool:
     return found
 
 
+def linked_campaign(connection: Connection, value: object) -> int | None:
+    """The campaign id a signed link carries (``c``), when that campaign exists, else None: events
+    name the campaign that led to them, never a deleted one."""
+    if isinstance(value, int) and not isinstance(value, bool) and campaign_exists(connection, value):
+        return value
+    return None
+
+
 def clear_caches() -> None:
     _resource_cache.clear()
     _campaign_cache.clear()
@@ -169,10 +177,7 @@ def load_gate(session: Session, data: TokenData) -> Gate:
         member_of = frozenset(session.exec(
             select(Pod.slug).join(PodMembership, PodMembership.pod_id == Pod.id).where(
                 PodMembership.subscriber_id == subscriber.id, PodMembership.left_at.is_(None))))
-    campaign_id = data.extra.get("c")
-    if not isinstance(campaign_id, int) or not campaign_exists(session.connection(), campaign_id):
-        campaign_id = None
-    return Gate(subscriber, resource, pod, campaign_id, member_of)
+    return Gate(subscriber, resource, pod, linked_campaign(session.connection(), data.extra.get("c")), member_of)
 
 
 _MEMBER_Q = select(Subscriber.id, Subscriber.registered_at).where(Subscriber.public_id == bindparam("public_id"))
@@ -204,7 +209,4 @@ def quick_gate(connection: Connection, data: TokenData) -> QuickGate | None:
     if registered and required_pod(resource.access):
         member_of = frozenset(connection.execute(_PODS_Q, {"sid": row.id}).scalars())
     decision = decide(access=resource.access, pod_slug=None, registered=registered, member_of=member_of)
-    campaign_id = data.extra.get("c")
-    if not isinstance(campaign_id, int) or not campaign_exists(connection, campaign_id):
-        campaign_id = None
-    return QuickGate(decision, row.id, resource, campaign_id)
+    return QuickGate(decision, row.id, resource, linked_campaign(connection, data.extra.get("c")))

@@ -98,9 +98,8 @@ def unsubscribe(session: Session, subscriber: Subscriber, *, source: str, campai
         subscriber.status = SubscriberStatus.UNSUBSCRIBED
     subscriber.updated_at = utcnow()
     session.add(subscriber)
-    evidence = {"inbound_id": inbound_id} if inbound_id is not None else {}
     record_event(session, EventType.UNSUBSCRIBED, subscriber=subscriber, source=source, campaign_id=campaign_id,
-                 **evidence)
+                 inbound_id=inbound_id)  # (record_event leaves out what is None)
     session.flush()
     return True
 

@@ -169,22 +169,26 @@ def held_by(owner: str, delivery_id, attempts):
 
 def release(engine: Engine, owner: str, ids: list[int] | None = None) -> int:
     """Give claimed rows back (a clean stop, a pause): queued again, the attempt not counted."""
+    if ids is not None and not ids:
+        return 0
+    with engine.begin() as connection:
+        return release_rows(connection, owner, ids)
+
+
+def release_rows(connection: Connection, owner: str, ids: list[int] | None = None) -> int:
+    """:func:`release` inside the caller's transaction (the send loop's group commit)."""
     condition = and_(D.c.lease_owner == owner, D.c.status == DeliveryStatus.SENDING.value)
     if ids is not None:
-        if not ids:
-            return 0
         condition = and_(condition, D.c.id.in_(ids))
-    with engine.begin() as connection:
-        return connection.execute(update(D).where(condition).values(
-            status=BACK_TO_QUEUE, lease_owner=None, lease_expires_at=None, last_error="", message_id=None,
-            attempts=func.max(D.c.attempts - 1, 0) if is_sqlite(engine) else func.greatest(D.c.attempts - 1, 0),
-        )).rowcount
+    attempts = D.c.attempts - 1
+    return connection.execute(update(D).where(condition).values(
+        status=BACK_TO_QUEUE, lease_owner=None, lease_expires_at=None, last_error="", message_id=None,
+        attempts=func.max(attempts, 0) if connection.dialect.name == "sqlite" else func.greatest(attempts, 0),
+    )).rowcount
 
 
-_HANDED = update(D).where(
-    D.c.id == bindparam("b_id"), D.c.status == DeliveryStatus.SENDING.value, D.c.lease_owner == bindparam("b_owner"),
-    D.c.attempts == bindparam("b_attempts"),
-).values(message_id=bindparam("b_mid"), lease_expires_at=bindparam("b_until"))
+_HANDED = update(D).where(held_by(bindparam("b_owner"), bindparam("b_id"), bindparam("b_attempts"))).values(
+    message_id=bindparam("b_mid"), lease_expires_at=bindparam("b_until"))
 _SENT = update(D).where(held_by(bindparam("b_owner"), bindparam("b_id"), bindparam("b_attempts"))).values(
     status=DeliveryStatus.SENT.value, sent_at=bindparam("b_now"), smtp_code=250, message_id=bindparam("b_mid"),
     lease_owner=None, lease_expires_at=None)

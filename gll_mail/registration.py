@@ -27,8 +27,8 @@ from sqlmodel import Session, select
 from gll_mail import links
 from gll_mail.addresses import InvalidAddress, email_hash, normalize_email
 from gll_mail.catalog import list_topics
-from gll_mail.campaigns import known_campaign_id
 from gll_mail.events import record_event
+from gll_mail.gate import linked_campaign
 from gll_mail.languages import LANGUAGES, UnknownLanguage, normalize_language
 from gll_mail.models import Event, EventType, Subscriber, SubscriberStatus, Subscription, Suppression, utcnow
 from gll_mail.settings import Settings
@@ -135,7 +135,7 @@ def start_registration(session: Session, settings: Settings, form: RegistrationF
         "sent": [at.isoformat() for at in sent], "nonce": nonce,
     }
     subscriber.attributes = attributes
-    subscriber.updated_at = utcnow()
+    subscriber.updated_at = now
     session.add(subscriber)
     session.flush()
     url = links.confirm_url(settings, subscriber.public_id, resource_slug=resource_slug, pod_slug=pod_slug,
@@ -189,7 +189,7 @@ def confirm(session: Session, data: TokenData, *, ip: str | None, source: str = 
         raise ConfirmError("no such subscriber")
     resource_slug = data.extra.get("r") if isinstance(data.extra.get("r"), str) else None
     pod_slug = data.extra.get("p") if isinstance(data.extra.get("p"), str) else None
-    campaign_id = known_campaign_id(session, data.extra.get("c"))
+    campaign_id = linked_campaign(session.connection(), data.extra.get("c"))
     attributes = dict(subscriber.attributes or {})
     pending = attributes.pop(PENDING, None)
     if pending is not None and pending.get("nonce") != data.extra.get("n"):

@@ -20,6 +20,7 @@ import aiosmtplib.email
 import aiosmtplib.protocol
 import aiosmtplib.smtp
 
+from gll_mail.bounces import bad_address
 from gll_mail.smtp import SmtpConfig
 from gll_mail.smtp_wire import PipelinedWire
 
@@ -95,27 +96,9 @@ class SendResult:
 
     @property
     def hard_bounce(self) -> bool:
-        """A permanent refusal of the recipient address itself: that address is suppressed.
-
-        Only a bad mailbox or address says so (RFC 3463 ``5.1.x`` but the sender's ``5.1.7/5.1.8``,
-        and ``5.2.1`` disabled); a ``5.7.x`` policy or relay refusal, or any other ``5.x.x``, fails
-        this message but says nothing about the member's address. Without an enhanced code the
-        reply text decides ("user unknown", "no such user" …).
-        """
-        if self.outcome != PERMANENT or self.stage != "rcpt":
-            return False
-        enhanced = _ENHANCED.search(self.message or "")
-        if enhanced is not None:
-            subject, detail = enhanced.group(1), enhanced.group(2)
-            return (subject == "1" and detail not in ("7", "8")) or (subject, detail) == ("2", "1")
-        return bool(_NO_SUCH_USER.search(self.message or ""))
-
-
-_ENHANCED = re.compile(r"\b5\.(\d{1,3})\.(\d{1,3})\b")
-_NO_SUCH_USER = re.compile(
-    r"(user unknown|unknown user|no such (user|mailbox|recipient)|does not exist|doesn't exist|"
-    r"unknown (recipient|mailbox)|invalid (recipient|mailbox)|mailbox (unavailable|not found|disabled)|"
-    r"recipient (address )?rejected: user|account (has been )?disabled)", re.I)
+        """A permanent refusal of the recipient address itself (:func:`gll_mail.bounces.bad_address`,
+        the same rule as for bounces that come back later): that address is suppressed."""
+        return self.outcome == PERMANENT and self.stage == "rcpt" and bad_address(self.message)
 
 
 def _classify(code: int | None, message: str, stage: str) -> SendResult:

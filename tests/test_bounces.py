@@ -254,3 +254,16 @@ def test_a_report_that_proves_nothing_suppresses_nobody(engine, settings, sessio
     ignored = session.exec(select(Event).where(Event.type == "bounce-ignored")).one()
     assert ignored.data["decision"] == "unverified" and ignored.subscriber_id is not None
 
+
+
+@pytest.mark.parametrize("status, diagnostic, kind", [
+    ("5.1.1", "smtp; 550 5.1.1 <x@example.org>: Recipient address rejected: User unknown", bounces.HARD),
+    ("5.2.1", "smtp; 550 5.2.1 The email account that you tried to reach is disabled", bounces.HARD),
+    ("5.7.1", "smtp; 554 5.7.1 Message rejected as spam", bounces.SOFT),  # the message, not the address
+    ("", "smtp; 550 No such user here", bounces.HARD),
+    ("", "smtp; 550 Rejected for policy reasons", bounces.SOFT),
+    ("4.2.2", "smtp; 452 4.2.2 Mailbox full", bounces.SOFT),
+])
+def test_a_returned_dsn_suppresses_only_a_bad_address(status, diagnostic, kind):
+    """The same rule as for a refusal during the send (smtp_pool.SendResult.hard_bounce)."""
+    assert bounces.classify_status(status, "failed", diagnostic) == kind

@@ -19,9 +19,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.security import safe_join
 
 from gll_mail import links, manage, membership, registration
-from gll_mail.campaigns import known_campaign_id
-from gll_mail.gate import (Gate, GateNotFound, Outcome, ResourceInfo, is_scanner, load_gate, load_subscriber,
-                           quick_gate)
+from gll_mail.gate import (Gate, GateNotFound, Outcome, ResourceInfo, is_scanner, linked_campaign, load_gate,
+                           load_subscriber, quick_gate)
 from gll_mail.languages import LANGUAGES, text_direction
 from gll_mail.models import EventType, Subscriber
 from gll_mail.tokens import TokenData, TokenError, TokenWrongPurpose, read_token
@@ -303,7 +302,7 @@ def manage_page(token: str):
         except GateNotFound:
             raise PageError(404) from None
         if request.method == "POST":
-            return _manage_post(session, subscriber, known_campaign_id(session, data.extra.get("c")))
+            return _manage_post(session, subscriber, linked_campaign(session.connection(), data.extra.get("c")))
         view = manage.overview(session, subscriber)
         language = page_language(subscriber)
         return page("manage.html", language=language, subscriber=subscriber, view=view, action=request.path,
@@ -365,5 +364,5 @@ def unsubscribe(token: str):
             return page("unsubscribe.html", language=language, action=request.path, manage_url=manage_path)
         one_click = request.form.get("List-Unsubscribe", "") == "One-Click"
         manage.unsubscribe(session, subscriber, source="one-click" if one_click else "web",
-                           campaign_id=known_campaign_id(session, data.extra.get("c")))
+                           campaign_id=linked_campaign(session.connection(), data.extra.get("c")))
     return page("message.html", language=language, title_key="unsubscribed_title", text_key="unsubscribed_text")
