@@ -127,6 +127,35 @@ class TreeMemory:
             self.peak_mb = max(self.peak_mb, sum(self._kb(pid) for pid in self._tree()) / 1024)
 
 
+class CpuMeter:
+    """Machine-wide CPU time while the block runs, from /proc/stat: ``busy_s`` (every core, all
+    processes: ours, the sink, the database) and ``busy_share`` of the cores' capacity. Per message,
+    it is the cost that does not depend on how loaded the shared machine's host is."""
+
+    busy_s = 0.0
+    busy_share = 0.0
+
+    @staticmethod
+    def _read() -> tuple[int, int]:
+        with open("/proc/stat") as fh:
+            fields = [int(x) for x in fh.readline().split()[1:]]
+        user, nice, system, idle, iowait, irq, softirq = fields[:7]  # steal (not ours to use) left out
+        busy = user + nice + system + irq + softirq
+        return busy, busy + idle + iowait
+
+    def __enter__(self) -> "CpuMeter":
+        self._start = self._read() if os.path.exists("/proc/stat") else None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._start is None:
+            return
+        busy, total = self._read()
+        ticks = os.sysconf("SC_CLK_TCK")
+        self.busy_s = (busy - self._start[0]) / ticks
+        self.busy_share = (busy - self._start[0]) / max(1, total - self._start[1])
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -240,7 +269,7 @@ def main() -> None:
         main_path = campaign_source(settings.campaigns_dir, "bench", "all: true")
         campaign = prepare(engine, settings, load_source(main_path))
 
-        with TreeMemory(exclude={sink.pid}) as memory:
+        with TreeMemory(exclude={sink.pid}) as memory, CpuMeter() as cpu:
             started = time.perf_counter()
             launch(engine, campaign.id)
             enqueue_s = time.perf_counter() - started
@@ -268,9 +297,10 @@ def main() -> None:
         dkim_campaign = prepare(engine, dkim_settings, load_source(dkim_path))
         with engine.begin() as connection:  # the audience spec cannot say "role"; enqueue exactly those members
             connection.execute(text("UPDATE subscriber SET paused = (role <> 'dkim')"))
-        started = time.perf_counter()
-        launch(engine, dkim_campaign.id)
-        drain(engine, dkim_settings, dkim_campaign.id)
+        with CpuMeter() as dkim_cpu:
+            started = time.perf_counter()
+            launch(engine, dkim_campaign.id)
+            drain(engine, dkim_settings, dkim_campaign.id)
         dkim_rate = dkim_count / (time.perf_counter() - started)
         with engine.begin() as connection:
             connection.execute(text("UPDATE subscriber SET paused = false"))
@@ -291,6 +321,11 @@ def main() -> None:
             "database": engine.url.get_backend_name(),
             "drain_s": round(drain_s, 2),
             "dkim_cost": round(1 - dkim_rate / rate, 3),
+            # CPU of the whole machine per message, and how busy its cores were (1.0: saturated)
+            "cpu_ms_per_msg": round(cpu.busy_s * 1000 / args.subscribers, 3),
+            "dkim_cpu_ms_per_msg": round(dkim_cpu.busy_s * 1000 / dkim_count, 3),
+            "cpu_busy": round(cpu.busy_share, 2),
+            "dkim_cpu_busy": round(dkim_cpu.busy_share, 2),
             "connections": args.connections,
             "workers": args.workers,
             "render_processes": args.render_processes,
