@@ -22,6 +22,8 @@ from sqlmodel import Session, select
 from gll_mail.audience import AudienceError, audience_count, original_recipient_count, unreachable_recipients
 from gll_mail.campaigns import effective_subject, get_campaign
 from gll_mail.catalog import CatalogError, parse_access
+from gll_mail.dkim import DkimError, DkimSigner
+from gll_mail.dkim_setup import aligned
 from gll_mail.languages import DEFAULT_LANGUAGE
 from gll_mail.models import CampaignStatus, Pod, Resource
 from gll_mail.render import (
@@ -223,6 +225,7 @@ def check(settings: Settings, session: Session, source: CampaignSource, *, check
     _check_audience(report, session, source)
     _check_rendering(report, settings, session, source)
     _check_schedule(report, session, source)
+    _check_dkim(report, settings, source)
     return report
 
 
@@ -422,3 +425,18 @@ def _check_schedule(report: PreflightReport, session: Session, source: CampaignS
     if source.send_at < datetime.now(timezone.utc):
         report.warn(source.path, _key_line(source.path, "send_at"),
                     f"send_at {source.send_at.isoformat()} is in the past: scheduling sends at once")
+
+
+def _check_dkim(report: PreflightReport, settings: Settings, source: CampaignSource) -> None:
+    """A DKIM key that cannot sign stops the campaign before its first message, not in the middle;
+    a signature in another domain than From is allowed but does not count for DMARC."""
+    try:
+        signer = DkimSigner.from_settings(settings)
+    except DkimError as exc:
+        report.error(None, None, f"DKIM: {exc}")
+        return
+    from_address = source.from_address or settings.from_address
+    if signer is not None and not aligned(signer, from_address):
+        report.warn(source.path, _key_line(source.path, "from") if source.from_address else None,
+                    f"DKIM signs as d={signer.domain.decode()} but the mail is from {from_address}: "
+                    "DMARC will not count the signature")

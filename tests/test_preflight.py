@@ -215,3 +215,22 @@ def test_warnings_do_not_block(db, settings):
     text = "\n".join(p.message for p in report.warnings)
     assert "has no alt text" in text
     assert "Gmail clips messages over 102 KB" in text
+
+
+def test_dkim_key_that_cannot_sign_blocks_and_a_foreign_domain_warns(db, settings, tmp_path):
+    from gll_mail.dkim_setup import generate_key
+
+    broken = settings.replace(dkim_key_file=str(tmp_path / "missing.pem"), dkim_selector="gll2026",
+                              dkim_domain="who.int")
+    report = check(broken, db, load_source(ORIGINAL))
+    assert not report.ok and messages(report).startswith("DKIM: cannot read the DKIM key")
+
+    generate_key(tmp_path / "dkim.pem", "gll2026", "gll.example.org")
+    foreign = broken.replace(dkim_key_file=str(tmp_path / "dkim.pem"), dkim_domain="gll.example.org")
+    report = check(foreign, db, load_source(ORIGINAL))
+    assert report.ok, messages(report)
+    assert [str(w) for w in report.warnings] == [
+        f"{ORIGINAL}: DKIM signs as d=gll.example.org but the mail is from {settings.from_address}: "
+        "DMARC will not count the signature"]
+    aligned = foreign.replace(dkim_domain="who.int")
+    assert check(aligned, db, load_source(ORIGINAL)).warnings == []

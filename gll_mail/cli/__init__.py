@@ -50,7 +50,7 @@ def _register() -> None:
     # Commands from later features register themselves if their module is present.
     import importlib
 
-    for name in ("campaign", "worker", "serve", "bounces", "admin", "suppressions"):
+    for name in ("campaign", "worker", "serve", "bounces", "admin", "suppressions", "dkim"):
         try:
             module = importlib.import_module(f"gll_mail.cli.{name}")
         except ModuleNotFoundError as exc:
