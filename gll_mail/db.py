@@ -9,7 +9,7 @@ from typing import Iterator
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, inspect
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
@@ -47,6 +47,16 @@ def make_engine(url: str, **kwargs) -> Engine:
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
+
+
+def write_lock(session: Session) -> None:
+    """On SQLite, take the database's write lock now, for the rest of the transaction: SQLite has no
+    row locks (``FOR UPDATE`` is ignored), so a read-decide-write (a throttle) would let two requests
+    decide on the same old state. The no-op UPDATE makes pysqlite begin the transaction and SQLite
+    take the lock; the other request waits for our commit, then reads what we wrote. Elsewhere a
+    no-op: use ``FOR UPDATE`` on the rows themselves."""
+    if is_sqlite(session.get_bind().url):
+        session.execute(text("UPDATE alembic_version SET version_num = version_num WHERE 1 = 0"))
 
 
 @lru_cache(maxsize=8)

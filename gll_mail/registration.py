@@ -27,6 +27,7 @@ from sqlmodel import Session, select
 from gll_mail import links
 from gll_mail.addresses import InvalidAddress, email_hash, normalize_email
 from gll_mail.catalog import list_topics
+from gll_mail.db import write_lock
 from gll_mail.events import record_event
 from gll_mail.gate import linked_campaign
 from gll_mail.languages import LANGUAGES, UnknownLanguage, normalize_language
@@ -101,8 +102,9 @@ def start_registration(session: Session, settings: Settings, form: RegistrationF
     """Keep the answers as pending and mint the confirm link (the caller commits, then sends)."""
     if not form.ok:
         raise ValueError("start_registration needs a valid form")
-    # the member's row is locked until the caller commits (on PostgreSQL; SQLite writes one at a
-    # time): two requests at once cannot both find the throttle open and both send an email
+    # the member's row is locked until the caller commits (FOR UPDATE on PostgreSQL, the write lock
+    # on SQLite): two requests at once cannot both find the throttle open and both send an email
+    write_lock(session)
     found = select(Subscriber).where(Subscriber.id == subscriber.id) if subscriber is not None \
         else select(Subscriber).where(Subscriber.email == form.email)
     subscriber = session.exec(found.with_for_update().execution_options(populate_existing=True)).first()

@@ -320,24 +320,25 @@ def test_a_confirm_link_confirms_only_the_answers_it_was_sent_for(client, sessio
 
 
 
-@pytest.mark.postgres
-def test_simultaneous_requests_for_one_address_send_one_email_on_postgresql(pg_engine, web_settings, smtp_server):
-    """Eight requests at once from eight clients for one member: the row lock lets one email through."""
+@pytest.mark.parametrize("address", ["busy@example.org", "new@example.org"])
+def test_simultaneous_requests_for_one_address_send_one_email(any_engine, web_settings, smtp_server, address):
+    """Eight requests at once from eight clients for one address, a member's or a new one: the row
+    lock (PostgreSQL) or the write lock (SQLite) lets one email through."""
     import threading
 
     from sqlmodel import Session
 
-    with Session(pg_engine) as session:
+    with Session(any_engine) as session:
         add_member(session, "busy@example.org", registered=False)
-    app = create_app(web_settings.replace(database_url=pg_engine.url.render_as_string(hide_password=False)),
-                     pg_engine)
+    app = create_app(web_settings.replace(database_url=any_engine.url.render_as_string(hide_password=False)),
+                     any_engine)
     statuses, barrier = [], threading.Barrier(8)
 
     def register() -> None:
         client = app.test_client()
         form = client.get(BASE + "/register")
         barrier.wait()
-        response = client.post(BASE + "/register", data={**ANSWERS, "email": "busy@example.org",
+        response = client.post(BASE + "/register", data={**ANSWERS, "email": address,
                                                          "csrf_token": csrf(form)})
         statuses.append(response.status_code)
 

@@ -164,3 +164,16 @@ def test_no_get_or_head_changes_member_state(client, session, web_settings):
             assert response.status_code < 400, (method, url)
             response.close()
     assert snapshot() == before
+
+
+def test_stylesheet_is_served_from_memory_with_revalidation(client):
+    page = client.get(BASE + "/register")
+    href = re.search(r'<link rel="stylesheet" href="([^"]+)"', page.get_data(as_text=True)).group(1)
+    first = client.get(BASE + href)
+    assert first.status_code == 200 and first.content_type == "text/css; charset=utf-8"
+    assert b"body" in first.data and first.headers["Cache-Control"] == "public, max-age=300"
+    assert first.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    again = client.get(BASE + href, headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304 and again.data == b""
+    assert client.get(BASE + "/static/../__init__.py").status_code == 404
+    assert client.get(BASE + "/static/missing.css").status_code == 404

@@ -14,7 +14,7 @@ from gll_mail.settings import Settings
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
     settings = settings or Settings.from_env()
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # web/assets.py serves static/ from memory
     app.config.update(
         SECRET_KEY=settings.secret_keys[0],
         MAX_CONTENT_LENGTH=64 * 1024,
@@ -27,8 +27,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     from gll_mail.web.admin import bp as admin_bp; app.register_blueprint(admin_bp)  # noqa: E702 (issue 6)
     from gll_mail.web.tracking import bp as tracking_bp; app.register_blueprint(tracking_bp)  # noqa: E702
-    from gll_mail.web import archive, clicks, members, security  # issue 5: the member web
+    from gll_mail.web import archive, assets, clicks, members, security  # issue 5: the member web
     security.init_app(app, settings)
+    assets.init_app(app)
     app.extensions["gll_mail_clicks"] = clicks.ClickWriter(app.extensions["gll_mail"]["engine"],
                                                            interval=0 if app.testing else 0.2)
     app.register_blueprint(members.bp)
