@@ -291,6 +291,18 @@ class SendRate(SQLModel, table=True):
     next_at: float = Field(default=0.0)  # Unix time of the next free slot
 
 
+class Attempt(SQLModel, table=True):
+    """Counted attempts (sign-ins, registrations) of one client in one time window, shared by every
+    web process: ``key`` is a keyed digest of the client address, never the address itself."""
+
+    __tablename__ = "attempt"
+
+    bucket: str = Field(primary_key=True, max_length=32)
+    key: str = Field(primary_key=True, max_length=32)
+    slot: int = Field(primary_key=True)  # Unix time // window
+    count: int = Field(default=0)
+
+
 class SendSlot(SQLModel, table=True):
     """Shared concurrency limits: one row per slot of a key; a holder keeps it until ``expires_at``."""
 

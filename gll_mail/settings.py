@@ -204,15 +204,15 @@ SETTINGS_HELP: dict[str, str] = {
     "GLL_MAIL_DKIM_DOMAIN": "DKIM signing domain (the d= tag), normally the From domain.",
     "GLL_MAIL_WEB_RATE_LIMIT": "Requests per minute one client address may make to member links (/r/, /p/, /m/, "
     "/u/, /confirm/) per web worker before getting 429 (default 300; 0: no limit).",
-    "GLL_MAIL_REGISTER_RATE_LIMIT": "Registration forms one client address may send per hour per web worker "
-    "(default 10; 0: no limit).",
+    "GLL_MAIL_REGISTER_RATE_LIMIT": "Registration forms one client address may send per hour, counted in the "
+    "database for all web processes together (default 10; 0: no limit).",
     "GLL_MAIL_RENDER_PROCESSES": "Helper processes that render, build and DKIM-sign the messages of a large "
     "campaign (see GLL_MAIL_RENDER_POOL_MIN) beside the sending process (default -1: one fewer than the CPU cores, all of "
     "them when DKIM is on; 0: everything in the sending process).",
     "GLL_MAIL_RENDER_POOL_MIN": "Queued messages from which a campaign is rendered in the helper processes "
     "(default 2000; smaller campaigns render in the sending process, with no start-up cost).",
-    "GLL_MAIL_ADMIN_LOGIN_RATE_LIMIT": "Failed /admin sign-ins one client address may make per 15 minutes per "
-    "web worker before it must wait (default 10; 0: no limit).",
+    "GLL_MAIL_ADMIN_LOGIN_RATE_LIMIT": "Failed /admin sign-ins one client address may make per 15 minutes, "
+    "counted in the database for all web processes together, before it must wait (default 10; 0: no limit).",
     "GLL_MAIL_WEB_PROXIES": "How many reverse proxies stand in front of `gll-mail serve`; their X-Forwarded-For "
     "header is trusted that many hops to find the client address (default 0).",
 }

@@ -84,16 +84,54 @@ def test_next_never_leaves_admin(admin_client, target):
     assert r.status_code == 302 and r.headers["Location"] == "/admin/"
 
 
-def test_failed_sign_ins_are_limited_per_address(settings, engine, session):
+def test_failed_sign_ins_are_limited_per_address_across_web_processes(settings, engine, session):
     create_admin(session, "lead", PASSWORD)
     session.commit()
-    client = create_app(settings.replace(admin_login_rate_limit=3), engine).test_client()
+    limited = settings.replace(admin_login_rate_limit=3)
+    client = create_app(limited, engine).test_client()
+    assert sign_in(client).status_code == 302  # a success does not count
     for _ in range(3):
         assert sign_in(client, password="wrong guess").status_code == 401
     r = sign_in(client)  # even the right password waits: no guessing oracle
     assert r.status_code == 429 and "Too many failed sign-ins" in r.get_data(as_text=True)
-    other = create_app(settings.replace(admin_login_rate_limit=3), engine).test_client()
-    assert sign_in(other).status_code == 302  # an unlimited app instance: the limit is per counter
+    other = create_app(limited, engine).test_client()  # another gunicorn worker, or another machine
+    assert sign_in(other).status_code == 429
+    elsewhere = create_app(limited, engine).test_client()
+    r = elsewhere.post("/admin/login", data={"username": "lead", "password": PASSWORD,
+                                             "csrf_token": csrf(elsewhere.get("/admin/login"))},
+                       environ_base={"REMOTE_ADDR": "198.51.100.7"})
+    assert r.status_code == 302  # another client address has its own allowance
+
+
+@pytest.mark.parametrize("any_engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+                         indirect=True)
+def test_guesses_sent_at_once_do_not_slip_under_the_limit(settings, any_engine):
+    """Twelve wrong passwords at the same moment, to two web processes: only three are checked."""
+    import threading
+
+    from sqlmodel import Session
+
+    with Session(any_engine) as session:
+        create_admin(session, "lead", PASSWORD)
+        session.commit()
+    limited = settings.replace(admin_login_rate_limit=3,
+                               database_url=any_engine.url.render_as_string(hide_password=False))
+    apps = [create_app(limited, any_engine) for _ in range(2)]
+    statuses, barrier = [], threading.Barrier(12)
+
+    def guess(n: int) -> None:
+        client = apps[n % 2].test_client()
+        token = csrf(client.get("/admin/login"))
+        barrier.wait()
+        statuses.append(client.post("/admin/login", data={"username": "lead", "password": f"guess {n}",
+                                                          "csrf_token": token}).status_code)
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(statuses) == [401] * 3 + [429] * 9
 
 
 def test_a_password_change_or_deletion_ends_open_sessions(admin_client, session):

@@ -114,3 +114,18 @@ def test_deleting_a_subscriber_cascades_but_keeps_events(any_engine):
         assert session.exec(select(Subscription)).all() == []
         event = session.exec(select(Event)).one()
         assert event.subscriber_id is None
+
+
+def test_migrations_build_exactly_the_models(any_engine):
+    """Every table, column, index and constraint of the models comes from an Alembic migration (the
+    scheduler's own table excepted: APScheduler defines it)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    import gll_mail.models  # noqa: F401 - registers every table
+
+    with any_engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+    unexpected = [d for d in differences if "apscheduler_jobs" not in repr(d)]
+    assert unexpected == []

@@ -132,12 +132,14 @@ def test_pod_link_registration_continues_to_the_join_page(client, session, web_s
     assert "Join the Water, Sanitation and Hygiene learning pod" in done.get_data(as_text=True)
 
 
-def test_registration_is_rate_limited(web_settings, engine, session):
-    app = create_app(web_settings.replace(register_rate_limit=2, smtp_url="smtp://127.0.0.1:9"), engine)
-    client = app.test_client()
+def test_registration_is_rate_limited_across_web_processes(web_settings, engine, session):
+    limited = web_settings.replace(register_rate_limit=2, smtp_url="smtp://127.0.0.1:9")
+    client = create_app(limited, engine).test_client()
     form = client.get(BASE + "/register")
     statuses = [client.post(BASE + "/register", data={"csrf_token": csrf(form)}).status_code for _ in range(3)]
     assert statuses == [400, 400, 429]
+    other = create_app(limited, engine).test_client()  # another gunicorn worker shares the count
+    assert other.post(BASE + "/register", data={"csrf_token": csrf(other.get(BASE + "/register"))}).status_code == 429
 
 
 def test_smtp_failure_is_a_friendly_503(web_settings, engine, session):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from flask import Flask
 from sqlalchemy.engine import Engine
 
+from gll_mail.attempts import Attempts
 from gll_mail.db import engine_for, session_scope
 from gll_mail.settings import Settings
 
@@ -30,6 +31,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     from gll_mail.web import archive, assets, clicks, members, security  # issue 5: the member web
     security.init_app(app, settings)
     assets.init_app(app)
+    app.extensions["gll_mail_attempts"] = Attempts(app.extensions["gll_mail"]["engine"], settings.secret_keys[0])
     app.extensions["gll_mail_clicks"] = clicks.ClickWriter(app.extensions["gll_mail"]["engine"],
                                                            interval=0 if app.testing else 0.2)
     app.register_blueprint(members.bp)

@@ -65,20 +65,23 @@ def login():
     error, status = "", 200
     if request.method == "POST":
         check_csrf()
-        limiter = current_app.extensions["gll_mail_limiter"]
+        # the attempt is counted before the password is checked, in the database: guesses sent at
+        # once, or to several web processes, cannot all slip under the limit
+        attempts = current_app.extensions["gll_mail_attempts"]
         allowed = app_settings(current_app).admin_login_rate_limit
-        if allowed and limiter.count("admin-login", client_ip(), LOGIN_WINDOW) >= allowed:
+        if allowed and attempts.add("admin-login", client_ip(), LOGIN_WINDOW) > allowed:
             return render_template("admin/login.html", error="Too many failed sign-ins. Try again in "
                                    "15 minutes."), 429
         with app_session(current_app) as s:
             user = authenticate(s, request.form.get("username", ""), request.form.get("password", ""))
             stamp = session_stamp(user) if user else None
         if user is not None:
+            if allowed:
+                attempts.take_back("admin-login", client_ip(), LOGIN_WINDOW)  # only failures count
             session.clear()  # a fresh session: no fixation of a cookie set before sign-in
             session["admin"], session["admin_stamp"], session["admin_at"] = user.username, stamp, time.time()
             session.permanent = True
             return redirect(_safe_next(request.args.get("next", "")))
-        limiter.hit("admin-login", client_ip(), allowed or 0, LOGIN_WINDOW)
         error, status = "Wrong username or password.", 401
     return render_template("admin/login.html", error=error), status
 

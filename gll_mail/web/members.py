@@ -24,7 +24,7 @@ from gll_mail.gate import (Gate, GateNotFound, Outcome, ResourceInfo, is_scanner
 from gll_mail.languages import LANGUAGES, text_direction
 from gll_mail.models import EventType, Subscriber
 from gll_mail.tokens import TokenData, TokenError, TokenWrongPurpose, read_token
-from gll_mail.web.security import allow_form_target, check_csrf, client_ip, limit
+from gll_mail.web.security import allow_form_target, check_csrf, client_ip, limit, limit_shared
 from gll_mail.web_strings import strings_for
 
 bp = Blueprint("members", __name__)
@@ -198,7 +198,7 @@ def _gated(purpose: str, token: str):
 def _gated_post(session, gate: Gate, decision):
     check_csrf()
     if decision.outcome is Outcome.REGISTER:
-        limit("register", _settings().register_rate_limit, 3600)
+        limit_shared("register", _settings().register_rate_limit, 3600)
         form = registration.read_form(request.form, fixed_email=gate.subscriber.email,
                                       default_language=g.language)
         if not form.ok:
@@ -246,7 +246,7 @@ def register():
         return page("register.html", language=language, form=registration.RegistrationForm(language=language),
                     fixed_email=False, resource=None, pod=None, action=request.path)
     check_csrf()
-    limit("register", _settings().register_rate_limit, 3600)
+    limit_shared("register", _settings().register_rate_limit, 3600)
     form = registration.read_form(request.form, default_language=language)
     if not form.ok:
         return page("register.html", 400, language=language, form=form, fixed_email=False, resource=None,

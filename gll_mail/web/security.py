@@ -48,12 +48,6 @@ class RateLimiter:
             self._counts[(bucket, key, slot)] = count
         return count <= limit
 
-    def count(self, bucket: str, key: str, window: int) -> int:
-        """How many hits ``key`` has in the current window (without counting one)."""
-        slot = int(time.time() // window)
-        with self._lock:
-            return self._counts.get((bucket, key, slot), 0)
-
 
 def init_app(app: Flask, settings) -> None:
     secure = settings.base_url.startswith("https://")
@@ -94,6 +88,15 @@ def limit(bucket: str, per_window: int, window: int) -> None:
 
     limiter: RateLimiter = current_app.extensions["gll_mail_limiter"]
     if not limiter.hit(bucket, client_ip(), per_window, window):
+        abort(429)
+
+
+def limit_shared(bucket: str, per_window: int, window: int) -> None:
+    """Like :func:`limit`, for requests that cost something (an email): counted in the database, so
+    the allowance holds for all web processes together, not for each one."""
+    from flask import current_app
+
+    if per_window > 0 and current_app.extensions["gll_mail_attempts"].add(bucket, client_ip(), window) > per_window:
         abort(429)
 
 
