@@ -107,6 +107,31 @@ def test_bounced_or_complained_addresses_get_no_mail_but_the_same_page(client, s
     assert smtp_server.received == []
 
 
+def test_an_address_that_gets_no_email_answers_no_sooner_than_one_that_does(client, session, smtp_server):
+    """Timing tells no more than the page: a bounced address, or one whose email was just sent,
+    answers after a time drawn from the real sends of this process."""
+    import time
+
+    suppress(session, "bounced@example.org", reason="hard-bounce", source="test")
+    session.commit()
+    times = client.application.extensions["gll_mail_send_times"]
+
+    def post(email: str) -> float:
+        form = client.get(BASE + "/register")
+        began = time.monotonic()
+        response = client.post(BASE + "/register", data={**ANSWERS, "email": email, "csrf_token": csrf(form)})
+        assert response.status_code == 200 and "Check your email" in response.get_data(as_text=True)
+        return time.monotonic() - began
+
+    post("new@example.org")
+    assert len(smtp_server.received) == 1 and len(times._recent) == 1 and times._recent[0] > 0
+    for _ in range(32):  # as if this process's SMTP relay took 0.4 s a message
+        times.record(0.4)
+    assert post("bounced@example.org") >= 0.4
+    assert post("new@example.org") >= 0.4  # throttled: its email went out a moment ago
+    assert len(smtp_server.received) == 1
+
+
 def test_confirmed_re_registration_lifts_an_unsubscribe(client, session, smtp_server):
     sub = add_member(session, "back@example.org", status=SubscriberStatus.UNSUBSCRIBED)
     suppress(session, sub.email, reason="unsubscribe", source="test")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -217,6 +218,8 @@ def _gated_post(session, gate: Gate, decision):
 
 
 def _send_confirmation(started: registration.Started, language: str):
+    times = current_app.extensions["gll_mail_send_times"]
+    began = time.monotonic()
     if started.subscriber is not None:
         try:
             registration.send_confirmation(_settings(), started.subscriber, started.confirm_url)
@@ -224,6 +227,9 @@ def _send_confirmation(started: registration.Started, language: str):
             log.exception("could not send a confirmation email")
             return page("message.html", 503, language=language, title_key="send_failed_title",
                         text_key="send_failed_text")
+        times.record(time.monotonic() - began)
+    else:
+        times.pad(began)  # no email: answer when one would have been sent
     return page("message.html", language=language, title_key="check_email_title", text_key="check_email_text")
 
 

@@ -14,9 +14,11 @@
 from __future__ import annotations
 
 import hmac
+import random
 import secrets
 import threading
 import time
+from collections import deque
 
 from flask import Flask, abort, g, request, session
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -26,6 +28,23 @@ CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'
        "frame-ancestors 'none'; base-uri 'none'")
 FIXED_HEADERS = (("X-Frame-Options", "DENY"), ("X-Content-Type-Options", "nosniff"),
                  ("Referrer-Policy", "no-referrer"), ("Cross-Origin-Opener-Policy", "same-origin"))
+
+
+class SendTimes:
+    """How long this process's recent confirmation emails took to send. A registration that sends
+    none (the address bounced or complained, or its last email is too recent) answers no sooner
+    than one drawn from these, so the response time does not tell which addresses are known."""
+
+    def __init__(self, keep: int = 32) -> None:
+        self._recent: deque[float] = deque(maxlen=keep)
+
+    def record(self, seconds: float) -> None:
+        self._recent.append(seconds)
+
+    def pad(self, began: float) -> None:
+        """Sleep until a typical send, started at ``began`` (``time.monotonic()``), would be done."""
+        if self._recent:
+            time.sleep(max(0.0, random.choice(self._recent) - (time.monotonic() - began)))
 
 
 class RateLimiter:
@@ -63,6 +82,7 @@ def init_app(app: Flask, settings) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.web_proxies, x_proto=settings.web_proxies,
                                 x_host=settings.web_proxies)
     app.extensions["gll_mail_limiter"] = RateLimiter()
+    app.extensions["gll_mail_send_times"] = SendTimes()
     app.jinja_env.globals["csrf_token"] = csrf_token
 
     @app.after_request
