@@ -148,9 +148,11 @@ class Unreachable:
 
 
 def unreachable_recipients(session: Session, original_slug: str, *, limit: int | None = None) -> tuple[int, list[Unreachable]]:
-    """Recipients of the original who can no longer be mailed (unsubscribed, bounced, paused …).
+    """Recipients of the original who can no longer be mailed (unsubscribed, bounced, paused …,
+    or whose account was deleted since).
 
-    Returns the count and (up to ``limit``) the addresses with the reason.
+    Returns the count and (up to ``limit``) the addresses with the reason; deleted accounts have
+    no address left and count without being listed.
     """
     original = session.execute(select(Campaign.id).where(Campaign.slug == original_slug)).scalar()
     if original is None:
@@ -158,6 +160,9 @@ def unreachable_recipients(session: Session, original_slug: str, *, limit: int |
     condition = and_(_was_sent(original), ~and_(Subscriber.status == SubscriberStatus.ACTIVE,
                                                 Subscriber.paused.is_(False)))
     count = session.execute(select(func.count()).select_from(Subscriber).where(condition)).scalar_one()
+    count += session.execute(select(func.count()).select_from(Delivery).where(
+        Delivery.campaign_id == original, Delivery.status == DeliveryStatus.SENT,
+        Delivery.subscriber_id.is_(None))).scalar_one()
     query = select(Subscriber.email, Subscriber.status, Subscriber.paused).where(condition).order_by(Subscriber.email)
     if limit is not None:
         query = query.limit(limit)

@@ -171,14 +171,17 @@ def retry(engine: Engine, settings: Settings) -> tuple[int, int]:
 
 
 def _find(session: Session, result: bounces.BounceResult) -> tuple[Delivery | None, Subscriber | None]:
+    def member(delivery: Delivery) -> Subscriber | None:  # None: the account was deleted since
+        return session.get(Subscriber, delivery.subscriber_id) if delivery.subscriber_id is not None else None
+
     if result.delivery_id is not None:
         delivery = session.get(Delivery, result.delivery_id)
         if delivery is not None:
-            return delivery, session.get(Subscriber, delivery.subscriber_id)
+            return delivery, member(delivery)
     for mid in result.message_ids:
         delivery = session.exec(select(Delivery).where(Delivery.message_id == mid)).first()
         if delivery is not None:
-            return delivery, session.get(Subscriber, delivery.subscriber_id)
+            return delivery, member(delivery)
     for addr in result.recipients:
         sub = session.exec(select(Subscriber).where(Subscriber.email == addr.lower())).first()
         if sub is not None:

@@ -16,7 +16,9 @@ from sqlmodel import Session, select
 from gll_mail.catalog import join_pod, leave_pod, list_pods, list_topics, member_pods
 from gll_mail.events import record_event
 from gll_mail.languages import normalize_language
-from gll_mail.models import Event, EventType, InboundMessage, Subscriber, SubscriberStatus, Subscription, utcnow
+from gll_mail.models import (
+    Delivery, Event, EventType, InboundMessage, Subscriber, SubscriberStatus, Subscription, utcnow,
+)
 from gll_mail.subscribers import describe, subscriber_topics
 from gll_mail.suppressions import is_suppressed, suppress, unsuppress
 
@@ -138,6 +140,9 @@ def delete_account(session: Session, subscriber: Subscriber, *, source: str) -> 
         session.execute(update(InboundMessage).where(InboundMessage.id.in_(inbound)).values(
             raw=b"", envelope_from="", error="raw message erased with the member's account"))
     session.execute(update(Event).where(Event.subscriber_id == subscriber.id).values(subscriber_id=None, data={}))
+    # their deliveries stay, so campaign figures do not change, but lose the link to them (the
+    # database sets it NULL) and the server's replies, which may quote the address
+    session.execute(update(Delivery).where(Delivery.subscriber_id == subscriber.id).values(last_error=""))
     session.delete(subscriber)
     session.flush()
     record_event(session, EventType.DELETED, source=source)

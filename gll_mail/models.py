@@ -159,7 +159,10 @@ class DeliveryStatus(StrEnum):
 
 
 class Delivery(SQLModel, table=True):
-    """The outbox: one row per campaign × subscriber, claimed with a lease by a delivery worker."""
+    """The outbox: one row per campaign × subscriber, claimed with a lease by a delivery worker.
+
+    A member who deletes their account leaves their rows without a subscriber (and without the
+    server's reply, which may quote the address): a campaign's figures do not change afterwards."""
 
     __table_args__ = (
         UniqueConstraint("campaign_id", "subscriber_id", name="uq_delivery"),
@@ -168,7 +171,7 @@ class Delivery(SQLModel, table=True):
 
     id: Optional[int] = Field(default=None, primary_key=True)
     campaign_id: int = Field(foreign_key="campaign.id", ondelete="CASCADE")
-    subscriber_id: int = Field(foreign_key="subscriber.id", ondelete="CASCADE", index=True)
+    subscriber_id: Optional[int] = Field(default=None, foreign_key="subscriber.id", ondelete="SET NULL", index=True)
     status: str = Field(default=DeliveryStatus.QUEUED, max_length=16)
     language: str = Field(default="en", max_length=8)
     attempts: int = Field(default=0)

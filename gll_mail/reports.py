@@ -93,13 +93,13 @@ def campaign_report(session: Session, slug: str) -> dict[str, Any]:
         raise ReportError(f"no campaign {slug!r}")
     deliveries = list(session.exec(select(Delivery).where(Delivery.campaign_id == campaign.id)))
     status = Counter(d.status for d in deliveries)
-    sent_at = {d.subscriber_id: _aware(d.sent_at) for d in deliveries}
+    sent_at = {d.subscriber_id: _aware(d.sent_at) for d in deliveries if d.subscriber_id is not None}
     events = list(session.exec(select(Event).where(Event.campaign_id == campaign.id).order_by(Event.created_at)))
     by_type: dict[str, list[Event]] = defaultdict(list)
     for e in events:
         by_type[e.type].append(e)
     subs = {s.id: s for s in session.exec(select(Subscriber).where(
-        Subscriber.id.in_({d.subscriber_id for d in deliveries} | {e.subscriber_id for e in events if e.subscriber_id})))}
+        Subscriber.id.in_(set(sent_at) | {e.subscriber_id for e in events if e.subscriber_id})))}
     resources = {r.id: r for r in session.exec(select(Resource))}
 
     clicks = by_type.get(EventType.CLICK, [])
@@ -132,7 +132,10 @@ def campaign_report(session: Session, slug: str) -> dict[str, Any]:
     converted = _breakdown(subs, registered | joined)
 
     def uniq(kind: str) -> int:
-        return len({e.subscriber_id for e in by_type.get(kind, [])})
+        """Members with an event of ``kind``; each event of a deleted account counts as its own."""
+        found = by_type.get(kind, [])
+        return len({e.subscriber_id for e in found if e.subscriber_id is not None}) + \
+            sum(1 for e in found if e.subscriber_id is None)
 
     sent = status.get("sent", 0)
     hard, soft, complaints = uniq(EventType.BOUNCE_HARD), uniq(EventType.BOUNCE_SOFT), uniq(EventType.COMPLAINT)

@@ -6,6 +6,8 @@ import json
 import re
 from datetime import timedelta
 
+from sqlmodel import select
+
 from gll_mail.cli import main
 from gll_mail.db import session_scope
 from gll_mail.models import Campaign, Delivery, Event, Resource, Subscriber, utcnow
@@ -83,6 +85,29 @@ def test_report_numbers(any_engine):
     text = render_text(r)
     assert "audience 10" in text and "WARNING: complaint rate" in text
     assert "registered or joined by country: Senegal 1, Peru 1" in text
+
+
+def test_report_numbers_survive_deleted_accounts(any_engine):
+    """Members who bounced, unsubscribed or complained, then deleted their account: the campaign's
+    figures stay as they were, and nothing about them is left but the figures."""
+    from gll_mail.manage import delete_account
+
+    with session_scope(any_engine) as session:
+        seed_campaign(session)
+        before = campaign_report(session, "nov-news")
+        m5 = session.exec(select(Subscriber).where(Subscriber.email == "m5@example.org")).one()
+        bounced = session.exec(select(Delivery).where(Delivery.subscriber_id == m5.id)).one()
+        bounced.last_error = "550 5.1.1 <m5@example.org>: Recipient address rejected"
+        session.add(bounced)
+        for email in ("m5@example.org", "m6@example.org", "m7@example.org"):
+            delete_account(session, session.exec(select(Subscriber).where(Subscriber.email == email)).one(),
+                           source="test")
+        after = campaign_report(session, "nov-news")
+        orphans = list(session.exec(select(Delivery).where(Delivery.subscriber_id.is_(None))))
+    for key in ("audience", "sent", "failed", "suppressed", "delivered", "bounced", "complaints", "unsubscribes",
+                "funnel", "rates", "series"):
+        assert after[key] == before[key], key
+    assert len(orphans) == 3 and {d.status for d in orphans} == {"sent"} and {d.last_error for d in orphans} == {""}
 
 
 def test_html_report_is_self_contained(session):
