@@ -33,7 +33,8 @@ class Handler:
 
 
 def _login(server, session, envelope, mechanism, data):
-    return AuthResult(success=(data.login, data.password) == (b"gll", b"s3cret pass"))
+    # handled=False: aiosmtpd itself answers a failure with 535 (True means "the hook already replied")
+    return AuthResult(success=(data.login, data.password) == (b"gll", b"s3cret pass"), handled=False)
 
 
 def _free_port() -> int:
@@ -98,6 +99,7 @@ def test_an_untrusted_certificate_or_a_wrong_password_sends_nothing(tls_server, 
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
     results, _ = asyncio.run(_send(url.format(auth="gll:wrong@") + ("&" if "?" in url else "?") + "timeout=3", 1))
     assert results[0].outcome == UNREACHABLE  # the campaign pauses with this reason
+    assert results[0].code == 535 and results[0].message.startswith("SMTP login refused: 535 5.7.8")
     assert handler.received == []
     results, _ = asyncio.run(_send(url.format(auth="gll:s3cret%20pass@") + ("&" if "?" in url else "?")
                                    + "verify=false", 1))  # a test relay may opt out of the check
@@ -109,3 +111,23 @@ def test_an_untrusted_certificate_or_a_wrong_password_sends_nothing(tls_server, 
 def test_a_bad_smtp_url_is_a_clear_error(url):
     with pytest.raises(SmtpConfigError):
         SmtpConfig.from_url(url)
+
+
+def test_a_wrong_password_pauses_the_campaign_saying_so(tls_server, monkeypatch, settings, engine, tmp_path):
+    """The relay refuses our login (535): the campaign pauses at once with the server's words, and
+    no message counts as tried."""
+    from delivery_support import add_subscribers, deliveries, write_campaign
+    from gll_mail.delivery import send_now
+    from gll_mail.models import CampaignStatus
+    from gll_mail.sources import load_source
+
+    url, cert, handler = tls_server
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    add_subscribers(engine, 4)
+    wrong = settings.replace(smtp_url=url.format(auth="gll:wrong@"), campaigns_dir=tmp_path / "campaigns",
+                             smtp_connections=2)
+    result = send_now(engine, wrong, load_source(write_campaign(wrong.campaigns_dir)))
+    assert result.status == CampaignStatus.PAUSED
+    assert "SMTP login refused: 535 5.7.8 Authentication credentials invalid" in result.paused_reason
+    assert result.remaining == 4 and {r["attempts"] for r in deliveries(engine, "note")} == {0}
+    assert handler.received == []
