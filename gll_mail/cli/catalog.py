@@ -22,7 +22,7 @@ def _table(app: AppContext, headers: list[str], rows: list[list[str]], empty: st
 
 @click.group()
 def topics() -> None:
-    """Mailing-list topics (e.g. GLL announcements, webinars)."""
+    """Mailing-list topics, such as GLL announcements or webinars."""
 
 
 @topics.command("create")
