@@ -164,10 +164,11 @@ class MessageBuilder:
         return self._date[1]
 
     def build(self, rendered: RenderedMessage, *, delivery_id: int, name: str, email: str,
-              unsubscribe_url: str) -> BuiltMessage:
-        """One recipient's message. ``unsubscribe_url`` is the signed one-click https URL."""
+              unsubscribe_url: str, mid: str | None = None) -> BuiltMessage:
+        """One recipient's message. ``unsubscribe_url`` is the signed one-click https URL; ``mid``
+        replaces the delivery's own Message-ID (test sends, which have no delivery)."""
         head, text_head, html_head, tail = self._skeleton(rendered.language)
-        mid = message_id(self.campaign_id, delivery_id, self.domain, self.secret)
+        mid = clean(mid) if mid else message_id(self.campaign_id, delivery_id, self.domain, self.secret)
         token = unsubscribe_url.rpartition("/")[2]
         if not unsubscribe_url.startswith("https://") and not unsubscribe_url.startswith("http://"):
             raise MessageError("the unsubscribe URL must be absolute")

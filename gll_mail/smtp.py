@@ -8,6 +8,7 @@ URL forms: ``smtp://host:25``, ``smtp://user:pass@host:587?starttls=true``, ``sm
 from __future__ import annotations
 
 import asyncio
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -69,12 +70,13 @@ class SmtpConfig:
         )
 
 
-async def send_one_async(config: SmtpConfig, message: EmailMessage, *, sender: str | None = None,
-                         recipients: list[str] | None = None) -> None:
+@asynccontextmanager
+async def _connected(config: SmtpConfig):
+    """A client connected (TLS, AUTH) for one message, said goodbye to afterwards."""
     client = config.client()
     await client.connect()
     try:
-        await client.send_message(message, sender=sender, recipients=recipients)
+        yield client
     finally:
         try:
             await client.quit()
@@ -82,6 +84,21 @@ async def send_one_async(config: SmtpConfig, message: EmailMessage, *, sender: s
             client.close()
 
 
+async def send_one_async(config: SmtpConfig, message: EmailMessage, *, sender: str | None = None,
+                         recipients: list[str] | None = None) -> None:
+    async with _connected(config) as client:
+        await client.send_message(message, sender=sender, recipients=recipients)
+
+
 def send_one(config: SmtpConfig, message: EmailMessage, **kwargs) -> None:
-    """Send one transactional message (a confirmation, a test send) and wait for the server's answer."""
+    """Send one transactional message (a confirmation email) and wait for the server's answer."""
     asyncio.run(send_one_async(config, message, **kwargs))
+
+
+def send_raw(config: SmtpConfig, sender: str, recipient: str, data: bytes) -> None:
+    """Send a message built elsewhere (CRLF line ends) on its own connection; raises on refusal."""
+    async def send() -> None:
+        async with _connected(config) as client:
+            await client.sendmail(sender, [recipient], data)
+
+    asyncio.run(send())

@@ -72,6 +72,33 @@ def test_test_sends_real_marked_messages(runner, seeded, smtp_server, monkeypatc
     assert "Nadia &lt;b&gt;Benali&lt;/b&gt;" in second.get_body(("html",)).get_content()
 
 
+def test_a_test_send_is_the_members_message_signed_and_all(runner, seeded, smtp_server, monkeypatch, tmp_path):
+    """What the team checks in their inbox is what members get: bulk-sender headers, one-click
+    unsubscribe, VERP sender, a DKIM signature that verifies; each proof with its own Message-ID."""
+    import dkim
+
+    from gll_mail.dkim_setup import generate_key
+
+    signer = generate_key(tmp_path / "dkim.pem", "gll2026", "who.int")
+    record = signer.public_dns_record().encode()
+    for name, value in {"SMTP_URL": smtp_server.url, "DKIM_KEY_FILE": str(tmp_path / "dkim.pem"),
+                        "DKIM_SELECTOR": "gll2026", "DKIM_DOMAIN": "who.int"}.items():
+        monkeypatch.setenv("GLL_MAIL_" + name, value)
+    for _ in range(2):
+        result = runner.invoke(main, ["campaign", "test", "2019-06-compassion-reports", "--to", seeded])
+        assert result.exit_code == 0, result.output
+    first, second = smtp_server.received
+    assert first.mail_from.startswith("bounces+") and first.rcpt_tos == (seeded,)
+    assert dkim.verify(first.data, dnsfunc=lambda name, timeout=5: record
+                       if name == b"gll2026._domainkey.who.int." else None)
+    message = message_from_bytes(first.data, policy=policy.default)
+    assert message["Subject"].startswith("[TEST] ")
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "<https://gll.example.org/u/" in str(message["List-Unsubscribe"])
+    assert message["Feedback-ID"] and message["List-Id"]
+    assert message["Message-ID"] != message_from_bytes(second.data, policy=policy.default)["Message-ID"]
+
+
 def test_test_refuses_a_broken_campaign_unless_forced(runner, seeded, smtp_server, monkeypatch):
     monkeypatch.setenv("GLL_MAIL_SMTP_URL", smtp_server.url)
     result = runner.invoke(main, ["campaign", "test", str(FIXTURES / "todo.md"), "--to", "reviewer@who.int"])

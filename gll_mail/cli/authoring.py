@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import tempfile
 import webbrowser
-from email.message import EmailMessage
-from email.utils import formataddr, format_datetime, make_msgid, parseaddr
 from pathlib import Path
 
 import click
@@ -14,7 +12,6 @@ from rich.table import Table
 from gll_mail.cli.base import AppContext, pass_app
 from gll_mail.errors import GllMailError
 from gll_mail.languages import LANGUAGES
-from gll_mail.models import utcnow
 
 
 class AuthoringError(GllMailError):
@@ -98,29 +95,6 @@ def preview_command(app: AppContext, source: str, language: str | None, as_email
         click.echo(content)
 
 
-def build_message(settings, source, rendered, to: str, *, test: bool = False) -> EmailMessage:
-    """A multipart/alternative message (text, then HTML) for one rendered email."""
-    from gll_mail.email_strings import strings_for
-
-    message = EmailMessage()
-    subject = rendered.subject
-    if test:
-        subject = f"{strings_for(rendered.language)['test_marker']} {subject}"
-    name, address = parseaddr(source.from_address or settings.from_address)
-    message["From"] = formataddr((name, address))
-    message["To"] = to
-    message["Subject"] = subject
-    message["Date"] = format_datetime(utcnow())
-    message["Message-ID"] = make_msgid(domain=address.rpartition("@")[2] or None)
-    message["List-Id"] = settings.list_id
-    message["Content-Language"] = rendered.language
-    if test:
-        message["X-GLL-Mail-Test"] = source.slug
-    message.set_content(rendered.text, subtype="plain", charset="utf-8")
-    message.add_alternative(rendered.html, subtype="html", charset="utf-8")
-    return message
-
-
 @click.command("test")
 @click.argument("source")
 @click.option("--to", "to", multiple=True, required=True, metavar="EMAIL", help="Send a test to EMAIL (repeatable).")
@@ -129,16 +103,16 @@ def build_message(settings, source, rendered, to: str, *, test: bool = False) ->
 @click.option("--force", is_flag=True, help="Send even when the preflight finds errors.")
 @pass_app
 def test_command(app: AppContext, source: str, to: tuple[str, ...], language: str | None, force: bool) -> None:
-    """Send real test messages of SOURCE, marked [TEST], to the given addresses."""
-    from gll_mail.addresses import normalize_email
-    from gll_mail.campaigns import get_campaign
+    """Send real test messages of SOURCE, marked [TEST], to the given addresses.
+
+    Each is the message a recipient gets: every campaign header, the one-click unsubscribe and,
+    when GLL_MAIL_DKIM_* is set, the DKIM signature. A subscriber's address gets their language,
+    name and links.
+    """
     from gll_mail.preflight import check
-    from gll_mail.render import CampaignRenderer, Recipient, recipient_for
-    from gll_mail.smtp import SmtpConfig, send_one
-    from gll_mail.subscribers import find_by_email
+    from gll_mail.proofs import build_proofs, send_proof
 
     campaign_source = _source(app, source)
-    messages = []
     with app.session() as session:
         report = check(app.settings, session, campaign_source)
         _print_report(app, report)
@@ -146,23 +120,13 @@ def test_command(app: AppContext, source: str, to: tuple[str, ...], language: st
             click.echo(f"Not sending tests: the preflight found {report.summary()} (use --force to send anyway).",
                        err=True)
             raise SystemExit(1)
-        renderer = CampaignRenderer(app.settings, session, campaign_source, get_campaign(session, campaign_source.slug))
-        for address in to:
-            email = normalize_email(address)
-            subscriber = find_by_email(session, email)
-            if subscriber is not None:
-                recipient = recipient_for(session, subscriber)
-            else:
-                recipient = Recipient(f"test-{abs(hash(email)) % 10**10}", email, "", language or "en", ())
-            rendered = renderer.render(recipient, language=language)
-            messages.append((email, build_message(app.settings, campaign_source, rendered, email, test=True)))
-    config = SmtpConfig.from_url(app.settings.smtp_url)
-    for email, message in messages:
+        proofs = build_proofs(app.settings, session, campaign_source, list(to), language=language)
+    for proof in proofs:
         try:
-            send_one(config, message, recipients=[email])
+            send_proof(app.settings, proof)
         except Exception as exc:  # noqa: BLE001 - any SMTP or network failure is reported, not a traceback
-            raise AuthoringError(f"sending the test to {email} failed: {exc}") from exc
-        click.echo(f"Sent test “{message['Subject']}” to {email}.")
+            raise AuthoringError(f"sending the test to {proof.to} failed: {exc}") from exc
+        click.echo(f"Sent test “{proof.subject}” to {proof.to}.")
 
 
 @click.command("audience")

@@ -1,0 +1,66 @@
+"""Test sends ("proofs"): the message a recipient will get, to the team's own addresses.
+
+A proof is built by the campaign's own :class:`~gll_mail.message.MessageBuilder` (every bulk-sender
+header, the DKIM signature when it is configured, the VERP envelope sender), so what the team
+checks in their inbox — the rendering, the one-click unsubscribe their mail program offers, the
+DKIM result in "show original" — is what members will see. Only the subject says ``[TEST]`` (in
+the message's language), and the Message-ID is new each time, so mail programs never fold two
+proofs into one.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, replace
+
+from sqlmodel import Session
+
+from gll_mail.addresses import normalize_email
+from gll_mail.campaigns import get_campaign
+from gll_mail.dkim import DkimSigner
+from gll_mail.email_strings import strings_for
+from gll_mail.message import MessageBuilder
+from gll_mail.render import CampaignRenderer, Recipient, recipient_for
+from gll_mail.settings import Settings
+from gll_mail.smtp import SmtpConfig, send_raw
+from gll_mail.sources import CampaignSource
+from gll_mail.subscribers import find_by_email
+
+
+@dataclass(frozen=True)
+class Proof:
+    to: str
+    sender: str   # the VERP envelope sender, as for a campaign message
+    subject: str
+    data: bytes
+
+
+def build_proofs(settings: Settings, session: Session, source: CampaignSource, addresses: list[str], *,
+                 language: str | None = None) -> list[Proof]:
+    """One proof per address: a subscriber's gets their own language, name and links; another
+    address gets ``language`` (default English) and no name."""
+    campaign = get_campaign(session, source.slug)
+    campaign_id = campaign.id if campaign is not None else 0
+    renderer = CampaignRenderer(settings, session, source, campaign)
+    builder = MessageBuilder(settings, campaign_id=campaign_id, slug=source.slug, kind=source.kind,
+                             from_address=source.from_address or "", signer=DkimSigner.from_settings(settings))
+    proofs = []
+    for address in addresses:
+        email = normalize_email(address)
+        subscriber = find_by_email(session, email)
+        if subscriber is not None:
+            recipient = recipient_for(session, subscriber)
+        else:
+            recipient = Recipient(f"test-{secrets.token_urlsafe(9)}", email, "", language or "en", ())
+        rendered = renderer.render(recipient, language=language)
+        rendered = replace(rendered, subject=f"{strings_for(rendered.language)['test_marker']} {rendered.subject}")
+        built = builder.build(rendered, delivery_id=0, name=recipient.name, email=email,
+                              unsubscribe_url=renderer.minter.url("unsubscribe", recipient.public_id),
+                              mid=f"<test.{secrets.token_hex(8)}.{campaign_id}@{builder.domain}>")
+        proofs.append(Proof(email, built.sender, rendered.subject, built.data))
+    return proofs
+
+
+def send_proof(settings: Settings, proof: Proof) -> None:
+    """Hand one proof to the SMTP server (raises the SMTP client's error when it refuses)."""
+    send_raw(SmtpConfig.from_url(settings.smtp_url), proof.sender, proof.to, proof.data)
