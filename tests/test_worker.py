@@ -166,6 +166,7 @@ def test_sigterm_finishes_in_flight_work_and_the_scheduler_fires(engine, local, 
         wait_for(lambda: len(sink.received) >= 20, procs=[proc])  # the job fired: it is sending
         code, err = stop(proc)
         assert code == 0 and "stopped after sending" in err
+        assert re.search(r"ready: 4 SMTP connection\(s\), no DKIM, database sqlite:///", err), err
         sent_by_worker = int(re.search(r"sending (\d+) message", err).group(1))
         received = len(sink.received)
         rows = deliveries(engine, "note")

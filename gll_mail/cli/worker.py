@@ -20,8 +20,11 @@ def worker_command(app: AppContext, concurrency: int | None, poll: float) -> Non
     where = app.engine.url.render_as_string(hide_password=True)
 
     def ready(drainer) -> None:
-        click.echo(f"worker {drainer.owner} ready: {drainer.connections} SMTP connection(s), database {where}",
-                   err=True)
+        signer = drainer.signer
+        signing = (f"DKIM {signer.algorithm.decode()} as {signer.selector.decode()}._domainkey."
+                   f"{signer.domain.decode()}" if signer is not None else "no DKIM")
+        click.echo(f"worker {drainer.owner} ready: {drainer.connections} SMTP connection(s), {signing}, "
+                   f"database {where}", err=True)
 
     drainer = run_worker(app.engine, app.settings, concurrency=concurrency, poll=poll, on_ready=ready)
     click.echo(f"worker {drainer.owner} stopped after sending {drainer.sent_here} message(s).", err=True)
