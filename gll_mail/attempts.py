@@ -14,11 +14,10 @@ import hashlib
 import hmac
 import time
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, update
 from sqlalchemy.engine import Engine
 
-from gll_mail.db import is_sqlite
+from gll_mail.db import upsert
 from gll_mail.models import Attempt
 
 A = Attempt.__table__
@@ -28,7 +27,6 @@ class Attempts:
     def __init__(self, engine: Engine, secret: str) -> None:
         self.engine = engine
         self._secret = hashlib.sha256(b"gll-mail attempts\x00" + secret.encode()).digest()
-        self._insert = sqlite.insert if is_sqlite(engine) else postgresql.insert
 
     def _key(self, client: str) -> str:
         return hmac.new(self._secret, client.encode(), hashlib.sha256).hexdigest()[:32]
@@ -36,7 +34,7 @@ class Attempts:
     def add(self, bucket: str, client: str, window: int, *, now: float | None = None) -> int:
         """Count one attempt of ``client``; the window's new total, this attempt included."""
         slot = int((time.time() if now is None else now) // window)
-        statement = self._insert(A).values(bucket=bucket, key=self._key(client), slot=slot, count=1)
+        statement = upsert(self.engine, A).values(bucket=bucket, key=self._key(client), slot=slot, count=1)
         statement = statement.on_conflict_do_update(
             index_elements=[A.c.bucket, A.c.key, A.c.slot], set_={"count": A.c.count + 1},
         ).returning(A.c.count)
@@ -53,11 +51,3 @@ class Attempts:
         with self.engine.begin() as connection:
             connection.execute(update(A).where(A.c.bucket == bucket, A.c.key == self._key(client),
                                                A.c.slot == slot, A.c.count > 0).values(count=A.c.count - 1))
-
-    def count(self, bucket: str, client: str, window: int, *, now: float | None = None) -> int:
-        """How many attempts ``client`` made in the current window."""
-        slot = int((time.time() if now is None else now) // window)
-        with self.engine.connect() as connection:
-            found = connection.execute(select(A.c.count).where(
-                A.c.bucket == bucket, A.c.key == self._key(client), A.c.slot == slot)).scalar()
-        return found or 0

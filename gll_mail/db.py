@@ -49,6 +49,14 @@ def make_engine(url: str, **kwargs) -> Engine:
     return create_engine(url, **kwargs)
 
 
+def upsert(engine: Engine, table):
+    """``INSERT`` with ``ON CONFLICT`` clauses (``on_conflict_do_nothing/do_update``) for this engine's
+    dialect: SQLite and PostgreSQL spell them alike."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return sqlite.insert(table) if is_sqlite(engine) else postgresql.insert(table)
+
+
 def write_lock(session: Session) -> None:
     """On SQLite, take the database's write lock now, for the rest of the transaction: SQLite has no
     row locks (``FOR UPDATE`` is ignored), so a read-decide-write (a throttle) would let two requests

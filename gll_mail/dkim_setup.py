@@ -157,8 +157,11 @@ def _verifies(signer: DkimSigner, record: str) -> bool:
     return bool(dkim.verify(data, dnsfunc=lambda asked, timeout=5: record.encode() if asked == name else None))
 
 
-def aligned(signer: DkimSigner, from_address: str) -> bool:
-    """DMARC's relaxed alignment, approximately: the From domain is d= or a subdomain of it."""
+def misalignment(signer: DkimSigner, from_address: str) -> str | None:
+    """Why DMARC will not count our signature for mail from ``from_address``, or None. Relaxed
+    alignment, approximately: the From domain must be d= or a subdomain of it."""
     domain = parseaddr(from_address)[1].rpartition("@")[2].lower()
     d = signer.domain.decode().lower()
-    return domain == d or domain.endswith("." + d)
+    if domain == d or domain.endswith("." + d):
+        return None
+    return f"DKIM signs as d={d} but the mail is from {from_address}: DMARC will not count the signature"

@@ -23,7 +23,7 @@ from gll_mail.audience import AudienceError, audience_count, original_recipient_
 from gll_mail.campaigns import effective_subject, get_campaign
 from gll_mail.catalog import CatalogError, parse_access
 from gll_mail.dkim import DkimError, DkimSigner
-from gll_mail.dkim_setup import aligned
+from gll_mail.dkim_setup import misalignment
 from gll_mail.languages import DEFAULT_LANGUAGE
 from gll_mail.models import CampaignStatus, Pod, Resource
 from gll_mail.render import (
@@ -435,8 +435,6 @@ def _check_dkim(report: PreflightReport, settings: Settings, source: CampaignSou
     except DkimError as exc:
         report.error(None, None, f"DKIM: {exc}")
         return
-    from_address = source.from_address or settings.from_address
-    if signer is not None and not aligned(signer, from_address):
-        report.warn(source.path, _key_line(source.path, "from") if source.from_address else None,
-                    f"DKIM signs as d={signer.domain.decode()} but the mail is from {from_address}: "
-                    "DMARC will not count the signature")
+    problem = signer and misalignment(signer, source.from_address or settings.from_address)
+    if problem:
+        report.warn(source.path, _key_line(source.path, "from") if source.from_address else None, problem)

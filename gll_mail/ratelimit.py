@@ -17,10 +17,9 @@ import time
 from collections import deque
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from gll_mail.db import is_sqlite
+from gll_mail.db import is_sqlite, upsert
 from gll_mail.models import SendRate, SendSlot
 
 R = SendRate.__table__
@@ -29,17 +28,13 @@ GLOBAL = "global"
 LATE = 0.05  # seconds a reserved slot may be used late (a busy loop); older ones are dropped
 
 
-def _insert(engine: Engine, table):
-    return (sqlite.insert(table) if is_sqlite(engine) else postgresql.insert(table))
-
-
 def reserve(engine: Engine, key: str, rate: float, count: int = 1, *, now: float | None = None) -> float:
     """Reserve ``count`` consecutive slots of ``key``; the Unix time of the first one."""
     now = time.time() if now is None else now
     span = count / rate
     greatest = func.max if is_sqlite(engine) else func.greatest
     with engine.begin() as connection:
-        connection.execute(_insert(engine, R).values(key=key, next_at=0.0).on_conflict_do_nothing())
+        connection.execute(upsert(engine, R).values(key=key, next_at=0.0).on_conflict_do_nothing())
         end = connection.execute(
             update(R).where(R.c.key == key).values(next_at=greatest(R.c.next_at, now) + span).returning(R.c.next_at)
         ).scalar_one()
@@ -127,7 +122,7 @@ def take_slot(engine: Engine, key: str, limit: int, holder: str, ttl: float) -> 
     with engine.begin() as connection:
         existing = connection.execute(select(func.count()).select_from(S).where(S.c.key == key)).scalar_one()
         if existing < limit:
-            connection.execute(_insert(engine, S).values(
+            connection.execute(upsert(engine, S).values(
                 [{"key": key, "slot": n, "holder": None, "expires_at": 0.0} for n in range(existing, limit)]
             ).on_conflict_do_nothing())
         free = select(S.c.id).where(S.c.key == key, S.c.slot < limit,

@@ -6,7 +6,7 @@ import click
 
 from gll_mail.cli.base import AppContext
 from gll_mail.dkim import DkimSigner
-from gll_mail.dkim_setup import ALGORITHMS, aligned, check_published, dns_name, generate_key, zone_entry
+from gll_mail.dkim_setup import ALGORITHMS, check_published, dns_name, generate_key, misalignment, zone_entry
 
 
 @click.group()
@@ -74,11 +74,8 @@ def check(app: AppContext, nameserver: str | None, timeout: float) -> None:
     result = check_published(signer, nameserver, timeout)
     if result.record is not None:
         click.echo(f"{result.name} serves: {result.record}")
-    warnings = list(result.warnings)
-    if not aligned(signer, app.settings.from_address):
-        warnings.append(f"GLL_MAIL_FROM_ADDRESS {app.settings.from_address} is not in d={signer.domain.decode()}: "
-                        "DMARC will not count this signature")
-    for text in warnings:
+    problem = misalignment(signer, app.settings.from_address)  # GLL_MAIL_FROM
+    for text in result.warnings + ([problem] if problem else []):
         click.echo(f"warning: {text}", err=True)
     for text in result.errors:
         click.echo(f"error: {text}", err=True)

@@ -20,9 +20,10 @@ def worker_command(app: AppContext, concurrency: int | None, poll: float) -> Non
     where = app.engine.url.render_as_string(hide_password=True)
 
     def ready(drainer) -> None:
+        from gll_mail.dkim_setup import dns_name
+
         signer = drainer.signer
-        signing = (f"DKIM {signer.algorithm.decode()} as {signer.selector.decode()}._domainkey."
-                   f"{signer.domain.decode()}" if signer is not None else "no DKIM")
+        signing = f"DKIM {signer.algorithm.decode()} as {dns_name(signer)}" if signer is not None else "no DKIM"
         click.echo(f"worker {drainer.owner} ready: {drainer.connections} SMTP connection(s), {signing}, "
                    f"database {where}", err=True)
 
