@@ -22,12 +22,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=5000)
     args = ap.parse_args()
+    from flufl.bounce import scan_message
     from test_bounces import CASES, as_delivered, seed
 
-    from flufl.bounce import scan_message
-    from gll_mail import bounces
+    from gll_mail.bounces import classify
+    from gll_mail.bounces.mailboxes import scan_maildir
     from gll_mail.db import make_engine, migrate, session_scope
-    from gll_mail.mailboxes import scan_maildir
     from gll_mail.settings import Settings
 
     tmp = Path(tempfile.mkdtemp(prefix="gll-bench-bounces-"))
@@ -43,7 +43,7 @@ def main() -> None:
         box.add(raws[i % len(raws)].replace(b"\nDate:", f"\nX-Bench: {i}\nDate:".encode(), 1))
     t = time.perf_counter()
     for i in range(args.messages):
-        scan_message(bounces.parse(raws[i % len(raws)]))
+        scan_message(classify.parse(raws[i % len(raws)]))
     baseline = args.messages / (time.perf_counter() - t)
     t = time.perf_counter()
     report = scan_maildir(engine, settings, str(tmp / "Maildir"))

@@ -17,9 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from gll_mail.catalog import create_pod, create_topic
 from gll_mail.db import make_engine, migrate, session_scope
 from gll_mail.importer import import_csv
-from gll_mail.catalog import create_pod, create_topic
 
 LANGS = ["en", "fr", "es", "ar", "ru", "zh"]
 

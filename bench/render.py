@@ -27,12 +27,18 @@ import jinja2
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from gll_mail.campaigns import sync_campaign  # noqa: E402
+from gll_mail.campaigns.records import sync_campaign  # noqa: E402
+from gll_mail.campaigns.render import (  # noqa: E402
+    _GLOBALS,
+    CampaignRenderer,
+    Recipient,
+    _SubscriberView,
+    compile_mjml,
+)
+from gll_mail.campaigns.sources import load_source  # noqa: E402
 from gll_mail.db import make_engine, migrate, session_scope  # noqa: E402
-from gll_mail.demo_data import seed_catalog  # noqa: E402
-from gll_mail.render import _GLOBALS, CampaignRenderer, Recipient, _SubscriberView, compile_mjml  # noqa: E402
+from gll_mail.demo.data import seed_catalog  # noqa: E402
 from gll_mail.settings import Settings  # noqa: E402
-from gll_mail.sources import load_source  # noqa: E402
 
 LANGS = ["en", "fr", "es", "ar", "ru", "zh"]
 TARGET = 10_000

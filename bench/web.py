@@ -33,9 +33,9 @@ sys.path.insert(0, str(REPO))
 from sqlalchemy import func, insert  # noqa: E402
 from sqlmodel import Session, select  # noqa: E402
 
-from gll_mail import links  # noqa: E402
+from gll_mail import links
 from gll_mail.db import make_engine, migrate  # noqa: E402
-from gll_mail.demo_data import seed_catalog  # noqa: E402
+from gll_mail.demo.data import seed_catalog  # noqa: E402
 from gll_mail.models import Pod, PodMembership, Resource, Subscriber, utcnow  # noqa: E402
 from gll_mail.settings import Settings  # noqa: E402
 

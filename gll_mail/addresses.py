@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 
-from gll_mail.errors import GllMailError
 from email_validator import EmailNotValidError, validate_email
+
+from gll_mail.errors import GllMailError
 
 
 class InvalidAddress(GllMailError, ValueError):

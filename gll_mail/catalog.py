@@ -7,10 +7,17 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
-from gll_mail.models import Pod, PodMembership, Resource, Subscriber, Topic, utcnow
 from gll_mail.errors import GllMailError
 from gll_mail.events import record_event
-from gll_mail.models import EventType
+from gll_mail.models import (
+    EventType,
+    Pod,
+    PodMembership,
+    Resource,
+    Subscriber,
+    Topic,
+    utcnow,
+)
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+import weakref
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Hashable, Iterator
 
 from alembic import command
 from alembic.config import Config
@@ -65,6 +67,34 @@ def write_lock(session: Session) -> None:
     no-op: use ``FOR UPDATE`` on the rows themselves."""
     if is_sqlite(session.get_bind().url):
         session.execute(text("UPDATE alembic_version SET version_num = version_num WHERE 1 = 0"))
+
+
+class ReadCache:
+    """Rows that change rarely but are read on every click (a resource, whether a campaign exists),
+    kept for ``seconds``. Each engine has its own entries, which go with it: a test's fresh database
+    starts with none, and :meth:`forget` drops one engine's entries after an edit. ``keep_missing``
+    also keeps "no such row" answers; ``clock`` is injectable for tests."""
+
+    def __init__(self, seconds: float, *, keep_missing: bool = True, clock: Callable[[], float] = time.monotonic):
+        self.seconds = seconds
+        self.keep_missing = keep_missing
+        self.clock = clock
+        self._entries: weakref.WeakKeyDictionary[Engine, dict[Hashable, tuple[float, Any]]] = (
+            weakref.WeakKeyDictionary())
+
+    def get(self, engine: Engine, key: Hashable, load: Callable[[], Any]) -> Any:
+        entries = self._entries.setdefault(engine, {})
+        now = self.clock()
+        hit = entries.get(key)
+        if hit is not None and now - hit[0] < self.seconds:
+            return hit[1]
+        value = load()
+        if value is not None or self.keep_missing:
+            entries[key] = (now, value)
+        return value
+
+    def forget(self, engine: Engine) -> None:
+        self._entries.pop(engine, None)
 
 
 @lru_cache(maxsize=8)

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlmodel import Session, select
 
 from gll_mail.models import Event, Subscriber
+
+# Link scanners in mail gateways, previewers and scripts: their clicks are kept as bot events.
+SCANNER_AGENTS = re.compile(
+    r"(bot|crawler|spider|scanner|preview|proofpoint|mimecast|barracuda|safelinks|microsoft office|"
+    r"google-safety|symantec|forcepoint|trendmicro|sophos|fortinet|python-requests|curl|wget|"
+    r"go-http-client|headlesschrome|phantomjs|msoffice|outlook-ios-linkpreview|slackbot|facebookexternalhit)", re.I)
+
+
+def is_scanner(method: str, user_agent: str | None) -> bool:
+    """A HEAD request or a known link scanner / preview agent: record as a bot, change nothing."""
+    return method.upper() == "HEAD" or bool(SCANNER_AGENTS.search(user_agent or ""))
 
 
 def record_event(

@@ -20,8 +20,17 @@ from gll_mail.addresses import InvalidAddress, email_hash, normalize_email
 from gll_mail.errors import GllMailError
 from gll_mail.languages import UnknownLanguage, normalize_language
 from gll_mail.models import (
-    Event, EventType, Pod, PodMembership, Subscriber, SubscriberStatus, Subscription, Suppression, Topic,
-    new_public_id, utcnow,
+    Event,
+    EventType,
+    Pod,
+    PodMembership,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+    Suppression,
+    Topic,
+    new_public_id,
+    utcnow,
 )
 
 PROFILE_FIELDS = ("name", "language", "country", "organization", "role")

@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 
 from gll_mail.db import make_engine, migrate, session_scope
 from gll_mail.settings import Settings
-from gll_mail.sink import LocalSMTPServer
+from gll_mail.smtp.sink import LocalSMTPServer
 
 REPO = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("GLL_MAIL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import insert, select
 
 from gll_mail.models import Campaign, Delivery, Subscriber, utcnow
-from gll_mail.sink import LocalSMTPServer
+from gll_mail.smtp.sink import LocalSMTPServer
 
 BODY = """{{ salutation }}
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-
-from gll_mail.admin import authenticate, campaign_overview, create_admin
-from gll_mail.cli import main
-from gll_mail.errors import GllMailError
-from gll_mail.web import create_app
 from test_reports import seed_campaign
 from web_support import csrf
+
+from gll_mail.cli import main
+from gll_mail.errors import GllMailError
+from gll_mail.team.accounts import authenticate, campaign_overview, create_admin
+from gll_mail.web import create_app
 
 PASSWORD = "correct horse battery"
 
@@ -135,7 +135,7 @@ def test_guesses_sent_at_once_do_not_slip_under_the_limit(settings, any_engine):
 
 
 def test_a_password_change_or_deletion_ends_open_sessions(admin_client, session):
-    from gll_mail.admin import delete_admin, set_password
+    from gll_mail.team.accounts import delete_admin, set_password
 
     sign_in(admin_client)
     assert admin_client.get("/admin/").status_code == 200

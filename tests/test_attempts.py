@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from gll_mail.attempts import A, Attempts
+from gll_mail.members.attempts import A, Attempts
 
 
 def count(engine, attempts: Attempts, bucket: str, client: str, window: int, now: float) -> int:

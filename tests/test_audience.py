@@ -8,14 +8,27 @@ import pytest
 from sqlalchemy import insert, literal, select
 from sqlmodel import Session
 
-from gll_mail.audience import (
-    AudienceError, audience_breakdown, audience_count, audience_select, original_recipient_count,
+from gll_mail.campaigns.audience import (
+    AudienceError,
+    audience_breakdown,
+    audience_count,
+    audience_select,
+    original_recipient_count,
     unreachable_recipients,
 )
 from gll_mail.db import session_scope
-from gll_mail.demo_data import seed_catalog
+from gll_mail.demo.data import seed_catalog
 from gll_mail.models import (
-    Campaign, CampaignStatus, Delivery, DeliveryStatus, Pod, PodMembership, Subscriber, Subscription, Topic, utcnow,
+    Campaign,
+    CampaignStatus,
+    Delivery,
+    DeliveryStatus,
+    Pod,
+    PodMembership,
+    Subscriber,
+    Subscription,
+    Topic,
+    utcnow,
 )
 
 

@@ -8,10 +8,15 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from gll_mail import bounces
-from gll_mail.bounce_intake import SOFT_THRESHOLD, receive, retry, store
+from gll_mail.bounces import classify
+from gll_mail.bounces.intake import SOFT_THRESHOLD, receive, retry, store
 from gll_mail.models import (
-    Campaign, Delivery, Event, InboundMessage, Subscriber, Suppression,
+    Campaign,
+    Delivery,
+    Event,
+    InboundMessage,
+    Subscriber,
+    Suppression,
 )
 from gll_mail.tokens import make_verp_token
 
@@ -66,7 +71,7 @@ def seed(session) -> dict[str, Delivery]:
 @pytest.mark.parametrize("case", CASES)
 def test_corpus_classification(settings, case):
     expected = json.loads((CORPUS / f"{case}.json").read_text())
-    result = bounces.classify(settings, (CORPUS / f"{case}.eml").read_bytes())
+    result = classify.classify(settings, (CORPUS / f"{case}.eml").read_bytes())
     assert result.kind == expected["kind"]
     assert result.rule == expected["rule"]
     if expected["recipient"]:
@@ -198,7 +203,7 @@ def test_raw_stored_before_processing_and_retry(engine, settings, session, monke
     def boom(*a, **k):
         raise RuntimeError("database hiccup")
 
-    monkeypatch.setattr("gll_mail.bounce_intake.apply", boom)
+    monkeypatch.setattr("gll_mail.bounces.intake.apply", boom)
     assert receive(engine, settings, raw, source="test") is None
     session.expire_all()
     row = session.exec(select(InboundMessage)).one()
@@ -217,7 +222,7 @@ def test_store_is_idempotent_by_key(engine):
 
 
 def test_a_deleted_account_leaves_no_address_in_bounces_or_suppressions(engine, settings, session):
-    from gll_mail.manage import delete_account
+    from gll_mail.members.preferences import delete_account
 
     seed(session)
     raw = as_delivered(settings, "postfix-user-unknown")
@@ -257,13 +262,13 @@ def test_a_report_that_proves_nothing_suppresses_nobody(engine, settings, sessio
 
 
 @pytest.mark.parametrize("status, diagnostic, kind", [
-    ("5.1.1", "smtp; 550 5.1.1 <x@example.org>: Recipient address rejected: User unknown", bounces.HARD),
-    ("5.2.1", "smtp; 550 5.2.1 The email account that you tried to reach is disabled", bounces.HARD),
-    ("5.7.1", "smtp; 554 5.7.1 Message rejected as spam", bounces.SOFT),  # the message, not the address
-    ("", "smtp; 550 No such user here", bounces.HARD),
-    ("", "smtp; 550 Rejected for policy reasons", bounces.SOFT),
-    ("4.2.2", "smtp; 452 4.2.2 Mailbox full", bounces.SOFT),
+    ("5.1.1", "smtp; 550 5.1.1 <x@example.org>: Recipient address rejected: User unknown", classify.HARD),
+    ("5.2.1", "smtp; 550 5.2.1 The email account that you tried to reach is disabled", classify.HARD),
+    ("5.7.1", "smtp; 554 5.7.1 Message rejected as spam", classify.SOFT),  # the message, not the address
+    ("", "smtp; 550 No such user here", classify.HARD),
+    ("", "smtp; 550 Rejected for policy reasons", classify.SOFT),
+    ("4.2.2", "smtp; 452 4.2.2 Mailbox full", classify.SOFT),
 ])
 def test_a_returned_dsn_suppresses_only_a_bad_address(status, diagnostic, kind):
     """The same rule as for a refusal during the send (smtp_pool.SendResult.hard_bounce)."""
-    assert bounces.classify_status(status, "failed", diagnostic) == kind
+    assert classify.classify_status(status, "failed", diagnostic) == kind

@@ -8,14 +8,23 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert, literal, select
 
-from gll_mail.audience import audience_count, audience_select
-from gll_mail.campaigns import CampaignError, effective_subject, sync_campaign
+from gll_mail.campaigns.audience import audience_count, audience_select
+from gll_mail.campaigns.preflight import check
+from gll_mail.campaigns.records import CampaignError, effective_subject, sync_campaign
+from gll_mail.campaigns.render import CampaignRenderer, recipient_for
+from gll_mail.campaigns.sources import load_source
 from gll_mail.db import session_scope
-from gll_mail.demo_data import seed_catalog, seed_members
-from gll_mail.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Subscriber, Subscription, Topic, utcnow
-from gll_mail.preflight import check
-from gll_mail.render import CampaignRenderer, recipient_for
-from gll_mail.sources import load_source
+from gll_mail.demo.data import seed_catalog, seed_members
+from gll_mail.models import (
+    Campaign,
+    CampaignStatus,
+    Delivery,
+    DeliveryStatus,
+    Subscriber,
+    Subscription,
+    Topic,
+    utcnow,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 ORIGINAL = REPO / "campaigns" / "2019-06-compassion-reports.md"

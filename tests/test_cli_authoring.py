@@ -9,7 +9,7 @@ import pytest
 
 from gll_mail.cli import main
 from gll_mail.db import session_scope
-from gll_mail.demo_data import seed_catalog, seed_members
+from gll_mail.demo.data import seed_catalog, seed_members
 from gll_mail.models import Subscriber
 
 FIXTURES = Path(__file__).resolve().parent / "data" / "campaigns"
@@ -77,7 +77,7 @@ def test_a_test_send_is_the_members_message_signed_and_all(runner, seeded, smtp_
     unsubscribe, VERP sender, a DKIM signature that verifies; each proof with its own Message-ID."""
     import dkim
 
-    from gll_mail.dkim_setup import generate_key
+    from gll_mail.smtp.dkim_setup import generate_key
 
     signer = generate_key(tmp_path / "dkim.pem", "gll2026", "who.int")
     record = signer.public_dns_record().encode()
@@ -120,10 +120,10 @@ def test_audience_by_language_and_pod(runner, seeded):
 def test_audience_of_a_corrigendum_reports_unreachable(runner, seeded, engine):
     from sqlalchemy import insert, literal, select
 
-    from gll_mail.audience import audience_select
-    from gll_mail.campaigns import sync_campaign
+    from gll_mail.campaigns.audience import audience_select
+    from gll_mail.campaigns.records import sync_campaign
+    from gll_mail.campaigns.sources import load_source
     from gll_mail.models import Delivery, utcnow
-    from gll_mail.sources import load_source
 
     with session_scope(engine) as session:
         original = sync_campaign(session, load_source(Path(__file__).resolve().parent.parent / "campaigns"

@@ -10,13 +10,13 @@ import sys
 import time
 from pathlib import Path
 
+from conftest import TEST_KEY
 from sqlmodel import select
+from test_bounces import CORPUS, seed
 
 from gll_mail.cli import main
 from gll_mail.models import InboundMessage, Subscriber
 from gll_mail.tokens import make_verp_token
-from conftest import TEST_KEY
-from test_bounces import CORPUS, seed
 
 REPO = Path(__file__).resolve().parent.parent
 

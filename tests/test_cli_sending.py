@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from delivery_support import add_subscribers, deliveries, recipients_of, write_campaign
 from sqlalchemy import select
 
-from delivery_support import add_subscribers, deliveries, recipients_of, write_campaign
 from gll_mail.cli import main
 from gll_mail.models import Campaign, utcnow
 
@@ -88,7 +88,7 @@ def test_at_its_time_a_scheduled_campaign_is_checked_again_and_paused_if_it_fail
     from sqlmodel import Session
 
     from gll_mail.catalog import add_resource
-    from gll_mail.scheduler import launch_due
+    from gll_mail.delivery.scheduler import launch_due
 
     settings.resources_dir.mkdir(parents=True, exist_ok=True)
     (settings.resources_dir / "toolkit.pdf").write_bytes(b"%PDF-1.4 toolkit")

@@ -12,10 +12,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
+from conftest import TEST_KEY
 from sqlmodel import select
 
-from conftest import TEST_KEY
 from gll_mail import links
 from gll_mail.models import Event, EventType, Resource, Subscriber, utcnow
 

@@ -5,14 +5,34 @@ from __future__ import annotations
 from email import message_from_bytes, policy
 
 import pytest
+from delivery_support import (
+    TimedSink,
+    add_subscribers,
+    deliveries,
+    max_in_window,
+    recipients_of,
+    write_campaign,
+)
 from sqlmodel import Session, select
 
-from delivery_support import TimedSink, add_subscribers, deliveries, max_in_window, recipients_of, write_campaign
-from gll_mail.delivery import DeliveryError, launch, send_now, set_status, summary
-from gll_mail.models import (
-    Campaign, CampaignStatus, DeliveryStatus, Event, EventType, Subscriber, SubscriberStatus, Suppression,
+from gll_mail.campaigns.sources import load_source
+from gll_mail.delivery.drainer import (
+    DeliveryError,
+    launch,
+    send_now,
+    set_status,
+    summary,
 )
-from gll_mail.sources import load_source
+from gll_mail.models import (
+    Campaign,
+    CampaignStatus,
+    DeliveryStatus,
+    Event,
+    EventType,
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+)
 from gll_mail.suppressions import suppress
 from gll_mail.tokens import read_verp_token
 
@@ -37,8 +57,8 @@ def test_exactly_the_audience_also_after_changes_since_enqueue(engine, fast, smt
         suppress(session, emails[2], reason="complaint")
         session.commit()
     source = _campaign(fast)
-    from gll_mail.delivery import prepare
-    from gll_mail.manage import delete_account
+    from gll_mail.delivery.drainer import prepare
+    from gll_mail.members.preferences import delete_account
 
     campaign = prepare(engine, fast, source)
     assert launch(engine, campaign.id) == 27
@@ -232,21 +252,21 @@ def test_the_faster_aiosmtplib_helpers_give_the_same_bytes():
 
     import aiosmtplib.email
 
-    from gll_mail import smtp_pool
+    from gll_mail.smtp import pool
 
     period = re.compile(rb"(?m)^\.")
     rng = random.Random(4)
     for _ in range(3000):
         data = bytes(rng.choice(b".\r\nab") for _ in range(rng.randint(0, 14)))
-        assert smtp_pool._normalize_line_endings(data) == smtp_pool._original_normalize(data)
-        assert smtp_pool._DotStuffing().sub(b"..", data) == period.sub(b"..", data)
-        prepared = smtp_pool.prepare_data(data)  # what a render helper hands over, to be sent as is
-        assert prepared == period.sub(b"..", smtp_pool._original_normalize(data))
-        wrapped = smtp_pool.Prepared(prepared)
-        assert smtp_pool._DotStuffing().sub(b"..", smtp_pool._normalize_line_endings(wrapped)) is wrapped
+        assert pool._normalize_line_endings(data) == pool._original_normalize(data)
+        assert pool._DotStuffing().sub(b"..", data) == period.sub(b"..", data)
+        prepared = pool.prepare_data(data)  # what a render helper hands over, to be sent as is
+        assert prepared == period.sub(b"..", pool._original_normalize(data))
+        wrapped = pool.Prepared(prepared)
+        assert pool._DotStuffing().sub(b"..", pool._normalize_line_endings(wrapped)) is wrapped
     for address in ("bounces+1z.ln.abcdef@bounces.gll.who.int", "m00001@example.org", "a.b-c_d=e@x-y.z.org",
                     "Name <a@b.org>", "a..b@c.org", "\"q u\"@x.org", "a@b", "ü@x.org", " a@b.org "):
-        assert smtp_pool._parse_address(address) == aiosmtplib.email.parse_address(address)
+        assert pool._parse_address(address) == aiosmtplib.email.parse_address(address)
 
 
 @pytest.mark.parametrize("trouble", ["drop", "timeout"])
@@ -285,8 +305,8 @@ def test_the_mailto_unsubscribe_of_a_sent_message_unsubscribes_over_smtp(engine,
     import socket
     from urllib.parse import parse_qs, unquote, urlsplit
 
-    from gll_mail.bounce_intake import make_controller
-    from gll_mail.reports import campaign_report
+    from gll_mail.bounces.intake import make_controller
+    from gll_mail.bounces.reports import campaign_report
 
     emails = add_subscribers(engine, 2)
     result = send_now(engine, fast, _campaign(fast))
@@ -324,7 +344,7 @@ def test_the_mailto_unsubscribe_of_a_sent_message_unsubscribes_over_smtp(engine,
 
 def _claimed_by_a_drainer(engine, settings, count: int):
     """(campaign, a Drainer, its claimed batch) for a launched campaign to ``count`` members."""
-    from gll_mail.delivery import Drainer, prepare
+    from gll_mail.delivery.drainer import Drainer, prepare
 
     add_subscribers(engine, count)
     source = _campaign(settings)
@@ -357,9 +377,9 @@ def test_a_late_outcome_never_overwrites_a_newer_claim(engine, fast):
     """Worker A's lease ran out mid-send and worker B claimed the row: A's late answer changes nothing."""
     from sqlalchemy import update as sql_update
 
-    from gll_mail.delivery import Outcome, Work
+    from gll_mail.delivery.drainer import Outcome, Work
     from gll_mail.models import Delivery
-    from gll_mail.smtp_pool import PERMANENT, SendResult
+    from gll_mail.smtp.pool import PERMANENT, SendResult
 
     _, a, batch = _claimed_by_a_drainer(engine, fast, 3)
     claimed = [entry[0] for entry in batch]
@@ -376,8 +396,8 @@ def test_a_late_outcome_never_overwrites_a_newer_claim(engine, fast):
 
 
 def test_cancelling_while_sending_leaves_nothing_waiting(engine, fast, smtp_server):
-    from gll_mail.delivery import Outcome, Work
-    from gll_mail.smtp_pool import TEMPORARY, SendResult
+    from gll_mail.delivery.drainer import Outcome, Work
+    from gll_mail.smtp.pool import TEMPORARY, SendResult
 
     campaign, drainer, batch = _claimed_by_a_drainer(engine, fast, 4)
     claimed = [entry[0] for entry in batch]
@@ -385,7 +405,7 @@ def test_cancelling_while_sending_leaves_nothing_waiting(engine, fast, smtp_serv
     busy = SendResult(TEMPORARY, 451, "4.3.0 try later", "rcpt")
     drainer.record([Outcome(Work(claimed[0], "a@example.org", "example.org"), busy),  # would be retried
                     Outcome(Work(claimed[1], "b@example.org", "example.org"), None)])  # given back unsent
-    from gll_mail.outbox import release
+    from gll_mail.delivery.outbox import release
 
     release(engine, drainer.owner)  # the rest given back at a stop
     assert {r["status"] for r in deliveries(engine, "note")} == {"cancelled"}
@@ -393,7 +413,7 @@ def test_cancelling_while_sending_leaves_nothing_waiting(engine, fast, smtp_serv
 
 
 def test_retry_delays_double_with_jitter(engine, fast):
-    from gll_mail.delivery import Drainer
+    from gll_mail.delivery.drainer import Drainer
 
     drainer = Drainer(engine, fast.replace(retry_base_seconds=60))
     for attempts, base in ((1, 60), (2, 120), (3, 240), (4, 480)):

@@ -7,9 +7,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from gll_mail.dkim import SIGNED_HEADERS, DkimError, DkimSigner
-from gll_mail.message import MessageBuilder
-from gll_mail.render import RenderedMessage
+from gll_mail.campaigns.message import MessageBuilder
+from gll_mail.campaigns.render import RenderedMessage
+from gll_mail.smtp.dkim import SIGNED_HEADERS, DkimError, DkimSigner
 
 UNSUBSCRIBE = "https://gll.example.org/u/eyJzIjoieCJ9.abc.def"
 REQUIRED = {"from", "to", "subject", "date", "message-id", "list-id", "list-unsubscribe", "list-unsubscribe-post",

@@ -7,11 +7,17 @@ import re
 import stat
 
 import pytest
+from dns_support import TxtServer
 
 from gll_mail.cli import main
-from gll_mail.dkim import DkimError, DkimSigner
-from gll_mail.dkim_setup import TXT_CHUNK, check_published, dns_name, fetch_txt, generate_key, zone_entry
-from dns_support import TxtServer
+from gll_mail.smtp.dkim import DkimError, DkimSigner
+from gll_mail.smtp.dkim_setup import (
+    TXT_CHUNK,
+    check_published,
+    fetch_txt,
+    generate_key,
+    zone_entry,
+)
 
 NAME = "gll2026._domainkey.who.int"
 

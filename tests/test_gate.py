@@ -7,12 +7,13 @@ import time
 import pytest
 from itsdangerous import TimestampSigner
 from sqlmodel import select
+from web_support import BASE, add_member, app, client, csrf, web_settings  # noqa: F401
 
 from gll_mail import links
-from gll_mail.gate import Outcome, decide, is_scanner
+from gll_mail.events import is_scanner
+from gll_mail.members.gate import Outcome, decide
 from gll_mail.models import Event, EventType, PodMembership, Resource, Subscriber
 from gll_mail.tokens import make_token
-from web_support import BASE, add_member, app, client, csrf, web_settings  # noqa: F401
 
 NONE = frozenset()
 
@@ -132,10 +133,11 @@ def test_scanner_changes_nothing_and_is_recorded_as_bot(client, session, web_set
 
 
 def test_link_from_a_rendered_campaign_email_opens(client, session, web_settings):
-    from gll_mail.campaigns import sync_campaign
-    from gll_mail.render import CampaignRenderer, Recipient
-    from gll_mail.sources import load_source
     from conftest import REPO
+
+    from gll_mail.campaigns.records import sync_campaign
+    from gll_mail.campaigns.render import CampaignRenderer, Recipient
+    from gll_mail.campaigns.sources import load_source
 
     source = load_source(REPO / "campaigns" / "2019-06-compassion-reports.md")
     campaign = sync_campaign(session, source)

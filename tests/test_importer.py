@@ -10,7 +10,13 @@ from sqlmodel import select
 from gll_mail import catalog
 from gll_mail.db import session_scope
 from gll_mail.importer import ImportFailed, import_csv
-from gll_mail.models import Event, PodMembership, Subscriber, SubscriberStatus, Subscription
+from gll_mail.models import (
+    Event,
+    PodMembership,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+)
 from gll_mail.suppressions import suppress
 
 

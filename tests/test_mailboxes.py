@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from conftest import need
 from sqlmodel import select
-from tls_support import self_signed
 from test_bounces import CASES, CORPUS, as_delivered, seed
+from tls_support import self_signed
 
-from gll_mail.mailboxes import scan
+from gll_mail.bounces.mailboxes import scan
 from gll_mail.models import InboundMessage, Subscriber
 
 
@@ -51,7 +51,7 @@ def test_maildir_scan_twice(engine, settings, session, tmp_path):
 
 def test_big_maildir_scan_classifies_in_a_helper_process(engine, settings, session, tmp_path, monkeypatch):
     """Large scans store in batches and classify in a second process; the decisions are the same."""
-    from gll_mail import mailboxes
+    from gll_mail.bounces import mailboxes
 
     monkeypatch.setattr(mailboxes, "PARALLEL_FROM", 2)
     monkeypatch.setattr(mailboxes, "BATCH", 3)
@@ -69,10 +69,8 @@ def test_big_maildir_scan_classifies_in_a_helper_process(engine, settings, sessi
 def test_repeated_bounces_in_one_batch_see_each_other(engine, settings, session, tmp_path):
     """One batch, one session: the third soft bounce counts the two before it, a second hard bounce
     finds the suppression the first made (one row, two events)."""
-    from gll_mail.bounce_intake import SOFT_THRESHOLD
-    from gll_mail.models import Event, EventType, Suppression
-
-    from gll_mail.models import Campaign, Delivery
+    from gll_mail.bounces.intake import SOFT_THRESHOLD
+    from gll_mail.models import Campaign, Delivery, Event, EventType, Suppression
     from gll_mail.tokens import make_verp_token
 
     joao = seed(session)["joao.silva@yahoo.example"]
@@ -103,26 +101,26 @@ def test_repeated_bounces_in_one_batch_see_each_other(engine, settings, session,
 
 
 def test_a_failing_message_in_a_batch_is_kept_alone_for_retry(engine, settings, session, tmp_path, monkeypatch):
-    from gll_mail import bounce_intake
+    from gll_mail.bounces import intake
 
     seed(session)
     box = mailbox.Maildir(tmp_path / "Maildir", create=True)
     _fill(box, settings)
-    real_apply = bounce_intake.apply
+    real_apply = intake.apply
 
     def flaky(session, settings, raw, *args, **kw):
         if b"amina.diallo" in raw:
             raise RuntimeError("database hiccup")
         return real_apply(session, settings, raw, *args, **kw)
 
-    monkeypatch.setattr(bounce_intake, "apply", flaky)
+    monkeypatch.setattr(intake, "apply", flaky)
     report = scan(engine, settings, str(tmp_path / "Maildir"))
     assert report.stored == len(CASES) and 0 < report.failed < len(CASES)
     session.expire_all()
     failed = session.exec(select(InboundMessage).where(InboundMessage.status == "failed")).all()
     assert len(failed) == report.failed and all("database hiccup" in row.error for row in failed)
-    monkeypatch.setattr(bounce_intake, "apply", real_apply)
-    assert bounce_intake.retry(engine, settings) == (report.failed, 0)
+    monkeypatch.setattr(intake, "apply", real_apply)
+    assert intake.retry(engine, settings) == (report.failed, 0)
     session.expire_all()
     _check(session)
 
@@ -254,8 +252,8 @@ mail_location = maildir:{maildir}
 
 
 def test_imap_scan_against_dovecot(engine, settings, session, dovecot, runner, monkeypatch):
+    from gll_mail.bounces.mailboxes import MailboxError, scan_imap
     from gll_mail.cli import main
-    from gll_mail.mailboxes import MailboxError, scan_imap
 
     seed(session)
     scheme, port, ca = dovecot

@@ -6,12 +6,20 @@ import json
 
 import pytest
 from sqlmodel import select
+from web_support import add_member, app, client, csrf, web_settings  # noqa: F401
 
 from gll_mail import links
 from gll_mail.addresses import email_hash
-from gll_mail.models import (Event, EventType, PodMembership, Subscriber, SubscriberStatus, Subscription,
-                             Suppression, Topic)
-from web_support import add_member, app, client, csrf, web_settings  # noqa: F401
+from gll_mail.models import (
+    Event,
+    EventType,
+    PodMembership,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+    Suppression,
+    Topic,
+)
 
 
 @pytest.fixture
@@ -138,17 +146,16 @@ def test_unknown_action_is_400(manage):
 
 def test_whole_member_journey_on_sqlite_and_postgresql(any_engine, web_settings, smtp_server):
     """Register from a gated link, confirm, join a pod, click, change, export, unsubscribe, delete."""
-    from gll_mail.db import session_scope
-    from gll_mail.demo_data import seed_catalog
-    from gll_mail.gate import clear_caches
-    from gll_mail.web import create_app
     from web_support import BASE, url_in_text
+
+    from gll_mail.db import session_scope
+    from gll_mail.demo.data import seed_catalog
+    from gll_mail.web import create_app
 
     with session_scope(any_engine) as s:
         seed_catalog(s, web_settings.resources_dir)
         sub = Subscriber(email="journey@example.org")
         s.add(sub)
-    clear_caches()
     client = create_app(web_settings, any_engine).test_client()
     gate = links.gate_url(web_settings, sub.public_id, "compassion-tools")
     form = client.get(gate)

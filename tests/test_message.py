@@ -6,8 +6,14 @@ from email import message_from_bytes, policy
 
 import pytest
 
-from gll_mail.message import MessageBuilder, MessageError, check_address, clean, feedback_id
-from gll_mail.render import RenderedMessage
+from gll_mail.campaigns.message import (
+    MessageBuilder,
+    MessageError,
+    check_address,
+    clean,
+    feedback_id,
+)
+from gll_mail.campaigns.render import RenderedMessage
 from gll_mail.tokens import read_verp_token
 
 HOSTILE = "Eve\r\nBcc: victim@evil.example\r\n\r\nInjected body"

@@ -9,7 +9,14 @@ from sqlmodel import select
 from gll_mail import catalog
 from gll_mail.db import current_revision, migrate, session_scope
 from gll_mail.models import (
-    Campaign, Delivery, DeliveryStatus, Event, PodMembership, Subscriber, SubscriberStatus, Subscription,
+    Campaign,
+    Delivery,
+    DeliveryStatus,
+    Event,
+    PodMembership,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
 )
 from gll_mail.subscribers import describe
 

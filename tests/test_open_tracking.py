@@ -7,13 +7,13 @@ import re
 from sqlmodel import select
 from test_render import ORIGINAL
 
-from gll_mail.campaigns import sync_campaign
-from gll_mail.demo_data import seed_catalog
+from gll_mail.bounces.report_html import render_html
+from gll_mail.bounces.reports import campaign_report, render_text
+from gll_mail.campaigns.records import sync_campaign
+from gll_mail.campaigns.render import CampaignRenderer, recipient_for
+from gll_mail.campaigns.sources import load_source
+from gll_mail.demo.data import seed_catalog
 from gll_mail.models import Event, EventType, Subscriber
-from gll_mail.render import CampaignRenderer, recipient_for
-from gll_mail.reports import campaign_report, render_text
-from gll_mail.report_html import render_html
-from gll_mail.sources import load_source
 from gll_mail.web import create_app
 from gll_mail.web.tracking import PIXEL
 
@@ -74,7 +74,7 @@ def test_pixel_records_nothing_when_tracking_is_off(session, settings, engine):
 
 
 def test_preflight_accepts_the_pixel(session, settings):
-    from gll_mail.preflight import check
+    from gll_mail.campaigns.preflight import check
 
     settings = settings.replace(open_tracking=True)
     _campaign, _member, _message = _render(session, settings)

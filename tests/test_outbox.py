@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import threading
 
+from delivery_support import add_subscribers
 from sqlalchemy import select, update
 from sqlmodel import Session
 
-from delivery_support import add_subscribers
-from gll_mail.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Subscriber, SubscriberStatus
-from gll_mail.outbox import claim, counts, enqueue, finalize, release
+from gll_mail.delivery.outbox import claim, counts, enqueue, finalize, release
+from gll_mail.models import (
+    Campaign,
+    CampaignStatus,
+    Delivery,
+    DeliveryStatus,
+    Subscriber,
+    SubscriberStatus,
+)
 
 
 def _campaign(engine, status=CampaignStatus.SENDING, audience=None) -> int:
@@ -118,12 +125,12 @@ def test_kill_9_inside_the_enqueue_then_launch_again_enqueues_everyone_once(any_
     import sys
     import time
 
-    from gll_mail.delivery import launch
+    from gll_mail.delivery.drainer import launch
 
     add_subscribers(any_engine, 6000)
     campaign_id = _campaign(any_engine, status=CampaignStatus.SCHEDULED)
     url = any_engine.url.render_as_string(hide_password=False)
-    script = ("import sys, time; from gll_mail.db import make_engine; from gll_mail import outbox\n"
+    script = ("import sys, time; from gll_mail.db import make_engine; from gll_mail.delivery import outbox\n"
               "engine = make_engine(sys.argv[1]); real = outbox.audience_select\n"
               "def slow(*a, **k):\n    time.sleep(0.05); return real(*a, **k)\n"
               "outbox.audience_select = slow\n"

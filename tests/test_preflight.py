@@ -10,13 +10,20 @@ import pytest
 from sqlalchemy import insert, literal, select
 from sqlmodel import select as sqlselect
 
-from gll_mail import preflight
-from gll_mail.audience import audience_select
-from gll_mail.campaigns import sync_campaign
-from gll_mail.demo_data import seed_catalog, seed_members
-from gll_mail.models import CampaignStatus, Delivery, DeliveryStatus, Resource, Subscriber, utcnow
-from gll_mail.preflight import check
-from gll_mail.sources import load_source
+from gll_mail.campaigns import preflight
+from gll_mail.campaigns.audience import audience_select
+from gll_mail.campaigns.preflight import check
+from gll_mail.campaigns.records import sync_campaign
+from gll_mail.campaigns.sources import load_source
+from gll_mail.demo.data import seed_catalog, seed_members
+from gll_mail.models import (
+    CampaignStatus,
+    Delivery,
+    DeliveryStatus,
+    Resource,
+    Subscriber,
+    utcnow,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "data" / "campaigns"
@@ -140,7 +147,7 @@ def test_unreachable_recipients_of_the_original_are_reported(db, settings):
     for s in gone:
         db.add(s)
     db.flush()
-    from gll_mail.manage import delete_account
+    from gll_mail.members.preferences import delete_account
 
     deleted = db.exec(sqlselect(Subscriber).order_by(Subscriber.id.desc())).first()
     delete_account(db, deleted, source="test")  # their delivery stays, without them
@@ -223,7 +230,7 @@ def test_warnings_do_not_block(db, settings):
 
 
 def test_dkim_key_that_cannot_sign_blocks_and_a_foreign_domain_warns(db, settings, tmp_path):
-    from gll_mail.dkim_setup import generate_key
+    from gll_mail.smtp.dkim_setup import generate_key
 
     broken = settings.replace(dkim_key_file=str(tmp_path / "missing.pem"), dkim_selector="gll2026",
                               dkim_domain="who.int")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from gll_mail.db import make_engine
-from gll_mail.ratelimit import chunk_for, give_slot, reserve, take_slot
+from gll_mail.delivery.ratelimit import chunk_for, give_slot, reserve, take_slot
 
 
 def test_slots_of_concurrent_workers_never_overlap(any_engine):

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import pytest
 from sqlmodel import select
+from web_support import BASE, add_member, app, client, csrf, url_in_text, web_settings  # noqa: F401
 
 from gll_mail import links
-from gll_mail.models import Event, EventType, Subscriber, SubscriberStatus, Subscription, Suppression
+from gll_mail.models import (
+    Event,
+    EventType,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+    Suppression,
+)
 from gll_mail.suppressions import suppress
 from gll_mail.web import create_app
-from web_support import BASE, add_member, app, client, csrf, url_in_text, web_settings  # noqa: F401
 
 ANSWERS = {"name": "Wei Zhang", "country": "China", "organization": "Peking Union Hospital",
            "role": "Nurse", "language": "en", "consent": "yes"}
@@ -188,8 +195,8 @@ def test_unconfirmed_registrations_are_forgotten_after_the_grace_period(client, 
     from sqlalchemy import update
 
     from gll_mail.cli import main
+    from gll_mail.members.registration import PENDING, purge_unconfirmed
     from gll_mail.models import utcnow
-    from gll_mail.registration import PENDING, purge_unconfirmed
 
     add_member(session, "known@example.org", registered=True, name="Known Member")
     for email in ("known@example.org", "stranger@example.org", "recent@example.org"):
@@ -233,8 +240,8 @@ def test_a_campaigns_links_carry_it_through_registration_pod_joining_and_unsubsc
         client, session, web_settings, smtp_server):
     """The report of the campaign whose links were followed counts the registration, the pod join
     (on the way to a pod resource) and a later unsubscribe from its manage link."""
+    from gll_mail.bounces.reports import campaign_report
     from gll_mail.models import Campaign
-    from gll_mail.reports import campaign_report
 
     campaign = Campaign(slug="dec-news", subject="GLL December", status="sent")
     session.add(campaign)
@@ -264,7 +271,7 @@ def test_confirmation_emails_to_one_address_are_throttled_whoever_asks(client, s
     """One email per address every 2 minutes and 5 a day, from any number of IPs; the same page always."""
     from datetime import datetime, timedelta
 
-    from gll_mail.registration import CONFIRM_MAX_PER_DAY, PENDING
+    from gll_mail.members.registration import CONFIRM_MAX_PER_DAY, PENDING
 
     def ask(name: str) -> str:
         form = client.get(BASE + "/register")
@@ -321,7 +328,7 @@ def test_simultaneous_registrations_of_one_new_address_all_get_the_same_page(app
 def test_a_confirm_link_confirms_only_the_answers_it_was_sent_for(client, session, smtp_server):
     """Someone posts the form for a member's address: neither the member's pending link nor an old,
     already used one slips the stranger's answers into the member's profile."""
-    from gll_mail.registration import PENDING
+    from gll_mail.members.registration import PENDING
 
     def post(name: str, country: str):
         form = client.get(BASE + "/register")

@@ -8,14 +8,21 @@ from pathlib import Path
 
 import pytest
 
-from gll_mail import links, render
-from gll_mail.campaigns import sync_campaign
-from gll_mail.demo_data import seed_catalog
-from gll_mail.email_strings import STRINGS
+from gll_mail import links
+from gll_mail.campaigns import render
+from gll_mail.campaigns.email_strings import STRINGS
+from gll_mail.campaigns.records import sync_campaign
+from gll_mail.campaigns.render import (
+    CampaignRenderer,
+    Recipient,
+    RenderError,
+    classify_link,
+    recipient_for,
+)
+from gll_mail.campaigns.sources import load_source
+from gll_mail.demo.data import seed_catalog
 from gll_mail.languages import LANGUAGES
 from gll_mail.models import Subscriber
-from gll_mail.render import CampaignRenderer, Recipient, RenderError, classify_link, recipient_for
-from gll_mail.sources import load_source
 from gll_mail.tokens import read_token
 
 REPO = Path(__file__).resolve().parent.parent

@@ -6,13 +6,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import need
+
 from gll_mail import links
-from gll_mail.campaigns import sync_campaign
-from gll_mail.demo_data import seed_catalog
-from gll_mail.render import CampaignRenderer, Recipient
-from gll_mail.sources import load_source
+from gll_mail.campaigns.records import sync_campaign
+from gll_mail.campaigns.render import CampaignRenderer, Recipient
+from gll_mail.campaigns.sources import load_source
+from gll_mail.demo.data import seed_catalog
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

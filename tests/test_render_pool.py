@@ -7,13 +7,13 @@ from concurrent.futures import Future
 from email import message_from_bytes, policy
 
 import pytest
+from delivery_support import add_subscribers, deliveries, recipients_of, write_campaign
 from sqlalchemy import update
 
-from delivery_support import add_subscribers, deliveries, recipients_of, write_campaign
-from gll_mail.delivery import Drainer, launch, prepare, summary
+from gll_mail.campaigns.sources import load_source
+from gll_mail.delivery.drainer import Drainer, launch, prepare, summary
+from gll_mail.delivery.render_pool import RenderPool, helper_count
 from gll_mail.models import CampaignStatus, Subscriber
-from gll_mail.render_pool import RenderPool, helper_count
-from gll_mail.sources import load_source
 from gll_mail.tokens import read_verp_token
 
 
@@ -98,9 +98,9 @@ def test_helper_count(settings):
 
 def test_helpers_sign_with_dkim_and_the_signatures_verify(engine, pooled, smtp_server, tmp_path):
     import dkim
-
-    from gll_mail.dkim import DkimSigner
     from test_dkim import key_file
+
+    from gll_mail.smtp.dkim import DkimSigner
 
     path = key_file(tmp_path, "rsa")
     record = DkimSigner.from_file(path, "gll2026", "who.int").public_dns_record().encode()

@@ -8,11 +8,11 @@ from datetime import timedelta
 
 from sqlmodel import select
 
+from gll_mail.bounces.report_html import render_html
+from gll_mail.bounces.reports import campaign_report, render_text
 from gll_mail.cli import main
 from gll_mail.db import session_scope
 from gll_mail.models import Campaign, Delivery, Event, Resource, Subscriber, utcnow
-from gll_mail.report_html import render_html
-from gll_mail.reports import campaign_report, render_text
 
 T = utcnow().replace(microsecond=0) - timedelta(days=1)
 
@@ -90,7 +90,7 @@ def test_report_numbers(any_engine):
 def test_report_numbers_survive_deleted_accounts(any_engine):
     """Members who bounced, unsubscribed or complained, then deleted their account: the campaign's
     figures stay as they were, and nothing about them is left but the figures."""
-    from gll_mail.manage import delete_account
+    from gll_mail.members.preferences import delete_account
 
     with session_scope(any_engine) as session:
         seed_campaign(session)

@@ -12,9 +12,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from tls_support import self_signed
 
-from gll_mail.smtp import SmtpConfig, SmtpConfigError
-from gll_mail.smtp_pool import OK, UNREACHABLE, PooledConnection
-
+from gll_mail.smtp.client import SmtpConfig, SmtpConfigError
+from gll_mail.smtp.pool import OK, UNREACHABLE, PooledConnection
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning"),
@@ -117,9 +116,10 @@ def test_a_wrong_password_pauses_the_campaign_saying_so(tls_server, monkeypatch,
     """The relay refuses our login (535): the campaign pauses at once with the server's words, and
     no message counts as tried."""
     from delivery_support import add_subscribers, deliveries, write_campaign
-    from gll_mail.delivery import send_now
+
+    from gll_mail.campaigns.sources import load_source
+    from gll_mail.delivery.drainer import send_now
     from gll_mail.models import CampaignStatus
-    from gll_mail.sources import load_source
 
     url, cert, handler = tls_server
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))

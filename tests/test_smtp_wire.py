@@ -11,9 +11,9 @@ import asyncio
 
 import pytest
 
-from gll_mail.sink import LocalSMTPServer
-from gll_mail.smtp import SmtpConfig
-from gll_mail.smtp_pool import OK, PERMANENT, TEMPORARY, PooledConnection
+from gll_mail.smtp.client import SmtpConfig
+from gll_mail.smtp.pool import OK, PERMANENT, TEMPORARY, PooledConnection
+from gll_mail.smtp.sink import LocalSMTPServer
 
 MESSAGE = (b"From: gll@who.int\r\nTo: a@example.org\r\nSubject: pipelined\r\n\r\n"
            b"first line\r\n.a line that starts with a dot\r\n..and two\r\nlast\r\n")
@@ -234,7 +234,7 @@ def test_a_silent_server_times_out_and_the_next_send_reconnects():
     (550, "Rejected for policy reasons", False),
 ])
 def test_only_a_bad_recipient_address_is_a_hard_bounce(code, message, hard):
-    from gll_mail.smtp_pool import _classify
+    from gll_mail.smtp.pool import _classify
 
     assert _classify(code, message, "rcpt").hard_bounce is hard
     assert _classify(code, message, "data").hard_bounce is False  # refused content, not the address

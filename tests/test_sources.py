@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from gll_mail.sources import SourceError, find_source, list_sources, load_source
+from gll_mail.campaigns.sources import (
+    SourceError,
+    find_source,
+    list_sources,
+    load_source,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 

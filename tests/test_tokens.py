@@ -7,7 +7,13 @@ import time
 import pytest
 
 from gll_mail.tokens import (
-    TokenExpired, TokenInvalid, TokenWrongPurpose, make_token, read_token, read_verp_token, make_verp_token,
+    TokenExpired,
+    TokenInvalid,
+    TokenWrongPurpose,
+    make_token,
+    make_verp_token,
+    read_token,
+    read_verp_token,
 )
 
 OLD, NEW = "old-secret-key-0123456789abcdefghijklmnopq", "new-secret-key-0123456789abcdefghijklmnopq"

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import pytest
 from sqlmodel import select
+from web_support import add_member, app, client, web_settings  # noqa: F401
 
 from gll_mail import links
-from gll_mail.models import Campaign, Event, EventType, Subscriber, SubscriberStatus, Suppression
-from web_support import add_member, app, client, web_settings  # noqa: F401
+from gll_mail.models import (
+    Campaign,
+    Event,
+    EventType,
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+)
 
 
 def state(session, sub_id):
@@ -67,8 +74,9 @@ def test_the_page_button_unsubscribes_too(client, session, web_settings):
 
 def test_unsubscribe_stops_deliveries_already_queued(engine, session, web_settings, smtp_server, tmp_path):
     from delivery_support import write_campaign
-    from gll_mail.delivery import launch, prepare, send_now
-    from gll_mail.sources import load_source
+
+    from gll_mail.campaigns.sources import load_source
+    from gll_mail.delivery.drainer import launch, prepare, send_now
     from gll_mail.web import create_app
 
     settings = web_settings.replace(campaigns_dir=tmp_path / "campaigns", retry_base_seconds=0.02)

@@ -16,22 +16,27 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from conftest import REPO, need
 from sqlmodel import select
+from web_support import add_member, check_accessibility
 from werkzeug.serving import make_server
 
-from conftest import REPO, need
 from gll_mail import links
-from gll_mail.campaigns import sync_campaign
-from gll_mail.demo_data import seed_catalog
-from gll_mail.gate import clear_caches
-from gll_mail.models import Pod, PodMembership, Subscriber, SubscriberStatus, Suppression
-from gll_mail.render import CampaignRenderer, Recipient
-from gll_mail.smtp import SmtpConfig, send_one
-from gll_mail.sources import load_source
+from gll_mail.campaigns.records import sync_campaign
+from gll_mail.campaigns.render import CampaignRenderer, Recipient
+from gll_mail.campaigns.sources import load_source
+from gll_mail.demo.data import seed_catalog
+from gll_mail.members.web_strings import strings_for
+from gll_mail.models import (
+    Pod,
+    PodMembership,
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+)
+from gll_mail.smtp.client import SmtpConfig, send_one
 from gll_mail.tokens import read_token
 from gll_mail.web import create_app
-from gll_mail.web_strings import strings_for
-from web_support import add_member, check_accessibility
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -53,7 +58,6 @@ def site(settings, engine, session, smtp_server):
     live = settings.replace(base_url=base, smtp_url=smtp_server.url)
     seed_catalog(session, live.resources_dir)
     session.commit()
-    clear_caches()
     holder["app"] = create_app(live, engine)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

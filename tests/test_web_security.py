@@ -7,13 +7,13 @@ import string
 
 import pytest
 from sqlmodel import select
+from web_support import BASE, add_member, app, client, csrf, web_settings  # noqa: F401
 
 from gll_mail import links
 from gll_mail.languages import LANGUAGES
+from gll_mail.members.web_strings import STRINGS
 from gll_mail.models import Resource
 from gll_mail.web import create_app
-from gll_mail.web_strings import STRINGS
-from web_support import BASE, add_member, app, client, csrf, web_settings  # noqa: F401
 
 
 def test_security_headers_on_pages_and_errors(client, session, web_settings):
@@ -133,8 +133,8 @@ def test_client_address_behind_a_proxy(web_settings, engine, session, smtp_serve
 
 def test_no_get_or_head_changes_member_state(client, session, web_settings):
     """Every member URL, fetched as a person or a scanner would, leaves members, pods, topics alone."""
+    from gll_mail.members.registration import PENDING
     from gll_mail.models import PodMembership, Subscriber, Subscription, Suppression
-    from gll_mail.registration import PENDING
 
     registered = add_member(session, "reg@example.org")
     newcomer = add_member(session, "new@example.org", registered=False)

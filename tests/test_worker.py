@@ -13,13 +13,20 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from delivery_support import (
+    TimedSink,
+    add_subscribers,
+    deliveries,
+    max_in_window,
+    recipients_of,
+    write_campaign,
+)
 from sqlalchemy import select
 from sqlmodel import Session
 
-from delivery_support import TimedSink, add_subscribers, deliveries, max_in_window, recipients_of, write_campaign
-from gll_mail.delivery import launch, prepare
+from gll_mail.campaigns.sources import load_source
+from gll_mail.delivery.drainer import launch, prepare
 from gll_mail.models import Campaign, CampaignStatus, utcnow
-from gll_mail.sources import load_source
 
 GLL_MAIL = str(Path(sys.executable).parent / "gll-mail")
 CONNECTIONS = 4

@@ -8,8 +8,7 @@ from email import message_from_bytes, policy
 
 import pytest
 
-from gll_mail.demo_data import seed_catalog
-from gll_mail.gate import clear_caches
+from gll_mail.demo.data import seed_catalog
 from gll_mail.models import PodMembership, Subscriber, SubscriberStatus, utcnow
 from gll_mail.web import create_app
 
@@ -26,7 +25,6 @@ def web_settings(settings, smtp_server):
 def app(web_settings, engine, session):
     seed_catalog(session, web_settings.resources_dir)
     session.commit()
-    clear_caches()
     return create_app(web_settings, engine)
 
 
@@ -37,8 +35,9 @@ def client(app):
 
 def add_member(session, email: str, *, registered: bool = True, language: str = "en", pods=(),
                status: str = SubscriberStatus.ACTIVE, name: str = "Amina Haddad") -> Subscriber:
-    from gll_mail.models import Pod
     from sqlmodel import select
+
+    from gll_mail.models import Pod
 
     sub = Subscriber(email=email, name=name, language=language, status=status,
                      registered_at=utcnow() if registered else None)

@@ -18,7 +18,7 @@ def admin() -> None:
 @pass_app
 def create(app: AppContext, username: str, password: str) -> None:
     """Create a team account that can sign in to /admin."""
-    from gll_mail.admin import create_admin
+    from gll_mail.team.accounts import create_admin
 
     with app.session() as session:
         create_admin(session, username, password)
@@ -31,7 +31,7 @@ def create(app: AppContext, username: str, password: str) -> None:
 @pass_app
 def password(app: AppContext, username: str, password: str) -> None:
     """Set a new password; every session signed in with the old one ends."""
-    from gll_mail.admin import set_password
+    from gll_mail.team.accounts import set_password
 
     with app.session() as session:
         set_password(session, username, password)
@@ -44,7 +44,7 @@ def password(app: AppContext, username: str, password: str) -> None:
 @pass_app
 def delete(app: AppContext, username: str) -> None:
     """Delete a team account (its open sessions end at once)."""
-    from gll_mail.admin import delete_admin
+    from gll_mail.team.accounts import delete_admin
 
     with app.session() as session:
         delete_admin(session, username)
@@ -55,7 +55,7 @@ def delete(app: AppContext, username: str) -> None:
 @pass_app
 def list_(app: AppContext) -> None:
     """The team accounts and when each was created."""
-    from gll_mail.admin import list_admins
+    from gll_mail.team.accounts import list_admins
 
     with app.session() as session:
         users = list_admins(session)

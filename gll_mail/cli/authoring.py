@@ -26,7 +26,7 @@ def _print_report(app: AppContext, report) -> None:
 
 
 def _source(app: AppContext, source: str):
-    from gll_mail.sources import find_source
+    from gll_mail.campaigns.sources import find_source
 
     return find_source(app.settings, source)
 
@@ -37,7 +37,7 @@ def _source(app: AppContext, source: str):
 @pass_app
 def check_command(app: AppContext, source: str, check_urls: bool) -> None:
     """Run the preflight on SOURCE (a path or a slug in campaigns/): exit 1 when it may not be sent."""
-    from gll_mail.preflight import check
+    from gll_mail.campaigns.preflight import check
 
     campaign_source = _source(app, source)
     with app.session() as session:
@@ -53,7 +53,7 @@ def check_command(app: AppContext, source: str, check_urls: bool) -> None:
 
 
 def _recipient(session, email: str | None, language: str | None):
-    from gll_mail.render import recipient_for, sample_recipient
+    from gll_mail.campaigns.render import recipient_for, sample_recipient
     from gll_mail.subscribers import get_by_email
 
     if email:
@@ -73,8 +73,8 @@ def _recipient(session, email: str | None, language: str | None):
 def preview_command(app: AppContext, source: str, language: str | None, as_email: str | None, out: Path | None,
                     text: bool, open_browser: bool) -> None:
     """Render SOURCE as a recipient gets it (HTML, or --text)."""
-    from gll_mail.campaigns import get_campaign
-    from gll_mail.render import CampaignRenderer
+    from gll_mail.campaigns.records import get_campaign
+    from gll_mail.campaigns.render import CampaignRenderer
 
     campaign_source = _source(app, source)
     with app.session() as session:
@@ -109,8 +109,8 @@ def test_command(app: AppContext, source: str, to: tuple[str, ...], language: st
     when GLL_MAIL_DKIM_* is set, the DKIM signature. A subscriber's address gets their language,
     name and links.
     """
-    from gll_mail.preflight import check
-    from gll_mail.proofs import build_proofs, send_proof
+    from gll_mail.campaigns.preflight import check
+    from gll_mail.campaigns.proofs import build_proofs, send_proof
 
     campaign_source = _source(app, source)
     with app.session() as session:
@@ -134,7 +134,11 @@ def test_command(app: AppContext, source: str, to: tuple[str, ...], language: st
 @pass_app
 def audience_command(app: AppContext, source: str) -> None:
     """How many subscribers SOURCE would go to, by language and learning pod."""
-    from gll_mail.audience import audience_breakdown, original_recipient_count, unreachable_recipients
+    from gll_mail.campaigns.audience import (
+        audience_breakdown,
+        original_recipient_count,
+        unreachable_recipients,
+    )
 
     campaign_source = _source(app, source)
     with app.session() as session:

@@ -20,7 +20,7 @@ def bounces() -> None:
 @pass_app
 def receive(app: AppContext, host: str, port: int) -> None:
     """Run the inbound SMTP server for the bounce domain's MX (Ctrl-C stops it)."""
-    from gll_mail.bounce_intake import make_controller
+    from gll_mail.bounces.intake import make_controller
 
     controller = make_controller(app.engine, app.settings, host, port)
     controller.start()
@@ -39,7 +39,7 @@ def receive(app: AppContext, host: str, port: int) -> None:
 @pass_app
 def scan(app: AppContext, source: str) -> None:
     """Process a Maildir folder, an mbox file or imap(s)://user:pass@host/FOLDER (safe to re-run)."""
-    from gll_mail.mailboxes import scan as do_scan
+    from gll_mail.bounces.mailboxes import scan as do_scan
 
     r = do_scan(app.engine, app.settings, source)
     kinds = ", ".join(f"{k} {v}" for k, v in sorted(r.kinds.items())) or "none"
@@ -50,7 +50,7 @@ def scan(app: AppContext, source: str) -> None:
 @pass_app
 def retry(app: AppContext) -> None:
     """Process every stored message that is not processed yet: failed ones, and new ones a crash left."""
-    from gll_mail.bounce_intake import retry as do_retry
+    from gll_mail.bounces.intake import retry as do_retry
 
     ok, failed = do_retry(app.engine, app.settings)
     click.echo(f"{ok} processed, {failed} still failing")

@@ -8,8 +8,8 @@ import click
 from rich.table import Table
 
 from gll_mail.cli.base import AppContext
-from gll_mail.demo import reset_demo_database, run_demo
-from gll_mail.sink import LocalSMTPServer
+from gll_mail.demo.run import reset_demo_database, run_demo
+from gll_mail.smtp.sink import LocalSMTPServer
 
 
 @click.command()

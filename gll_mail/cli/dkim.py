@@ -5,8 +5,15 @@ from __future__ import annotations
 import click
 
 from gll_mail.cli.base import AppContext
-from gll_mail.dkim import DkimSigner
-from gll_mail.dkim_setup import ALGORITHMS, check_published, dns_name, generate_key, misalignment, zone_entry
+from gll_mail.smtp.dkim import DkimSigner
+from gll_mail.smtp.dkim_setup import (
+    ALGORITHMS,
+    check_published,
+    dns_name,
+    generate_key,
+    misalignment,
+    zone_entry,
+)
 
 
 @click.group()

@@ -16,8 +16,8 @@ from gll_mail.cli.base import AppContext, pass_app
 @pass_app
 def report(app: AppContext, slug: str, fmt: str, output) -> None:
     """What a campaign achieved: sends, bounces, complaints, human vs bot clicks, conversions."""
-    from gll_mail.report_html import render_html
-    from gll_mail.reports import campaign_report, render_text
+    from gll_mail.bounces.report_html import render_html
+    from gll_mail.bounces.reports import campaign_report, render_text
 
     with app.session() as session:
         data = campaign_report(session, slug)

@@ -19,7 +19,7 @@ class SendingError(GllMailError):
 
 
 def _campaign(session, slug: str) -> Campaign:
-    from gll_mail.campaigns import get_campaign
+    from gll_mail.campaigns.records import get_campaign
 
     campaign = get_campaign(session, slug)
     if campaign is None:
@@ -44,9 +44,9 @@ def _when(value: str) -> datetime:
 @pass_app
 def schedule_command(app: AppContext, source: str, at: str | None) -> None:
     """Run the preflight on SOURCE and schedule it; a running `gll-mail worker` sends it when due."""
-    from gll_mail.delivery import prepare
-    from gll_mail.scheduler import schedule_job
-    from gll_mail.sources import find_source
+    from gll_mail.campaigns.sources import find_source
+    from gll_mail.delivery.drainer import prepare
+    from gll_mail.delivery.scheduler import schedule_job
 
     when = _when(at) if at else None
     campaign_source = find_source(app.settings, source)
@@ -100,8 +100,8 @@ class _Bar:
 @pass_app
 def send_command(app: AppContext, source: str, no_progress: bool) -> None:
     """Send SOURCE (a path or a slug) now, in the foreground, with a progress bar."""
-    from gll_mail.delivery import send_now
-    from gll_mail.sources import find_source
+    from gll_mail.campaigns.sources import find_source
+    from gll_mail.delivery.drainer import send_now
 
     campaign_source = find_source(app.settings, source)
     if no_progress:
@@ -126,7 +126,7 @@ def send_command(app: AppContext, source: str, no_progress: bool) -> None:
 @pass_app
 def status_command(app: AppContext, slug: str) -> None:
     """Where a campaign stands: status (with the reason of a pause) and its deliveries."""
-    from gll_mail.delivery import summary
+    from gll_mail.delivery.drainer import summary
 
     with app.session() as session:
         campaign = _campaign(session, slug)
@@ -150,7 +150,7 @@ def status_command(app: AppContext, slug: str) -> None:
 @pass_app
 def pause_command(app: AppContext, slug: str, reason: str) -> None:
     """Stop sending SLUG; workers finish the messages in flight. `campaign resume` goes on."""
-    from gll_mail.delivery import set_status
+    from gll_mail.delivery.drainer import set_status
 
     with app.session() as session:
         campaign = _campaign(session, slug)
@@ -165,7 +165,7 @@ def pause_command(app: AppContext, slug: str, reason: str) -> None:
 @pass_app
 def resume_command(app: AppContext, slug: str) -> None:
     """Go on sending a paused SLUG (a running worker, or `campaign send`, sends the rest)."""
-    from gll_mail.delivery import launch, launch_checked, set_status
+    from gll_mail.delivery.drainer import launch, launch_checked, set_status
 
     with app.session() as session:
         campaign = _campaign(session, slug)
@@ -194,8 +194,8 @@ def resume_command(app: AppContext, slug: str) -> None:
 @pass_app
 def cancel_command(app: AppContext, slug: str) -> None:
     """Cancel SLUG: nothing more is sent; what was sent stays recorded."""
-    from gll_mail.delivery import set_status
-    from gll_mail.scheduler import unschedule_job
+    from gll_mail.delivery.drainer import set_status
+    from gll_mail.delivery.scheduler import unschedule_job
 
     with app.session() as session:
         campaign = _campaign(session, slug)
@@ -211,7 +211,7 @@ def cancel_command(app: AppContext, slug: str) -> None:
 @pass_app
 def retry_failed_command(app: AppContext, slug: str) -> None:
     """Queue SLUG's failed messages again (hard-bounced addresses stay suppressed at send time)."""
-    from gll_mail.delivery import set_status
+    from gll_mail.delivery.drainer import set_status
 
     with app.session() as session:
         campaign = _campaign(session, slug)
@@ -231,7 +231,7 @@ def retry_failed_command(app: AppContext, slug: str) -> None:
 @pass_app
 def list_command(app: AppContext) -> None:
     """Every campaign in the database with its status and figures."""
-    from gll_mail.delivery import summary
+    from gll_mail.delivery.drainer import summary
 
     with app.session() as session:
         campaigns = list(session.execute(select(Campaign).order_by(Campaign.created_at)).scalars())

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from pathlib import Path
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from gll_mail.cli.base import AppContext, pass_app
@@ -119,7 +124,7 @@ def purge_unconfirmed_(app: AppContext, days: int, dry_run: bool) -> None:
     """
     from datetime import timedelta
 
-    from gll_mail.registration import purge_unconfirmed
+    from gll_mail.members.registration import purge_unconfirmed
 
     with app.session() as session:
         result = purge_unconfirmed(session, older_than=timedelta(days=days), dry_run=dry_run)

@@ -5,7 +5,12 @@ from __future__ import annotations
 import click
 
 from gll_mail.cli.base import AppContext, pass_app
-from gll_mail.suppressions import REASONS, list_suppressions, suppress_by_hand, unsuppress_by_hand
+from gll_mail.suppressions import (
+    REASONS,
+    list_suppressions,
+    suppress_by_hand,
+    unsuppress_by_hand,
+)
 
 
 @click.group()

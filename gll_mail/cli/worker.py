@@ -15,12 +15,12 @@ from gll_mail.cli.base import AppContext, pass_app
 @pass_app
 def worker_command(app: AppContext, concurrency: int | None, poll: float) -> None:
     """Send scheduled and running campaigns until stopped (SIGTERM or Ctrl-C stop it cleanly)."""
-    from gll_mail.worker import run_worker
+    from gll_mail.delivery.worker import run_worker
 
     where = app.engine.url.render_as_string(hide_password=True)
 
     def ready(drainer) -> None:
-        from gll_mail.dkim_setup import dns_name
+        from gll_mail.smtp.dkim_setup import dns_name
 
         signer = drainer.signer
         signing = f"DKIM {signer.algorithm.decode()} as {dns_name(signer)}" if signer is not None else "no DKIM"

@@ -8,8 +8,8 @@ from __future__ import annotations
 from flask import Flask
 from sqlalchemy.engine import Engine
 
-from gll_mail.attempts import Attempts
 from gll_mail.db import engine_for, session_scope
+from gll_mail.members.attempts import Attempts
 from gll_mail.settings import Settings
 
 
@@ -28,7 +28,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     from gll_mail.web.admin import bp as admin_bp; app.register_blueprint(admin_bp)  # noqa: E702 (issue 6)
     from gll_mail.web.tracking import bp as tracking_bp; app.register_blueprint(tracking_bp)  # noqa: E702
-    from gll_mail.web import archive, assets, clicks, members, security  # issue 5: the member web
+    from gll_mail.web import (  # issue 5: the member web
+        archive,
+        assets,
+        clicks,
+        members,
+        security,
+    )
     security.init_app(app, settings)
     assets.init_app(app)
     app.extensions["gll_mail_attempts"] = Attempts(app.extensions["gll_mail"]["engine"], settings.secret_keys[0])

@@ -12,7 +12,17 @@ import time
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
 from gll_mail.web.security import check_csrf, client_ip
 
@@ -41,7 +51,7 @@ def _safe_next(target: str) -> str:
 def login_required(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
-        from gll_mail.admin import signed_in_user
+        from gll_mail.team.accounts import signed_in_user
         from gll_mail.web import app_session
 
         signed_in_at = session.get("admin_at")
@@ -59,7 +69,7 @@ def login_required(view):
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    from gll_mail.admin import authenticate, session_stamp
+    from gll_mail.team.accounts import authenticate, session_stamp
     from gll_mail.web import app_session, app_settings
 
     error, status = "", 200
@@ -88,7 +98,7 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    from gll_mail.admin import sign_out_everywhere, signed_in_user
+    from gll_mail.team.accounts import sign_out_everywhere, signed_in_user
     from gll_mail.web import app_session
 
     check_csrf()
@@ -102,7 +112,7 @@ def logout():
 @bp.get("/")
 @login_required
 def index():
-    from gll_mail.admin import campaign_overview
+    from gll_mail.team.accounts import campaign_overview
     from gll_mail.web import app_session
 
     with app_session(current_app) as s:
@@ -113,8 +123,9 @@ def index():
 @bp.get("/campaigns/<slug>")
 @login_required
 def campaign_report(slug: str):
-    from gll_mail.report_html import render_html
-    from gll_mail.reports import ReportError, campaign_report as build
+    from gll_mail.bounces.report_html import render_html
+    from gll_mail.bounces.reports import ReportError
+    from gll_mail.bounces.reports import campaign_report as build
     from gll_mail.web import app_session
 
     try:

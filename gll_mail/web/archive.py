@@ -14,10 +14,10 @@ from collections import OrderedDict
 from flask import Blueprint, Response, current_app, g
 from sqlmodel import select
 
+from gll_mail.campaigns.sources import SourceError, find_source
 from gll_mail.catalog import member_pods
-from gll_mail.gate import GateNotFound, load_subscriber
+from gll_mail.members.gate import GateNotFound, load_subscriber
 from gll_mail.models import Campaign
-from gll_mail.sources import SourceError, find_source
 
 bp = Blueprint("archive", __name__)
 SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -28,7 +28,7 @@ _lock = threading.Lock()
 
 
 def _renderer(settings, session, source, campaign):
-    from gll_mail.render import CampaignRenderer
+    from gll_mail.campaigns.render import CampaignRenderer
 
     key = (id(current_app), source.slug, source.source_hash)
     with _lock:
@@ -45,7 +45,7 @@ def _renderer(settings, session, source, campaign):
 
 @bp.route("/a/<token>", methods=["GET", "HEAD"])
 def web_version(token: str):
-    from gll_mail.render import Recipient
+    from gll_mail.campaigns.render import Recipient
     from gll_mail.web.members import PageError, _session, _settings, _token
 
     data = _token("archive", token)

@@ -1,7 +1,7 @@
 """What members see: gated links (/r/, /p/), registration (/register, /confirm/), manage (/m/), unsubscribe (/u/).
 
-A thin shell over :mod:`gll_mail.gate`, :mod:`gll_mail.registration`, :mod:`gll_mail.membership` and
-:mod:`gll_mail.manage`. GET never changes member state (a click event is analytics, not state); every
+A thin shell over :mod:`gll_mail.members.gate`, :mod:`gll_mail.members.registration`, :mod:`gll_mail.members.membership` and
+:mod:`gll_mail.members.preferences`. GET never changes member state (a click event is analytics, not state); every
 change is a POST with a CSRF token, except RFC 8058 one-click unsubscribe.
 """
 
@@ -13,20 +13,45 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import (Blueprint, Response, abort, current_app, g, redirect, render_template, request,
-                   send_from_directory)
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+)
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 from werkzeug.security import safe_join
 
-from gll_mail import links, manage, membership, registration
-from gll_mail.gate import (Gate, GateNotFound, Outcome, ResourceInfo, is_scanner, linked_campaign, load_gate,
-                           load_subscriber, quick_gate)
+from gll_mail import links
+from gll_mail.campaigns.records import linked_campaign
+from gll_mail.events import is_scanner
 from gll_mail.languages import LANGUAGES, text_direction
+from gll_mail.members import membership, preferences, registration
+from gll_mail.members.gate import (
+    Gate,
+    GateNotFound,
+    Outcome,
+    ResourceInfo,
+    load_gate,
+    load_subscriber,
+    quick_gate,
+)
+from gll_mail.members.web_strings import strings_for
 from gll_mail.models import EventType, Subscriber
 from gll_mail.tokens import TokenData, TokenError, TokenWrongPurpose, read_token
-from gll_mail.web.security import allow_form_target, check_csrf, client_ip, limit, limit_shared
-from gll_mail.web_strings import strings_for
+from gll_mail.web.security import (
+    allow_form_target,
+    check_csrf,
+    client_ip,
+    limit,
+    limit_shared,
+)
 
 bp = Blueprint("members", __name__)
 log = logging.getLogger(__name__)
@@ -309,7 +334,7 @@ def manage_page(token: str):
             raise PageError(404) from None
         if request.method == "POST":
             return _manage_post(session, subscriber, linked_campaign(session.connection(), data.extra.get("c")))
-        view = manage.overview(session, subscriber)
+        view = preferences.overview(session, subscriber)
         language = page_language(subscriber)
         return page("manage.html", language=language, subscriber=subscriber, view=view, action=request.path,
                     done=request.args.get("done", ""))
@@ -323,30 +348,30 @@ def _manage_post(session, subscriber: Subscriber, campaign_id: int | None):
     source = "web"
     language = page_language(subscriber)
     if action == "export":
-        body = json.dumps(manage.export_data(session, subscriber), ensure_ascii=False, indent=2)
+        body = json.dumps(preferences.export_data(session, subscriber), ensure_ascii=False, indent=2)
         return Response(body, mimetype="application/json", headers={
             "Content-Disposition": 'attachment; filename="gll-my-data.json"'})
     if action == "delete-ask":
         return page("delete.html", language=language, action=request.path)
     if action == "delete":
-        manage.delete_account(session, subscriber, source=source)
+        preferences.delete_account(session, subscriber, source=source)
         return page("message.html", language=language, title_key="deleted_title", text_key="deleted_text")
     changed = 0
     if action == "topics":
-        changed = manage.set_topics(session, subscriber, request.form.getlist("topic")[:100], source=source)
+        changed = preferences.set_topics(session, subscriber, request.form.getlist("topic")[:100], source=source)
     elif action == "pods":
-        changed = manage.set_pods(session, subscriber, request.form.getlist("pod")[:100], source=source)
+        changed = preferences.set_pods(session, subscriber, request.form.getlist("pod")[:100], source=source)
     elif action == "language":
         try:
-            changed = manage.set_language(session, subscriber, request.form.get("language", "")[:20], source=source)
+            changed = preferences.set_language(session, subscriber, request.form.get("language", "")[:20], source=source)
         except ValueError:
             abort(400)
     elif action in ("pause", "resume"):
-        changed = manage.set_paused(session, subscriber, action == "pause", source=source)
+        changed = preferences.set_paused(session, subscriber, action == "pause", source=source)
     elif action == "unsubscribe":
-        changed = manage.unsubscribe(session, subscriber, source=source, campaign_id=campaign_id)
+        changed = preferences.unsubscribe(session, subscriber, source=source, campaign_id=campaign_id)
     elif action == "resubscribe":
-        changed = manage.resubscribe(session, subscriber, source=source)
+        changed = preferences.resubscribe(session, subscriber, source=source)
     return redirect(f"{request.path}?done={'saved' if changed else 'same'}", 303)
 
 
@@ -369,6 +394,6 @@ def unsubscribe(token: str):
             manage_path = _local(links.manage_url(settings, subscriber.public_id))
             return page("unsubscribe.html", language=language, action=request.path, manage_url=manage_path)
         one_click = request.form.get("List-Unsubscribe", "") == "One-Click"
-        manage.unsubscribe(session, subscriber, source="one-click" if one_click else "web",
+        preferences.unsubscribe(session, subscriber, source="one-click" if one_click else "web",
                            campaign_id=linked_campaign(session.connection(), data.extra.get("c")))
     return page("message.html", language=language, title_key="unsubscribed_title", text_key="unsubscribed_text")

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
 
-from gll_mail.events import record_event
+from gll_mail.events import SCANNER_AGENTS, record_event
 from gll_mail.models import Campaign, EventType, Subscriber
-from gll_mail.reports import SCANNER_AGENTS
 from gll_mail.tokens import TokenError, read_token
 
 bp = Blueprint("tracking", __name__)

@@ -114,7 +114,7 @@ class NextHop:
 
 
 def campaign_message(to: str, message_id: str, n: int) -> bytes:
-    """Shaped like gll_mail.message.MessageBuilder output (plain text only, short)."""
+    """Shaped like gll_mail.campaigns.message.MessageBuilder output (plain text only, short)."""
     return (
         "From: GLL <news@gll-test.example>\r\n"
         "List-Id: GLL news <news.gll-test.example>\r\n"

@@ -5,12 +5,11 @@ registered and which pods they are in. ``load_gate()`` reads a verified token's 
 database (raising :class:`GateNotFound` when one is gone) so the web only has to act on the outcome.
 
 Link scanners (security gateways that fetch every URL of a message, and any ``HEAD``) must change
-nothing: ``is_scanner()`` classifies them, the click is kept as a bot event and no member state moves.
+nothing: ``events.is_scanner()`` classifies them, the click is kept as a bot event and no member state moves.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -18,10 +17,12 @@ from sqlalchemy import bindparam
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, select
 
+from gll_mail.campaigns.records import EXISTING as CAMPAIGNS
+from gll_mail.campaigns.records import linked_campaign
 from gll_mail.catalog import CatalogError, parse_access
+from gll_mail.db import ReadCache
 from gll_mail.errors import GllMailError
-from gll_mail.models import Campaign, Pod, PodMembership, Resource, Subscriber
-from gll_mail.reports import SCANNER_AGENTS
+from gll_mail.models import Pod, PodMembership, Resource, Subscriber
 from gll_mail.tokens import TokenData
 
 
@@ -68,11 +69,6 @@ def decide(*, access: str | None, pod_slug: str | None, registered: bool, member
     return Decision(Outcome.OPEN, pod_slug)
 
 
-def is_scanner(method: str, user_agent: str | None) -> bool:
-    """A HEAD request or a known link scanner / preview agent: record as a bot, change nothing."""
-    return method.upper() == "HEAD" or bool(SCANNER_AGENTS.search(user_agent or ""))
-
-
 @dataclass
 class Gate:
     subscriber: Subscriber
@@ -105,8 +101,7 @@ class ResourceInfo:
     access: str
 
 
-_resource_cache: dict[tuple[Engine, str], tuple[float, ResourceInfo | None]] = {}
-_campaign_cache: dict[tuple[Engine, int], float] = {}
+RESOURCES = ReadCache(_CACHE_SECONDS)
 
 
 _RESOURCE_Q = select(Resource.id, Resource.slug, Resource.title, Resource.url, Resource.file_path,
@@ -115,38 +110,17 @@ _RESOURCE_Q = select(Resource.id, Resource.slug, Resource.title, Resource.url, R
 
 def cached_resource(connection: Connection, slug: str) -> ResourceInfo | None:
     """Resources change rarely and every gated click reads one: keep them for a few seconds."""
-    key = (connection.engine, slug)
-    hit = _resource_cache.get(key)
-    now = time.monotonic()
-    if hit is None or now - hit[0] >= _CACHE_SECONDS:
+    def load() -> ResourceInfo | None:
         row = connection.execute(_RESOURCE_Q, {"slug": slug}).first()
-        hit = (now, ResourceInfo(*row) if row is not None else None)
-        _resource_cache[key] = hit
-    return hit[1]
+        return ResourceInfo(*row) if row is not None else None
+
+    return RESOURCES.get(connection.engine, slug, load)
 
 
-def campaign_exists(connection: Connection, campaign_id: int) -> bool:
-    key = (connection.engine, campaign_id)
-    now = time.monotonic()
-    if now - _campaign_cache.get(key, -_CACHE_SECONDS) < _CACHE_SECONDS:
-        return True
-    found = connection.execute(select(Campaign.id).where(Campaign.id == campaign_id)).first() is not None
-    if found:
-        _campaign_cache[key] = now
-    return found
-
-
-def linked_campaign(connection: Connection, value: object) -> int | None:
-    """The campaign id a signed link carries (``c``), when that campaign exists, else None: events
-    name the campaign that led to them, never a deleted one."""
-    if isinstance(value, int) and not isinstance(value, bool) and campaign_exists(connection, value):
-        return value
-    return None
-
-
-def clear_caches() -> None:
-    _resource_cache.clear()
-    _campaign_cache.clear()
+def forget_cached(engine: Engine) -> None:
+    """Drop what the gate keeps of this database's resources and campaigns (after an edit)."""
+    RESOURCES.forget(engine)
+    CAMPAIGNS.forget(engine)
 
 
 def load_subscriber(session: Session, public_id: str) -> Subscriber:

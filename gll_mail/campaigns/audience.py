@@ -19,7 +19,15 @@ from sqlmodel import Session
 
 from gll_mail.errors import GllMailError
 from gll_mail.models import (
-    Campaign, Delivery, DeliveryStatus, Pod, PodMembership, Subscriber, SubscriberStatus, Subscription, Topic,
+    Campaign,
+    Delivery,
+    DeliveryStatus,
+    Pod,
+    PodMembership,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+    Topic,
 )
 
 KEYS = ("all", "topics", "pods", "registered", "recipients_of")

@@ -18,7 +18,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from gll_mail.dkim import DkimError, DkimSigner
+from gll_mail.smtp.dkim import DkimError, DkimSigner
 
 ALGORITHMS = ("rsa", "ed25519")
 DNS_TIMEOUT = 5.0

@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 from sqlalchemy.engine import Engine
 
-from gll_mail.bounce_intake import classify_many, process_many, store_many
+from gll_mail.bounces.intake import classify_many, process_many, store_many
 from gll_mail.errors import GllMailError
 from gll_mail.settings import Settings
 

@@ -13,8 +13,8 @@ import signal
 
 from sqlalchemy.engine import Engine
 
-from gll_mail.delivery import Drainer
-from gll_mail.scheduler import start_worker_scheduler
+from gll_mail.delivery.drainer import Drainer
+from gll_mail.delivery.scheduler import start_worker_scheduler
 from gll_mail.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -13,12 +13,12 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import select
 
 from gll_mail.db import has_schema, make_engine, migrate, session_scope
-from gll_mail.demo_data import DEMO_DOMAIN, seed_catalog, seed_members
+from gll_mail.demo.data import DEMO_DOMAIN, seed_catalog, seed_members
 from gll_mail.errors import GllMailError
 from gll_mail.links import gate_url
 from gll_mail.models import Campaign, Subscriber
 from gll_mail.settings import Settings
-from gll_mail.sink import LocalSMTPServer
+from gll_mail.smtp.sink import LocalSMTPServer
 
 
 class DemoError(GllMailError):
@@ -73,7 +73,7 @@ def reset_demo_database(database_url: str, outbox: Path) -> None:
 
 def demo_sources(settings: Settings) -> list:
     """The campaigns in the campaigns folder, each original before the corrigenda that correct it."""
-    from gll_mail.sources import load_source
+    from gll_mail.campaigns.sources import load_source
 
     base_files = sorted(p for p in settings.campaigns_dir.glob("*.md") if p.stem.count(".") == 0)
     if not base_files:
@@ -93,8 +93,8 @@ def run_demo(
     smtp_server: LocalSMTPServer,
 ) -> DemoSummary:
     """Seed, send every demo campaign through ``smtp_server`` and summarize what happened."""
-    from gll_mail.delivery import send_now
-    from gll_mail.preflight import check
+    from gll_mail.campaigns.preflight import check
+    from gll_mail.delivery.drainer import send_now
 
     on_step("Creating the database")
     migrate(engine)

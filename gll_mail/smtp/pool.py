@@ -3,7 +3,7 @@
 Each :class:`PooledConnection` connects on first use with aiosmtplib (STARTTLS, implicit TLS and AUTH
 come from ``GLL_MAIL_SMTP_URL``), is reopened after ``max_messages`` messages, and after any dropped
 connection or timeout is closed and reopened on the next send. When the server advertises
-PIPELINING, a :class:`~gll_mail.smtp_wire.PipelinedWire` takes over the connection after the
+PIPELINING, a :class:`~gll_mail.smtp.wire.PipelinedWire` takes over the connection after the
 handshake and each message costs two round trips instead of four. :meth:`PooledConnection.send`
 never raises for SMTP trouble: it returns a :class:`SendResult` that says whether the outcome is
 final, retryable, or whether the server could not even be reached.
@@ -20,9 +20,9 @@ import aiosmtplib.email
 import aiosmtplib.protocol
 import aiosmtplib.smtp
 
-from gll_mail.bounces import bad_address
-from gll_mail.smtp import SmtpConfig
-from gll_mail.smtp_wire import PipelinedWire
+from gll_mail.bounces.classify import bad_address
+from gll_mail.smtp.client import SmtpConfig
+from gll_mail.smtp.wire import PipelinedWire
 
 OK, TEMPORARY, PERMANENT, UNREACHABLE = "ok", "temporary", "permanent", "unreachable"
 
@@ -96,7 +96,7 @@ class SendResult:
 
     @property
     def hard_bounce(self) -> bool:
-        """A permanent refusal of the recipient address itself (:func:`gll_mail.bounces.bad_address`,
+        """A permanent refusal of the recipient address itself (:func:`gll_mail.bounces.classify.bad_address`,
         the same rule as for bounces that come back later): that address is suppressed."""
         return self.outcome == PERMANENT and self.stage == "rcpt" and bad_address(self.message)
 

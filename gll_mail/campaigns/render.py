@@ -32,13 +32,13 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup, escape
 from sqlmodel import Session, select
 
-from gll_mail import email_strings
+from gll_mail.campaigns import email_strings
+from gll_mail.campaigns.sources import SLUG_RE, CampaignSource, SourceError, find_source
 from gll_mail.errors import GllMailError
 from gll_mail.languages import DEFAULT_LANGUAGE, text_direction
 from gll_mail.links import open_pixel_url
 from gll_mail.models import Campaign, Pod, PodMembership, Resource, Subscriber
 from gll_mail.settings import Settings
-from gll_mail.sources import SLUG_RE, CampaignSource, SourceError, find_source
 
 SCHEMES = ("resource", "pod", "manage", "archive", "unsubscribe")
 _PATHS = {"resource": ("gate", "/r/"), "pod": ("join-pod", "/p/"), "manage": ("manage", "/m/"),
@@ -475,7 +475,7 @@ class CampaignRenderer:
         return info
 
     def _compile(self, language: str) -> CompiledVariant:
-        from gll_mail.campaigns import effective_subject
+        from gll_mail.campaigns.records import effective_subject
 
         source = self.source
         variant = source.variants[language]

@@ -1,6 +1,6 @@
 """Test sends ("proofs"): the message a recipient will get, to the team's own addresses.
 
-A proof is built by the campaign's own :class:`~gll_mail.message.MessageBuilder` (every bulk-sender
+A proof is built by the campaign's own :class:`~gll_mail.campaigns.message.MessageBuilder` (every bulk-sender
 header, the DKIM signature when it is configured, the VERP envelope sender), so what the team
 checks in their inbox — the rendering, the one-click unsubscribe their mail program offers, the
 DKIM result in "show original" — is what members will see. Only the subject says ``[TEST]`` (in
@@ -16,14 +16,14 @@ from dataclasses import dataclass, replace
 from sqlmodel import Session
 
 from gll_mail.addresses import normalize_email
-from gll_mail.campaigns import get_campaign
-from gll_mail.dkim import DkimSigner
-from gll_mail.email_strings import strings_for
-from gll_mail.message import MessageBuilder
-from gll_mail.render import CampaignRenderer, Recipient, recipient_for
+from gll_mail.campaigns.email_strings import strings_for
+from gll_mail.campaigns.message import MessageBuilder
+from gll_mail.campaigns.records import get_campaign
+from gll_mail.campaigns.render import CampaignRenderer, Recipient, recipient_for
+from gll_mail.campaigns.sources import CampaignSource
 from gll_mail.settings import Settings
-from gll_mail.smtp import SmtpConfig, send_raw
-from gll_mail.sources import CampaignSource
+from gll_mail.smtp.client import SmtpConfig, send_raw
+from gll_mail.smtp.dkim import DkimSigner
 from gll_mail.subscribers import find_by_email
 
 

@@ -17,15 +17,34 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, case, exists, func, insert, literal, or_, select, text, update
+from sqlalchemy import (
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
-from gll_mail.audience import audience_select
+from gll_mail.campaigns.audience import audience_select
 from gll_mail.db import is_sqlite
 from gll_mail.errors import GllMailError
-from gll_mail.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Subscriber, utcnow
+from gll_mail.models import (
+    Campaign,
+    CampaignStatus,
+    Delivery,
+    DeliveryStatus,
+    Subscriber,
+    utcnow,
+)
 
 ENQUEUE_BATCH = 50_000
 FINAL = DeliveryStatus.final()

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
 
+from gll_mail.campaigns.render import RenderedMessage
 from gll_mail.errors import GllMailError
-from gll_mail.render import RenderedMessage
 from gll_mail.settings import Settings
 from gll_mail.tokens import make_verp_token
 

@@ -8,7 +8,6 @@ different links within ``BURST_SECONDS`` of each other and within ``EARLY_SECOND
 
 from __future__ import annotations
 
-import re
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from typing import Any
@@ -16,12 +15,9 @@ from typing import Any
 from sqlmodel import Session, select
 
 from gll_mail.errors import GllMailError
+from gll_mail.events import SCANNER_AGENTS
 from gll_mail.models import Campaign, Delivery, Event, EventType, Resource, Subscriber
 
-SCANNER_AGENTS = re.compile(
-    r"(bot|crawler|spider|scanner|preview|proofpoint|mimecast|barracuda|safelinks|microsoft office|"
-    r"google-safety|symantec|forcepoint|trendmicro|sophos|fortinet|python-requests|curl|wget|"
-    r"go-http-client|headlesschrome|phantomjs|msoffice|outlook-ios-linkpreview|slackbot|facebookexternalhit)", re.I)
 EARLY_SECONDS = 120
 BURST_SECONDS = 5
 COMPLAINT_TARGET = 0.001   # providers: keep spam complaints under 0.1 %

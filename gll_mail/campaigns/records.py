@@ -6,12 +6,14 @@ syncing the same content again is harmless, changed content is refused (write a 
 
 from __future__ import annotations
 
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
 
-from gll_mail.email_strings import STRINGS, has_corrigendum_prefix
+from gll_mail.campaigns.email_strings import STRINGS, has_corrigendum_prefix
+from gll_mail.campaigns.sources import CampaignSource
+from gll_mail.db import ReadCache
 from gll_mail.errors import GllMailError
 from gll_mail.models import Campaign, CampaignStatus, utcnow
-from gll_mail.sources import CampaignSource
 
 FROZEN = (CampaignStatus.SENDING, CampaignStatus.PAUSED, CampaignStatus.SENT)
 
@@ -31,6 +33,25 @@ def effective_subject(source: CampaignSource, language: str = "en") -> str:
 
 def get_campaign(session: Session, slug: str) -> Campaign | None:
     return session.exec(select(Campaign).where(Campaign.slug == slug)).first()
+
+
+# A campaign, once it exists, is never renumbered: remember only that it exists.
+EXISTING = ReadCache(30.0, keep_missing=False)
+
+
+def campaign_exists(connection: Connection, campaign_id: int) -> bool:
+    def load() -> bool | None:
+        return connection.execute(select(Campaign.id).where(Campaign.id == campaign_id)).first() is not None or None
+
+    return bool(EXISTING.get(connection.engine, campaign_id, load))
+
+
+def linked_campaign(connection: Connection, value: object) -> int | None:
+    """The campaign id a signed link carries (``c``), when that campaign exists, else None: events
+    name the campaign that led to them, never a deleted one."""
+    if isinstance(value, int) and not isinstance(value, bool) and campaign_exists(connection, value):
+        return value
+    return None
 
 
 def sync_campaign(session: Session, source: CampaignSource) -> Campaign:

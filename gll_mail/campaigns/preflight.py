@@ -19,19 +19,31 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
-from gll_mail.audience import AudienceError, audience_count, original_recipient_count, unreachable_recipients
-from gll_mail.campaigns import effective_subject, get_campaign
-from gll_mail.catalog import CatalogError, parse_access
-from gll_mail.dkim import DkimError, DkimSigner
-from gll_mail.dkim_setup import misalignment
-from gll_mail.languages import DEFAULT_LANGUAGE
-from gll_mail.models import CampaignStatus, Pod, Resource
-from gll_mail.render import (
-    SCHEMES, CampaignRenderer, LinkInfo, RenderError, Recipient, classify_link, markdown_parser, protect_jinja,
+from gll_mail.campaigns.audience import (
+    AudienceError,
+    audience_count,
+    original_recipient_count,
+    unreachable_recipients,
+)
+from gll_mail.campaigns.records import effective_subject, get_campaign
+from gll_mail.campaigns.render import (
+    SCHEMES,
+    CampaignRenderer,
+    LinkInfo,
+    Recipient,
+    RenderError,
+    classify_link,
+    markdown_parser,
+    protect_jinja,
     restore_jinja,
 )
+from gll_mail.campaigns.sources import CampaignSource, Variant
+from gll_mail.catalog import CatalogError, parse_access
+from gll_mail.languages import DEFAULT_LANGUAGE
+from gll_mail.models import CampaignStatus, Pod, Resource
 from gll_mail.settings import Settings
-from gll_mail.sources import CampaignSource, Variant
+from gll_mail.smtp.dkim import DkimError, DkimSigner
+from gll_mail.smtp.dkim_setup import misalignment
 
 MAX_SUBJECT = 150          # characters; longer subjects are cut by every client
 GMAIL_CLIP_BYTES = 102_000  # Gmail clips messages whose HTML is larger ("[Message clipped]")

@@ -26,14 +26,22 @@ from sqlmodel import Session, select
 
 from gll_mail import links
 from gll_mail.addresses import InvalidAddress, email_hash, normalize_email
+from gll_mail.campaigns.records import linked_campaign
 from gll_mail.catalog import list_topics
 from gll_mail.db import write_lock
 from gll_mail.events import record_event
-from gll_mail.gate import linked_campaign
 from gll_mail.languages import LANGUAGES, UnknownLanguage, normalize_language
-from gll_mail.models import Event, EventType, Subscriber, SubscriberStatus, Subscription, Suppression, utcnow
+from gll_mail.models import (
+    Event,
+    EventType,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+    Suppression,
+    utcnow,
+)
 from gll_mail.settings import Settings
-from gll_mail.smtp import SmtpConfig, send_one
+from gll_mail.smtp.client import SmtpConfig, send_one
 from gll_mail.suppressions import unsuppress
 from gll_mail.tokens import TokenData
 
@@ -146,7 +154,7 @@ def start_registration(session: Session, settings: Settings, form: RegistrationF
 
 
 def confirmation_message(settings: Settings, subscriber: Subscriber, url: str) -> EmailMessage:
-    from gll_mail.web_strings import strings_for
+    from gll_mail.members.web_strings import strings_for
 
     pending = (subscriber.attributes or {}).get(PENDING, {})
     language = pending.get("language") or subscriber.language

@@ -16,12 +16,19 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from gll_mail import bounces, manage
+from gll_mail.bounces import classify
+from gll_mail.campaigns.records import linked_campaign
 from gll_mail.db import session_scope
 from gll_mail.events import record_event
-from gll_mail.gate import linked_campaign
+from gll_mail.members import preferences
 from gll_mail.models import (
-    Delivery, Event, EventType, InboundMessage, InboundStatus, Subscriber, utcnow,
+    Delivery,
+    Event,
+    EventType,
+    InboundMessage,
+    InboundStatus,
+    Subscriber,
+    utcnow,
 )
 from gll_mail.settings import Settings
 from gll_mail.suppressions import suppress
@@ -80,13 +87,13 @@ def store_many(engine: Engine, items: list[tuple[bytes, str, str, str]]) -> list
         return [ids.pop(key, None) for _raw, _source, _to, key in items]
 
 
-def classify_many(settings: Settings, messages: list[tuple[bytes, str]]) -> list[bounces.BounceResult]:
+def classify_many(settings: Settings, messages: list[tuple[bytes, str]]) -> list[classify.BounceResult]:
     """Classify ``(raw, envelope_to)`` pairs; pure CPU work, run in a helper process by big scans."""
-    return [bounces.classify(settings, raw, envelope_to) for raw, envelope_to in messages]
+    return [classify.classify(settings, raw, envelope_to) for raw, envelope_to in messages]
 
 
 def process_many(engine: Engine, settings: Settings, message_ids: list[int],
-                 results: dict[int, bounces.BounceResult] | None = None) -> list[Outcome | None]:
+                 results: dict[int, classify.BounceResult] | None = None) -> list[Outcome | None]:
     """Process stored messages in one transaction; if any of them fails, one by one instead.
 
     The fast path commits a whole batch at once. When a message's processing raises, the batch is
@@ -170,7 +177,7 @@ def retry(engine: Engine, settings: Settings) -> tuple[int, int]:
     return ok, failed
 
 
-def _find(session: Session, result: bounces.BounceResult) -> tuple[Delivery | None, Subscriber | None]:
+def _find(session: Session, result: classify.BounceResult) -> tuple[Delivery | None, Subscriber | None]:
     def member(delivery: Delivery) -> Subscriber | None:  # None: the account was deleted since
         return session.get(Subscriber, delivery.subscriber_id) if delivery.subscriber_id is not None else None
 
@@ -193,18 +200,18 @@ def _find(session: Session, result: bounces.BounceResult) -> tuple[Delivery | No
 
 
 def apply(session: Session, settings: Settings, raw: bytes, envelope_to: str = "", *,
-          inbound_id: int | None = None, result: bounces.BounceResult | None = None) -> Outcome:
+          inbound_id: int | None = None, result: classify.BounceResult | None = None) -> Outcome:
     """Decide what one inbound message means and record it. ``result``: its classification, when
     it was computed already (a Maildir scan classifies in a second process while this one writes)."""
     if result is None:
-        result = bounces.classify(settings, raw, envelope_to)
+        result = classify.classify(settings, raw, envelope_to)
     if result.verp == "forged":
         log.warning("forged VERP token in inbound message %s ignored", inbound_id)
         return _ignored(session, Outcome("forged-verp", "forged"), result, inbound_id)
-    if result.kind == bounces.UNSUBSCRIBE:
+    if result.kind == classify.UNSUBSCRIBE:
         return _unsubscribe(session, result, inbound_id)
     delivery, sub = _find(session, result)
-    if result.kind in (bounces.AUTO_REPLY, bounces.CHALLENGE, bounces.UNKNOWN):
+    if result.kind in (classify.AUTO_REPLY, classify.CHALLENGE, classify.UNKNOWN):
         # never a bounce; shown with the member it answered, when it can be told
         return _ignored(session, Outcome(result.kind, "ignored"), result, inbound_id, delivery, sub)
     if sub is None:
@@ -218,14 +225,14 @@ def apply(session: Session, settings: Settings, raw: bytes, envelope_to: str = "
     evidence = dict(source="bounce", subscriber=sub, delivery_id=delivery.id if delivery else None,
                     campaign_id=delivery.campaign_id if delivery else None, status=result.status or None,
                     diagnostic=result.diagnostic or None, rule=result.rule, match=match, inbound_id=inbound_id)
-    if result.kind == bounces.COMPLAINT:
+    if result.kind == classify.COMPLAINT:
         record_event(session, EventType.COMPLAINT, **evidence)
         suppress(session, sub.email, reason="complaint", source="bounce", note=result.diagnostic[:500], subscriber=sub)
         sub.status = "complained"
         session.add(sub)
         record_event(session, EventType.SUPPRESSED, subscriber=sub, source="bounce", reason="complaint")
         return Outcome(result.kind, "suppressed", sub.id)
-    if result.kind == bounces.HARD:
+    if result.kind == classify.HARD:
         record_event(session, EventType.BOUNCE_HARD, **evidence)
         suppress(session, sub.email, reason="hard-bounce", source="bounce",
                  note=f"{result.status} {result.diagnostic}".strip()[:500], subscriber=sub)
@@ -247,7 +254,7 @@ def apply(session: Session, settings: Settings, raw: bytes, envelope_to: str = "
     return Outcome(result.kind, "counted", sub.id)
 
 
-def _ignored(session: Session, outcome: Outcome, result: bounces.BounceResult, inbound_id: int | None,
+def _ignored(session: Session, outcome: Outcome, result: classify.BounceResult, inbound_id: int | None,
              delivery: Delivery | None = None, sub: Subscriber | None = None) -> Outcome:
     """A message that changes nothing is a decision too: recorded with its evidence."""
     record_event(session, EventType.BOUNCE_IGNORED, source="bounce", subscriber=sub,
@@ -257,7 +264,7 @@ def _ignored(session: Session, outcome: Outcome, result: bounces.BounceResult, i
     return Outcome(outcome.kind, outcome.action, sub.id if sub else None)
 
 
-def _unsubscribe(session: Session, result: bounces.BounceResult, inbound_id: int | None) -> Outcome:
+def _unsubscribe(session: Session, result: classify.BounceResult, inbound_id: int | None) -> Outcome:
     """The RFC 2369 mailto unsubscribe: the same change as the one-click POST, for the member the
     signed token names; a message without a valid token changes nothing."""
     if not result.public_id:
@@ -268,11 +275,11 @@ def _unsubscribe(session: Session, result: bounces.BounceResult, inbound_id: int
     if sub is None:  # the member deleted their account since
         return _ignored(session, Outcome(result.kind, "unmatched"), result, inbound_id)
     campaign_id = linked_campaign(session.connection(), result.campaign_id)
-    changed = manage.unsubscribe(session, sub, source="mailto", campaign_id=campaign_id, inbound_id=inbound_id)
+    changed = preferences.unsubscribe(session, sub, source="mailto", campaign_id=campaign_id, inbound_id=inbound_id)
     return Outcome(result.kind, "unsubscribed" if changed else "ignored", sub.id)
 
 
-def _match_rule(result: bounces.BounceResult, delivery: Delivery | None) -> str:
+def _match_rule(result: classify.BounceResult, delivery: Delivery | None) -> str:
     if result.verp == "valid" and delivery is not None and delivery.id == result.delivery_id:
         return "verp"
     if delivery is not None and delivery.message_id in result.message_ids:

@@ -1,10 +1,10 @@
 """Render, build and DKIM-sign messages in helper processes, beside the process that sends them.
 
 One Python process can render, encode, sign, speak SMTP and keep the ledger only one core's worth.
-For a large campaign the :class:`~gll_mail.delivery.Drainer` hands the CPU-heavy part — Jinja fill
+For a large campaign the :class:`~gll_mail.delivery.drainer.Drainer` hands the CPU-heavy part — Jinja fill
 of the compiled layout, the MIME bytes, the DKIM signature — to :class:`RenderPool`, so the sending
 process only claims, sends and records. Jobs carry no database work: each helper opens its own
-engine once per campaign to build the same :class:`~gll_mail.render.CampaignRenderer` the sending
+engine once per campaign to build the same :class:`~gll_mail.campaigns.render.CampaignRenderer` the sending
 process would, and returns plain bytes.
 
 The helpers are started with ``spawn`` (never ``fork``: the sending process has an event loop,
@@ -19,7 +19,7 @@ import os
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import NamedTuple
 
-from gll_mail.render import Recipient
+from gll_mail.campaigns.render import Recipient
 from gll_mail.settings import Settings
 
 CHUNK = 32  # messages per job: big enough that pickling is cheap, small enough to keep the helpers busy
@@ -78,7 +78,7 @@ _state: dict = {}
 
 def _start(settings: Settings) -> None:
     from gll_mail.db import make_engine
-    from gll_mail.dkim import DkimSigner
+    from gll_mail.smtp.dkim import DkimSigner
 
     _watch_parent(os.getppid())
 
@@ -102,8 +102,8 @@ def _watch_parent(parent: int, every: float = 0.5) -> None:
 
 def campaign_builder(settings: Settings, session, campaign, source, signer=None):
     """The (renderer, message builder) pair of one campaign: the same in every process."""
-    from gll_mail.message import MessageBuilder
-    from gll_mail.render import CampaignRenderer
+    from gll_mail.campaigns.message import MessageBuilder
+    from gll_mail.campaigns.render import CampaignRenderer
 
     renderer = CampaignRenderer(settings, session, source, campaign)
     builder = MessageBuilder(settings, campaign_id=campaign.id, slug=campaign.slug, kind=campaign.kind,
@@ -112,7 +112,7 @@ def campaign_builder(settings: Settings, session, campaign, source, signer=None)
 
 
 def build_one(renderer, builder, delivery_id: int, language: str, recipient: Recipient):
-    """Render and build one message: a :class:`~gll_mail.message.BuiltMessage`."""
+    """Render and build one message: a :class:`~gll_mail.campaigns.message.BuiltMessage`."""
     rendered = renderer.render(recipient, language=language)
     unsubscribe = renderer.minter.url("unsubscribe", recipient.public_id)
     return builder.build(rendered, delivery_id=delivery_id, name=recipient.name, email=recipient.email,
@@ -126,8 +126,8 @@ def _context(campaign_id: int, source):
 
         from sqlmodel import Session
 
+        from gll_mail.campaigns.sources import load_source
         from gll_mail.models import Campaign
-        from gll_mail.sources import load_source
 
         with Session(_state["engine"]) as session:
             campaign = session.get(Campaign, campaign_id)
@@ -140,9 +140,9 @@ def _context(campaign_id: int, source):
 
 def _build(campaign_id: int, source, jobs: list[Job]) -> list[Built]:
     """Build the jobs' messages, their DATA already line-normalized and dot-stuffed (work taken off
-    the sending process, which wraps it in :class:`~gll_mail.smtp_pool.Prepared`)."""
+    the sending process, which wraps it in :class:`~gll_mail.smtp.pool.Prepared`)."""
     from gll_mail.errors import GllMailError
-    from gll_mail.smtp_pool import prepare_data
+    from gll_mail.smtp.pool import prepare_data
 
     renderer, builder = _context(campaign_id, source)
     out = []

@@ -5,7 +5,7 @@ One :class:`Drainer` runs in one asyncio loop:
 - a *producer* claims a batch of due deliveries with a lease, re-checks every
   recipient at send time (still active, not paused, not on the suppression list — changes after
   enqueue count), marks the others ``suppressed``, renders and builds the rest (for a large
-  campaign in helper processes, :mod:`gll_mail.render_pool`, while it claims the next batch);
+  campaign in helper processes, :mod:`gll_mail.delivery.render_pool`, while it claims the next batch);
 - one *sender* task per pooled SMTP connection: before it hands a message to the server it has
   the recorder commit the previous message's outcome together with a mark on this one (its
   ``message_id``), and **waits for that commit**. So at any moment at most one message per
@@ -16,7 +16,7 @@ One :class:`Drainer` runs in one asyncio loop:
   retries with exponential backoff and jitter, suppresses hard-bounced addresses, records events,
   and pauses a campaign when the server is unreachable or too many recent sends failed.
 
-A campaign becomes ``sent`` only in :func:`gll_mail.outbox.finalize`, when every delivery is final.
+A campaign becomes ``sent`` only in :func:`gll_mail.delivery.outbox.finalize`, when every delivery is final.
 """
 
 from __future__ import annotations
@@ -39,24 +39,58 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from gll_mail.addresses import domain_of, email_hash
+from gll_mail.campaigns.message import MessageBuilder, MessageError, split_message
 from gll_mail.db import is_sqlite
-from gll_mail.dkim import DkimSigner
-from gll_mail.errors import GllMailError
-from gll_mail.events import record_event
-from gll_mail.message import MessageBuilder, MessageError, split_message
-from gll_mail.models import (
-    Campaign, CampaignStatus, Delivery, DeliveryStatus, Event, EventType, Pod, PodMembership, Subscriber,
-    SubscriberStatus, Suppression, utcnow,
-)
-from gll_mail.outbox import (
-    BACK_TO_QUEUE, Claimed, claim, counts, enqueue, finalize, held_by, mark_handed, mark_sent, release,
+from gll_mail.delivery.outbox import (
+    BACK_TO_QUEUE,
+    Claimed,
+    claim,
+    counts,
+    enqueue,
+    finalize,
+    held_by,
+    mark_handed,
+    mark_sent,
+    release,
     release_rows,
 )
-from gll_mail.ratelimit import RateLimiter
-from gll_mail.render_pool import CHUNK, Built, Job, RenderPool, build_one, campaign_builder, helper_count
+from gll_mail.delivery.ratelimit import RateLimiter
+from gll_mail.delivery.render_pool import (
+    CHUNK,
+    Built,
+    Job,
+    RenderPool,
+    build_one,
+    campaign_builder,
+    helper_count,
+)
+from gll_mail.errors import GllMailError
+from gll_mail.events import record_event
+from gll_mail.models import (
+    Campaign,
+    CampaignStatus,
+    Delivery,
+    DeliveryStatus,
+    Event,
+    EventType,
+    Pod,
+    PodMembership,
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+    utcnow,
+)
 from gll_mail.settings import Settings
-from gll_mail.smtp import SmtpConfig
-from gll_mail.smtp_pool import OK, PERMANENT, UNREACHABLE, Prepared, SendResult, SmtpPool
+from gll_mail.smtp.client import SmtpConfig
+from gll_mail.smtp.dkim import DkimSigner
+from gll_mail.smtp.pool import (
+    OK,
+    PERMANENT,
+    UNREACHABLE,
+    Prepared,
+    SendResult,
+    SmtpPool,
+)
 
 D = Delivery.__table__
 C = Campaign.__table__
@@ -123,8 +157,8 @@ def prepare(engine: Engine, settings: Settings, source) -> Campaign:
     preflight may fail for reasons of the moment (say, everyone left the audience), which must not
     keep its remaining messages from going out.
     """
-    from gll_mail.campaigns import get_campaign, sync_campaign
-    from gll_mail.preflight import check
+    from gll_mail.campaigns.preflight import check
+    from gll_mail.campaigns.records import get_campaign, sync_campaign
 
     with Session(engine, expire_on_commit=False) as session:
         report = check(settings, session, source)
@@ -169,8 +203,8 @@ def launch_checked(engine: Engine, settings: Settings, campaign_id: int) -> int:
     problem as the reason (`campaign status` shows it); fixed, `campaign resume` launches it."""
     from pathlib import Path
 
-    from gll_mail.preflight import check
-    from gll_mail.sources import SourceError, load_source
+    from gll_mail.campaigns.preflight import check
+    from gll_mail.campaigns.sources import SourceError, load_source
 
     with Session(engine) as session:
         campaign = session.get(Campaign, campaign_id)
@@ -309,8 +343,9 @@ class Drainer:
     def _context(self, session: Session, campaign_id: int) -> _CampaignContext | None:
         if campaign_id in self.contexts:
             return self.contexts[campaign_id]
-        from gll_mail.sources import SourceError, load_source
         from pathlib import Path
+
+        from gll_mail.campaigns.sources import SourceError, load_source
 
         campaign = session.get(Campaign, campaign_id)
         source = self.sources.get(campaign_id)
@@ -339,7 +374,7 @@ class Drainer:
                         campaign_ids=self.campaign_ids)
         if not claimed:
             return []
-        from gll_mail.render import Recipient
+        from gll_mail.campaigns.render import Recipient
 
         works: list[tuple] = []
         skipped: list[tuple[Claimed, str]] = []

@@ -17,7 +17,14 @@ from gll_mail.catalog import join_pod, leave_pod, list_pods, list_topics, member
 from gll_mail.events import record_event
 from gll_mail.languages import normalize_language
 from gll_mail.models import (
-    Delivery, Event, EventType, InboundMessage, Subscriber, SubscriberStatus, Subscription, utcnow,
+    Delivery,
+    Event,
+    EventType,
+    InboundMessage,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+    utcnow,
 )
 from gll_mail.subscribers import describe, subscriber_topics
 from gll_mail.suppressions import is_suppressed, suppress, unsuppress

@@ -10,7 +10,15 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
-from gll_mail.models import Pod, PodMembership, Resource, Subscriber, Subscription, Topic, utcnow
+from gll_mail.models import (
+    Pod,
+    PodMembership,
+    Resource,
+    Subscriber,
+    Subscription,
+    Topic,
+    utcnow,
+)
 
 DEMO_DOMAIN = "members.gll-demo.org"
 

@@ -1,0 +1,1 @@
+"""Bounces and reports: inbound intake and mailboxes → classification → suppressions and events → reports."""

@@ -1,0 +1,1 @@
+"""Campaigns: source files → preflight → Markdown and MJML render → MIME message; audience; lifecycle."""

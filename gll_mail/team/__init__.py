@@ -1,0 +1,1 @@
+"""The team: accounts that sign in to /admin."""
