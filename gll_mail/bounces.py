@@ -27,17 +27,17 @@ HARD, SOFT, COMPLAINT, AUTO_REPLY, CHALLENGE, UNKNOWN, UNSUBSCRIBE = (
 _STATUS_RE = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _OOO_SUBJECT = re.compile(
     r"(out of (the )?office|auto(matic)?[- ]?(reply|response|antwort)|abwesenheit|absence|"
-    r"vacation|on leave|r[ée]ponse automatique|respuesta autom[aá]tica)", re.I)
+    r"vacation|on leave|r[ée]ponse automatique|respuesta autom[aá]tica)", re.IGNORECASE)
 _CHALLENGE_RE = re.compile(
     r"(please (confirm|verify) (that )?you|challenge|sender verification|verify your (email|address)|"
-    r"boxbe|spamarrest|mailinblack|whitelist request)", re.I)
+    r"boxbe|spamarrest|mailinblack|whitelist request)", re.IGNORECASE)
 # Where an enhanced status code (RFC 3463) may be read, and nowhere else: a dotted triple elsewhere
 # is an IP address (10.5.1.20), a version or a MIME boundary (=_2.0.13), not a status.
 _CODE = r"([245]\.\d{1,3}\.\d{1,3})(?![\d.])"
 _CODE_PLACES = (
     re.compile(r"^\s*" + _CODE),                                   # the text of one SMTP reply
-    re.compile(r"^[ \t]*Status:[ \t]*" + _CODE, re.I | re.M),       # a DSN field
-    re.compile(r"(?:^|[\s;:'\"(\[#<])[245]\d\d(?:[ \t]*[-:][ \t]*|[ \t]+)#?" + _CODE, re.M),  # 550 5.1.1, 550-5.1.1
+    re.compile(r"^[ \t]*Status:[ \t]*" + _CODE, re.IGNORECASE | re.MULTILINE),       # a DSN field
+    re.compile(r"(?:^|[\s;:'\"(\[#<])[245]\d\d(?:[ \t]*[-:][ \t]*|[ \t]+)#?" + _CODE, re.MULTILINE),  # 550 5.1.1, 550-5.1.1
     re.compile(r"\(#" + _CODE + r"\)"),                            # qmail: (#5.1.1)
 )
 _SOFT_TEXT = re.compile(
@@ -45,17 +45,17 @@ _SOFT_TEXT = re.compile(
     r"message size|loop|too many hops|relay|spam|unsolicited|blocked|blacklist|policy|virus|temporar|"
     r"timed? ?out|connection|try again|not yet (been )?delivered|delayed|postponed|not accepting|"
     r"not reachable|unreachable|attempts|processing|being processed|gateway|command died|internal error|"
-    r"retry time|is full)", re.I)
+    r"retry time|is full)", re.IGNORECASE)
 _ORIGINAL_FOLLOWS = re.compile(
     r"^[ \t>]*(-{2,}.*(copy of|original|returned|undelivered|message follows|headers? follow)|"
     r"(-+ ?)?below this line is a copy|-+ ?original message ?-+|"
-    r"(Received|Return-Path|DKIM-Signature|Message-I[dD]):[ \t])", re.I | re.M)
+    r"(Received|Return-Path|DKIM-Signature|Message-I[dD]):[ \t])", re.IGNORECASE | re.MULTILINE)
 _NO_SUCH_USER = re.compile(
     r"(user unknown|unknown user|no such (user|mailbox|recipient)|does not exist|doesn't exist|"
     r"unknown (recipient|mailbox)|invalid (recipient|mailbox)|mailbox (unavailable|not found|disabled)|"
     r"recipient (address )?rejected: user|account (has been )?disabled|not a valid (user|recipient|address)|"
     r"unknown host|host not found|no such domain|domain not found|no matches to nameserver query|not listed in|user <[^>\s]+> unknown|"
-    r"(doesn't|does not) have an? \S+ account)", re.I)
+    r"(doesn't|does not) have an? \S+ account)", re.IGNORECASE)
 _UNSUBSCRIBE_SUBJECT = re.compile(r"\bunsubscribe\s+([A-Za-z0-9_.-]{20,})")
 
 
@@ -380,7 +380,7 @@ def _looks_like_bounce(msg: Message, subject: str) -> bool:
             or msg.get("X-Failed-Recipients")):
         return True
     return bool(re.search(r"(undeliver|delivery (status|failure|failed|notification)|returned mail|failure notice|"
-                          r"mail delivery failed|(could )?not (be )?delivered|non-delivery|rejected mail)", subject, re.I))
+                          r"mail delivery failed|(could )?not (be )?delivered|non-delivery|rejected mail)", subject, re.IGNORECASE))
 
 
 def _first_line_with_code(body: str) -> str:

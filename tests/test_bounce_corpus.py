@@ -5,7 +5,6 @@ per class are asserted, printed, and listed in docs/bounces-and-reports.md."""
 from __future__ import annotations
 
 import csv
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -101,18 +100,18 @@ def test_flufl_permanent_without_a_code_is_hard_and_temporary_is_soft(settings):
     permanent = bounces.classify(settings, _text_bounce("the recipient has gone away"))
     assert (permanent.kind, permanent.rule, permanent.status) == ("hard", "flufl.bounce", "")
 
-    warning = (f"From: Mail Delivery System <Mailer-Daemon@mx.example.org>\nTo: bounces@x.example\n"
-               f"Subject: Warning: message 1tAx1-000abc-2F delayed 24 hours\n\n"
-               f"This message was created automatically by mail delivery software.\n"
-               f"A message that you sent has not yet been delivered to one or more of its\n"
-               f"recipients after more than 24 hours on the queue on mx.example.org.\n\n"
-               f"The message identifier is:     1tAx1-000abc-2F\n\n"
-               f"The address to which the message has not yet been delivered is:\n\n"
-               f"  member@example.org\n\n"
-               f"No action is required on your part. Delivery attempts will continue for\n"
-               f"some time, and this warning may be repeated at intervals if the message\n"
-               f"remains undelivered. Eventually the mail delivery software will give up,\n"
-               f"and when that happens, the message will be returned to you.\n").encode()
+    warning = (b"From: Mail Delivery System <Mailer-Daemon@mx.example.org>\nTo: bounces@x.example\n"
+               b"Subject: Warning: message 1tAx1-000abc-2F delayed 24 hours\n\n"
+               b"This message was created automatically by mail delivery software.\n"
+               b"A message that you sent has not yet been delivered to one or more of its\n"
+               b"recipients after more than 24 hours on the queue on mx.example.org.\n\n"
+               b"The message identifier is:     1tAx1-000abc-2F\n\n"
+               b"The address to which the message has not yet been delivered is:\n\n"
+               b"  member@example.org\n\n"
+               b"No action is required on your part. Delivery attempts will continue for\n"
+               b"some time, and this warning may be repeated at intervals if the message\n"
+               b"remains undelivered. Eventually the mail delivery software will give up,\n"
+               b"and when that happens, the message will be returned to you.\n")
     assert all_failures(bounces.parse(warning)) == (frozenset({b"member@example.org"}), frozenset())
     temporary = bounces.classify(settings, warning)
     assert (temporary.kind, temporary.rule) == ("soft", "flufl.bounce")
