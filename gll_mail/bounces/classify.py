@@ -27,15 +27,35 @@ HARD, SOFT, COMPLAINT, AUTO_REPLY, CHALLENGE, UNKNOWN, UNSUBSCRIBE = (
 _STATUS_RE = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _OOO_SUBJECT = re.compile(
     r"(out of (the )?office|auto(matic)?[- ]?(reply|response|antwort)|abwesenheit|absence|"
-    r"vacation|on leave|r[ée]ponse automatique|respuesta autom[aá]tica)", re.I)
+    r"vacation|on leave|r[ée]ponse automatique|respuesta autom[aá]tica)", re.IGNORECASE)
 _CHALLENGE_RE = re.compile(
     r"(please (confirm|verify) (that )?you|challenge|sender verification|verify your (email|address)|"
-    r"boxbe|spamarrest|mailinblack|whitelist request)", re.I)
-_PERMANENT_RE = re.compile(r"\b5\.(\d{1,3})\.(\d{1,3})\b")
+    r"boxbe|spamarrest|mailinblack|whitelist request)", re.IGNORECASE)
+# Where an enhanced status code (RFC 3463) may be read, and nowhere else: a dotted triple elsewhere
+# is an IP address (10.5.1.20), a version or a MIME boundary (=_2.0.13), not a status.
+_CODE = r"([245]\.\d{1,3}\.\d{1,3})(?![\d.])"
+_CODE_PLACES = (
+    re.compile(r"^\s*" + _CODE),                                   # the text of one SMTP reply
+    re.compile(r"^[ \t]*Status:[ \t]*" + _CODE, re.IGNORECASE | re.MULTILINE),       # a DSN field
+    re.compile(r"(?:^|[\s;:'\"(\[#<])[245]\d\d(?:[ \t]*[-:][ \t]*|[ \t]+)#?" + _CODE, re.MULTILINE),  # 550 5.1.1, 550-5.1.1
+    re.compile(r"\(#" + _CODE + r"\)"),                            # qmail: (#5.1.1)
+)
+_SOFT_TEXT = re.compile(
+    r"(quota|(mailbox|mailfolder|inbox|mail ?box) (is )?full|full mailbox|storage|exceed|too (large|big)|"
+    r"message size|loop|too many hops|relay|spam|unsolicited|blocked|blacklist|policy|virus|temporar|"
+    r"timed? ?out|connection|try again|not yet (been )?delivered|delayed|postponed|not accepting|"
+    r"not reachable|unreachable|attempts|processing|being processed|gateway|command died|internal error|"
+    r"retry time|is full)", re.IGNORECASE)
+_ORIGINAL_FOLLOWS = re.compile(
+    r"^[ \t>]*(-{2,}.*(copy of|original|returned|undelivered|message follows|headers? follow)|"
+    r"(-+ ?)?below this line is a copy|-+ ?original message ?-+|"
+    r"(Received|Return-Path|DKIM-Signature|Message-I[dD]):[ \t])", re.IGNORECASE | re.MULTILINE)
 _NO_SUCH_USER = re.compile(
     r"(user unknown|unknown user|no such (user|mailbox|recipient)|does not exist|doesn't exist|"
     r"unknown (recipient|mailbox)|invalid (recipient|mailbox)|mailbox (unavailable|not found|disabled)|"
-    r"recipient (address )?rejected: user|account (has been )?disabled)", re.I)
+    r"recipient (address )?rejected: user|account (has been )?disabled|not a valid (user|recipient|address)|"
+    r"unknown host|host not found|no such domain|domain not found|no matches to nameserver query|not listed in|user <[^>\s]+> unknown|"
+    r"(doesn't|does not) have an? \S+ account)", re.IGNORECASE)
 _UNSUBSCRIBE_SUBJECT = re.compile(r"\bunsubscribe\s+([A-Za-z0-9_.-]{20,})")
 
 
@@ -158,17 +178,43 @@ def _complaint(msg: Message) -> BounceResult | None:
                         diagnostic=f"Feedback-Type: {feedback or 'abuse'}")
 
 
+def enhanced_code(text: str) -> str:
+    """The first RFC 3463 status code written where one belongs: at the start of an SMTP reply's
+    text, in a ``Status:`` field, after a reply code (``550 5.1.1``, ``550-5.1.1``, ``550: 5.1.1``)
+    or in qmail's ``(#5.1.1)``. Any other dotted triple is not a status; "" when there is none."""
+    found = [(m.start(1), m.group(1)) for rx in _CODE_PLACES for m in [rx.search(text or "")] if m]
+    return min(found)[1] if found else ""
+
+
+def _bad_address(code: str, text: str) -> bool:
+    """A code about the address (``5.1.x``) or the mailbox (``5.2.x``) decides; any other code
+    (policy ``5.7.x``, routing ``5.4.x``, generic ``5.0.0``) only fails the message, unless the
+    reply says in words that the address does not exist (Yandex: ``550 5.7.1 No such user!``)."""
+    if code:
+        _, subject, detail = code.split(".")
+        if subject == "1":
+            return detail not in ("7", "8")  # 5.1.7 / 5.1.8: the sender's address
+        if subject == "2" and detail != "0":
+            return detail == "1"  # 5.2.1 disabled; 5.2.2 full, 5.2.3 too large
+    return bool(_NO_SUCH_USER.search(text or ""))
+
+
+def _generic(code: str) -> bool:
+    """``5.0.0``, ``5.3.0``, ``5.2.0`` …: a code that names no cause (Postfix writes 5.0.0 for any
+    "550 User unknown" without an enhanced code, Sendmail 5.3.0), so the reply's text decides. Not
+    ``5.1.0`` (an address status, bad) nor ``5.7.0`` (a policy refusal)."""
+    _, subject, detail = code.split(".")
+    return detail == "0" and subject not in ("1", "7")
+
+
 def bad_address(text: str) -> bool:
     """Does a permanent failure say that the recipient address itself is bad, so that it is never
     mailed again? Only a bad mailbox or address says so (RFC 3463 ``5.1.x`` but the sender's
     ``5.1.7``/``5.1.8``, and ``5.2.1`` disabled); a ``5.7.x`` policy, relay or spam refusal, or any
-    other ``5.x.x``, fails the message but says nothing about the address. Without an enhanced
-    code the text decides ("user unknown", "no such user" …). Used for DSNs and SMTP replies alike."""
-    enhanced = _PERMANENT_RE.search(text or "")
-    if enhanced is not None:
-        subject, detail = enhanced.groups()
-        return (subject == "1" and detail not in ("7", "8")) or (subject, detail) == ("2", "1")
-    return bool(_NO_SUCH_USER.search(text or ""))
+    other ``5.x.x``, fails the message but says nothing about the address unless its text says the
+    address does not exist ("user unknown", "no such user" …), which also decides when there is no
+    enhanced code. Used for DSNs and SMTP replies alike."""
+    return _bad_address(enhanced_code(text), text)
 
 
 def classify_status(status: str, action: str = "", diagnostic: str = "") -> str:
@@ -180,9 +226,12 @@ def classify_status(status: str, action: str = "", diagnostic: str = "") -> str:
     m = _STATUS_RE.search(status or "")
     if m:
         if m.group(1) == "5":
-            return HARD if bad_address(f"{status} {diagnostic}") else SOFT
+            code = m.group(0)
+            if _generic(code):  # Status: 5.0.0 beside "550 5.1.1 …" in the diagnostic: the latter is better
+                code = enhanced_code(diagnostic.split(";", 1)[-1]) or code
+            return HARD if _bad_address(code, diagnostic) else SOFT
         return SOFT if m.group(1) == "4" else UNKNOWN
-    m = re.search(r"\b([45])\d\d\b", diagnostic or "")
+    m = re.search(r"\b([45])\d\d\b", f"{status} {diagnostic}")
     if m:
         return HARD if m.group(1) == "5" and bad_address(diagnostic) else SOFT
     return HARD if action == "failed" else UNKNOWN
@@ -238,12 +287,13 @@ def _classify(msg: Message, use_flufl: bool) -> BounceResult:
     ids = _original_message_ids(msg)
     groups = _dsn_fields(msg)
     if groups:
+        own = " ".join(_own_text(msg).split())
         recipients, kinds, statuses, diags = [], [], [], []
         for g in groups:
             recipients.append(_addr(g.get("original-recipient") or g.get("final-recipient")))
             statuses.append(g.get("status", ""))
             diags.append(g.get("diagnostic-code", ""))
-            kinds.append(classify_status(g.get("status", ""), g.get("action", ""), g.get("diagnostic-code", "")))
+            kinds.append(classify_status(g.get("status", ""), g.get("action", ""), g.get("diagnostic-code") or own))
         kind = HARD if HARD in kinds else SOFT if SOFT in kinds else UNKNOWN
         i = kinds.index(kind) if kind in kinds else 0
         return BounceResult(kind=kind, rule="rfc3464", recipients=[r for r in recipients if r], message_ids=ids,
@@ -252,33 +302,85 @@ def _classify(msg: Message, use_flufl: bool) -> BounceResult:
     reason = None if _looks_like_bounce(msg, subject) else _auto_reply(msg)
     if reason is not None:
         return BounceResult(kind=AUTO_REPLY, rule=reason, message_ids=ids)
-    body = "".join(_text(p) for p in msg.walk() if p.get_content_maintype() == "text")[:20000]
+    body = _own_text(msg)
     if _CHALLENGE_RE.search(subject) or (_CHALLENGE_RE.search(body) and not _looks_like_bounce(msg, subject)):
         return BounceResult(kind=CHALLENGE, rule="challenge-response", message_ids=ids)
     if use_flufl:
         from flufl.bounce import all_failures
 
-        permanent, temporary = all_failures(msg)
-        status_m = _STATUS_RE.search(body)
+        temporary, permanent = all_failures(msg)  # (temporary, permanent): in this order
         if permanent or temporary:
-            kind = HARD if permanent else SOFT
-            if status_m:  # the enhanced status code in the text is better evidence than the detector
-                kind = HARD if status_m.group(1) == "5" else SOFT if status_m.group(1) == "4" else kind
-            addrs = permanent or temporary
+            code = enhanced_code(body)
             return BounceResult(
-                kind=kind, rule="flufl.bounce", message_ids=ids,
+                kind=_flufl_kind(bool(permanent), code, " ".join(body.split())), rule="flufl.bounce", message_ids=ids,
                 recipients=sorted(a.decode("utf-8", "replace").lower() if isinstance(a, bytes) else str(a).lower()
-                                  for a in addrs),
-                status=status_m.group(0) if status_m else "", diagnostic=_first_line_with_code(body))
+                                  for a in permanent | temporary),
+                status=code, diagnostic=_first_line_with_code(body))
+    if _looks_like_bounce(msg, subject):
+        # a bounce no detector could read an address from (the VERP token still names the delivery)
+        words = " ".join(body.split())
+        kind = HARD if _NO_SUCH_USER.search(words) else SOFT if _SOFT_TEXT.search(words) else UNKNOWN
+        if kind != UNKNOWN:
+            return BounceResult(kind=kind, rule="text", message_ids=ids, status=enhanced_code(body),
+                                diagnostic=_first_line_with_code(body))
     return BounceResult(kind=UNKNOWN, rule="none", message_ids=ids)
+
+
+def _flufl_kind(permanent: bool, code: str, text: str) -> str:
+    """Hard or soft for a bounce that only flufl.bounce's detectors recognised. A warning (only
+    temporary failures) is soft; a status code in the bounce's own text decides as in a DSN; without
+    one (or with a generic one) the text: a bad address is hard, a full mailbox, a size or policy
+    refusal, a loop or a connection failure is soft, and anything else is what flufl says, hard."""
+    if not permanent:
+        return SOFT
+    if code.startswith("4"):
+        return SOFT
+    if code.startswith("5") and not _generic(code):
+        return HARD if _bad_address(code, text) else SOFT
+    if _bad_address(code, text):
+        return HARD
+    return SOFT if _SOFT_TEXT.search(text) else HARD
+
+
+def _own_parts(part: Message):
+    """The leaves of a message that its sender wrote: not a returned original or its headers."""
+    if part.get_content_type() in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers"):
+        return
+    if part.get_content_type() == "message/delivery-status" or not part.is_multipart():
+        yield part
+        return
+    for sub in part.get_payload():
+        yield from _own_parts(sub)
+
+
+def _own_text(msg: Message) -> str:
+    """What the bounce itself says: its text and delivery-status parts, each cut where a copy of
+    the returned message begins (a text bounce quotes it inline), so that our own newsletter's
+    words ("does not exist", "full") and dotted numbers never count as the bounce's evidence."""
+    texts = []
+    for part in _own_parts(msg):
+        if part.get_content_type() == "message/delivery-status":
+            payload = part.get_payload()
+            text = "\n\n".join(b.as_string() for b in payload) if isinstance(payload, list) else _text(part)
+        elif part.get_content_maintype() == "text":
+            text = _text(part)
+            if part.get_content_subtype() == "html":
+                text = re.sub(r"<[^>]*>|&nbsp;", " ", text)
+            cut = _ORIGINAL_FOLLOWS.search(text)
+            text = text[:cut.start()] if cut else text
+        else:
+            continue
+        texts.append(text)
+    return "\n".join(texts)[:20000]
 
 
 def _looks_like_bounce(msg: Message, subject: str) -> bool:
     sender = str(msg.get("From") or "").lower()
-    if "mailer-daemon" in sender or "postmaster" in sender or msg.get("X-Failed-Recipients"):
+    if ("mailer-daemon" in sender or "postmaster" in sender or "mail delivery" in sender
+            or msg.get("X-Failed-Recipients")):
         return True
-    return bool(re.search(r"(undeliver|delivery (status|failure|failed)|returned mail|failure notice|"
-                          r"mail delivery failed)", subject, re.I))
+    return bool(re.search(r"(undeliver|delivery (status|failure|failed|notification)|returned mail|failure notice|"
+                          r"mail delivery failed|(could )?not (be )?delivered|non-delivery|rejected mail)", subject, re.IGNORECASE))
 
 
 def _first_line_with_code(body: str) -> str:
