@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gll_mail import bounces
+from gll_mail.bounces import classify
 from gll_mail.tokens import make_verp_token
 
 CORPUS = Path(__file__).parent / "data" / "bounces" / "corpus"
@@ -27,10 +27,10 @@ def as_class(kind: str) -> str:
     return kind if kind in ("hard", "soft") else "ignored"
 
 
-def classify_all(settings) -> list[tuple[dict[str, str], bounces.BounceResult]]:
+def classify_all(settings) -> list[tuple[dict[str, str], classify.BounceResult]]:
     """Each message as our bounce mailbox gets it: to our VERP address for delivery 7."""
     envelope_to = f"bounces+{make_verp_token(settings, 7)}@{settings.bounce_domain}"
-    return [(row, bounces.classify(settings, (CORPUS / row["file"]).read_bytes(), envelope_to)) for row in manifest()]
+    return [(row, classify.classify(settings, (CORPUS / row["file"]).read_bytes(), envelope_to)) for row in manifest()]
 
 
 def scores(pairs: list[tuple[str, str]]) -> dict[str, tuple[float, float, int]]:
@@ -95,9 +95,9 @@ def test_flufl_permanent_without_a_code_is_hard_and_temporary_is_soft(settings):
     permanent failure without a status code in its text was counted soft, and warnings hard."""
     from flufl.bounce import all_failures
 
-    msg = bounces.parse(_text_bounce("the recipient has gone away"))
+    msg = classify.parse(_text_bounce("the recipient has gone away"))
     assert all_failures(msg) == (frozenset(), frozenset({b"member@example.org"}))
-    permanent = bounces.classify(settings, _text_bounce("the recipient has gone away"))
+    permanent = classify.classify(settings, _text_bounce("the recipient has gone away"))
     assert (permanent.kind, permanent.rule, permanent.status) == ("hard", "flufl.bounce", "")
 
     warning = (b"From: Mail Delivery System <Mailer-Daemon@mx.example.org>\nTo: bounces@x.example\n"
@@ -112,8 +112,8 @@ def test_flufl_permanent_without_a_code_is_hard_and_temporary_is_soft(settings):
                b"some time, and this warning may be repeated at intervals if the message\n"
                b"remains undelivered. Eventually the mail delivery software will give up,\n"
                b"and when that happens, the message will be returned to you.\n")
-    assert all_failures(bounces.parse(warning)) == (frozenset({b"member@example.org"}), frozenset())
-    temporary = bounces.classify(settings, warning)
+    assert all_failures(classify.parse(warning)) == (frozenset({b"member@example.org"}), frozenset())
+    temporary = classify.classify(settings, warning)
     assert (temporary.kind, temporary.rule) == ("soft", "flufl.bounce")
 
 
@@ -129,11 +129,11 @@ def test_flufl_permanent_without_a_code_is_hard_and_temporary_is_soft(settings):
     ("Mailman 2.0.13 released", ""),                             # nor a version
 ])
 def test_a_status_code_is_read_only_where_one_belongs(text, code):
-    assert bounces.enhanced_code(text) == code
+    assert classify.enhanced_code(text) == code
 
 
 def test_generic_enhanced_code_beside_user_unknown_is_a_bad_address():
-    assert bounces.classify_status("5.0.0", "failed", "smtp; 550 User unknown") == "hard"
-    assert bounces.classify_status("5.0.0", "failed", "smtp; 550 Rejected for policy reasons") == "soft"
-    assert bounces.bad_address("550 5.0.0 <x@example.org>... User unknown")
-    assert not bounces.bad_address("550 5.0.0 Mailbox is full")
+    assert classify.classify_status("5.0.0", "failed", "smtp; 550 User unknown") == "hard"
+    assert classify.classify_status("5.0.0", "failed", "smtp; 550 Rejected for policy reasons") == "soft"
+    assert classify.bad_address("550 5.0.0 <x@example.org>... User unknown")
+    assert not classify.bad_address("550 5.0.0 Mailbox is full")
