@@ -23,10 +23,10 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=5000)
     args = ap.parse_args()
     from flufl.bounce import scan_message
-    from gll_mail.bounces.classify.mailboxes import scan_maildir
     from test_bounces import CASES, as_delivered, seed
 
-    from gll_mail.bounces.classify import classify
+    from gll_mail.bounces import classify
+    from gll_mail.bounces.mailboxes import scan_maildir
     from gll_mail.db import make_engine, migrate, session_scope
     from gll_mail.settings import Settings
 
