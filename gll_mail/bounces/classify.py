@@ -19,6 +19,13 @@ from dataclasses import dataclass, field
 from email.message import Message
 
 from gll_mail.settings import Settings
+from gll_mail.smtp.replies import (
+    NO_SUCH_USER,
+    address_is_bad,
+    bad_address,
+    enhanced_code,
+    generic_code,
+)
 from gll_mail.tokens import TokenError, read_token, read_verp_token
 
 HARD, SOFT, COMPLAINT, AUTO_REPLY, CHALLENGE, UNKNOWN, UNSUBSCRIBE = (
@@ -31,15 +38,6 @@ _OOO_SUBJECT = re.compile(
 _CHALLENGE_RE = re.compile(
     r"(please (confirm|verify) (that )?you|challenge|sender verification|verify your (email|address)|"
     r"boxbe|spamarrest|mailinblack|whitelist request)", re.IGNORECASE)
-# Where an enhanced status code (RFC 3463) may be read, and nowhere else: a dotted triple elsewhere
-# is an IP address (10.5.1.20), a version or a MIME boundary (=_2.0.13), not a status.
-_CODE = r"([245]\.\d{1,3}\.\d{1,3})(?![\d.])"
-_CODE_PLACES = (
-    re.compile(r"^\s*" + _CODE),                                   # the text of one SMTP reply
-    re.compile(r"^[ \t]*Status:[ \t]*" + _CODE, re.IGNORECASE | re.MULTILINE),       # a DSN field
-    re.compile(r"(?:^|[\s;:'\"(\[#<])[245]\d\d(?:[ \t]*[-:][ \t]*|[ \t]+)#?" + _CODE, re.MULTILINE),  # 550 5.1.1, 550-5.1.1
-    re.compile(r"\(#" + _CODE + r"\)"),                            # qmail: (#5.1.1)
-)
 _SOFT_TEXT = re.compile(
     r"(quota|(mailbox|mailfolder|inbox|mail ?box) (is )?full|full mailbox|storage|exceed|too (large|big)|"
     r"message size|loop|too many hops|relay|spam|unsolicited|blocked|blacklist|policy|virus|temporar|"
@@ -50,12 +48,6 @@ _ORIGINAL_FOLLOWS = re.compile(
     r"^[ \t>]*(-{2,}.*(copy of|original|returned|undelivered|message follows|headers? follow)|"
     r"(-+ ?)?below this line is a copy|-+ ?original message ?-+|"
     r"(Received|Return-Path|DKIM-Signature|Message-I[dD]):[ \t])", re.IGNORECASE | re.MULTILINE)
-_NO_SUCH_USER = re.compile(
-    r"(user unknown|unknown user|no such (user|mailbox|recipient)|does not exist|doesn't exist|"
-    r"unknown (recipient|mailbox)|invalid (recipient|mailbox)|mailbox (unavailable|not found|disabled)|"
-    r"recipient (address )?rejected: user|account (has been )?disabled|not a valid (user|recipient|address)|"
-    r"unknown host|host not found|no such domain|domain not found|no matches to nameserver query|not listed in|user <[^>\s]+> unknown|"
-    r"(doesn't|does not) have an? \S+ account)", re.IGNORECASE)
 _UNSUBSCRIBE_SUBJECT = re.compile(r"\bunsubscribe\s+([A-Za-z0-9_.-]{20,})")
 
 
@@ -178,45 +170,6 @@ def _complaint(msg: Message) -> BounceResult | None:
                         diagnostic=f"Feedback-Type: {feedback or 'abuse'}")
 
 
-def enhanced_code(text: str) -> str:
-    """The first RFC 3463 status code written where one belongs: at the start of an SMTP reply's
-    text, in a ``Status:`` field, after a reply code (``550 5.1.1``, ``550-5.1.1``, ``550: 5.1.1``)
-    or in qmail's ``(#5.1.1)``. Any other dotted triple is not a status; "" when there is none."""
-    found = [(m.start(1), m.group(1)) for rx in _CODE_PLACES for m in [rx.search(text or "")] if m]
-    return min(found)[1] if found else ""
-
-
-def _bad_address(code: str, text: str) -> bool:
-    """A code about the address (``5.1.x``) or the mailbox (``5.2.x``) decides; any other code
-    (policy ``5.7.x``, routing ``5.4.x``, generic ``5.0.0``) only fails the message, unless the
-    reply says in words that the address does not exist (Yandex: ``550 5.7.1 No such user!``)."""
-    if code:
-        _, subject, detail = code.split(".")
-        if subject == "1":
-            return detail not in ("7", "8")  # 5.1.7 / 5.1.8: the sender's address
-        if subject == "2" and detail != "0":
-            return detail == "1"  # 5.2.1 disabled; 5.2.2 full, 5.2.3 too large
-    return bool(_NO_SUCH_USER.search(text or ""))
-
-
-def _generic(code: str) -> bool:
-    """``5.0.0``, ``5.3.0``, ``5.2.0`` …: a code that names no cause (Postfix writes 5.0.0 for any
-    "550 User unknown" without an enhanced code, Sendmail 5.3.0), so the reply's text decides. Not
-    ``5.1.0`` (an address status, bad) nor ``5.7.0`` (a policy refusal)."""
-    _, subject, detail = code.split(".")
-    return detail == "0" and subject not in ("1", "7")
-
-
-def bad_address(text: str) -> bool:
-    """Does a permanent failure say that the recipient address itself is bad, so that it is never
-    mailed again? Only a bad mailbox or address says so (RFC 3463 ``5.1.x`` but the sender's
-    ``5.1.7``/``5.1.8``, and ``5.2.1`` disabled); a ``5.7.x`` policy, relay or spam refusal, or any
-    other ``5.x.x``, fails the message but says nothing about the address unless its text says the
-    address does not exist ("user unknown", "no such user" …), which also decides when there is no
-    enhanced code. Used for DSNs and SMTP replies alike."""
-    return _bad_address(enhanced_code(text), text)
-
-
 def classify_status(status: str, action: str = "", diagnostic: str = "") -> str:
     """hard (the address is bad), soft (4.x.x, delayed, or a permanent failure that says nothing
     about the address: counted toward the soft threshold) or unknown."""
@@ -227,9 +180,9 @@ def classify_status(status: str, action: str = "", diagnostic: str = "") -> str:
     if m:
         if m.group(1) == "5":
             code = m.group(0)
-            if _generic(code):  # Status: 5.0.0 beside "550 5.1.1 …" in the diagnostic: the latter is better
+            if generic_code(code):  # Status: 5.0.0 beside "550 5.1.1 …" in the diagnostic: the latter is better
                 code = enhanced_code(diagnostic.split(";", 1)[-1]) or code
-            return HARD if _bad_address(code, diagnostic) else SOFT
+            return HARD if address_is_bad(code, diagnostic) else SOFT
         return SOFT if m.group(1) == "4" else UNKNOWN
     m = re.search(r"\b([45])\d\d\b", f"{status} {diagnostic}")
     if m:
@@ -319,7 +272,7 @@ def _classify(msg: Message, use_flufl: bool) -> BounceResult:
     if _looks_like_bounce(msg, subject):
         # a bounce no detector could read an address from (the VERP token still names the delivery)
         words = " ".join(body.split())
-        kind = HARD if _NO_SUCH_USER.search(words) else SOFT if _SOFT_TEXT.search(words) else UNKNOWN
+        kind = HARD if NO_SUCH_USER.search(words) else SOFT if _SOFT_TEXT.search(words) else UNKNOWN
         if kind != UNKNOWN:
             return BounceResult(kind=kind, rule="text", message_ids=ids, status=enhanced_code(body),
                                 diagnostic=_first_line_with_code(body))
@@ -335,9 +288,9 @@ def _flufl_kind(permanent: bool, code: str, text: str) -> str:
         return SOFT
     if code.startswith("4"):
         return SOFT
-    if code.startswith("5") and not _generic(code):
-        return HARD if _bad_address(code, text) else SOFT
-    if _bad_address(code, text):
+    if code.startswith("5") and not generic_code(code):
+        return HARD if address_is_bad(code, text) else SOFT
+    if address_is_bad(code, text):
         return HARD
     return SOFT if _SOFT_TEXT.search(text) else HARD
 

@@ -20,8 +20,8 @@ import aiosmtplib.email
 import aiosmtplib.protocol
 import aiosmtplib.smtp
 
-from gll_mail.bounces.classify import bad_address
 from gll_mail.smtp.client import SmtpConfig
+from gll_mail.smtp.replies import bad_address
 from gll_mail.smtp.wire import PipelinedWire
 
 OK, TEMPORARY, PERMANENT, UNREACHABLE = "ok", "temporary", "permanent", "unreachable"
@@ -96,7 +96,7 @@ class SendResult:
 
     @property
     def hard_bounce(self) -> bool:
-        """A permanent refusal of the recipient address itself (:func:`gll_mail.bounces.classify.bad_address`,
+        """A permanent refusal of the recipient address itself (:func:`gll_mail.smtp.replies.bad_address`,
         the same rule as for bounces that come back later): that address is suppressed."""
         return self.outcome == PERMANENT and self.stage == "rcpt" and bad_address(self.message)
 
