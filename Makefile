@@ -12,9 +12,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-## demo: set up, then run the main job on embedded defaults (SQLite + a local SMTP server)
+## demo: set up, then run the main job on embedded defaults (SQLite + a local SMTP server);
+## PORT=5001 serves the member web site on another port than 5000
 demo: $(STAMP)
-	$(BIN)/gll-mail demo --fresh
+	$(BIN)/gll-mail demo --fresh$(if $(PORT), --port $(PORT))
 
 ## test: set up, then run the whole suite (PostgreSQL and browser tests included)
 test: $(STAMP) browser

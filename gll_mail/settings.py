@@ -86,6 +86,7 @@ class Settings:
     register_rate_limit: int = 10
     admin_login_rate_limit: int = 10
     web_proxies: int = 0
+    debug: bool = False  # the CLI shows tracebacks instead of one-line errors (also `gll-mail --debug`)
     extra: dict = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -160,6 +161,38 @@ class Settings:
 
 
 ENV_NAMES = {"from_address": "FROM"}
+SECRET_SETTINGS = {"secret_keys"}
+
+
+def env_name(field_name: str) -> str:
+    return PREFIX + ENV_NAMES.get(field_name, field_name.upper())
+
+
+def mask_url(url: str) -> str:
+    """``url`` with the password between ``user:`` and ``@`` replaced by ***, even when malformed."""
+    return re.sub(r"^([^:/@]*://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def shown_values(settings: Settings, environ: dict[str, str] | None = None) -> list[tuple[str, str, bool]]:
+    """(variable, value as it may be shown, set in the environment?) for every setting; secret keys
+    and passwords inside URLs are masked."""
+    env = os.environ if environ is None else environ
+    rows = []
+    for f in fields(settings):
+        if f.name == "extra":
+            continue
+        value = getattr(settings, f.name)
+        if f.name in SECRET_SETTINGS:
+            shown = f"*** ({len(value)} key{'s' if len(value) != 1 else ''}" + \
+                (", the development placeholder)" if PLACEHOLDER_SECRET in value else ")")
+        elif isinstance(value, bool):
+            shown = "true" if value else "false"
+        elif isinstance(value, str) and "://" in value:
+            shown = mask_url(value)
+        else:
+            shown = str(value)
+        rows.append((env_name(f.name), shown, bool(env.get(env_name(f.name)))))
+    return rows
 _DOMAIN_LIMIT = re.compile(r"([A-Za-z0-9.-]+\.[A-Za-z]{2,})=(\d+(?:\.\d+)?)?(?:/s)?(?::(\d+))?")
 
 SETTINGS_HELP: dict[str, str] = {
@@ -213,6 +246,8 @@ SETTINGS_HELP: dict[str, str] = {
     "(default 2000; smaller campaigns render in the sending process, with no start-up cost).",
     "GLL_MAIL_ADMIN_LOGIN_RATE_LIMIT": "Failed /admin sign-ins one client address may make per 15 minutes, "
     "counted in the database for all web processes together, before it must wait (default 10; 0: no limit).",
+    "GLL_MAIL_DEBUG": "true to show the full traceback of database, SMTP and other errors instead of one line "
+    "(same as `gll-mail --debug`; default false).",
     "GLL_MAIL_WEB_PROXIES": "How many reverse proxies stand in front of `gll-mail serve`; their X-Forwarded-For "
     "header is trusted that many hops to find the client address (default 0).",
 }

@@ -31,7 +31,7 @@ def sign_in(client, password=PASSWORD, next_="/admin/campaigns/nov-news", userna
 def test_cli_creates_lists_changes_and_deletes_admins(runner, session):
     out = runner.invoke(main, ["admin", "create", "lead"], input=f"{PASSWORD}\n{PASSWORD}\n")
     assert out.exit_code == 0, out.output
-    assert "/admin/" in out.output
+    assert "Sign in at https://gll.example.org/admin/" in out.output  # GLL_MAIL_BASE_URL, not :5000
     out = runner.invoke(main, ["admin", "create", "lead"], input=f"{PASSWORD}\n{PASSWORD}\n")
     assert out.exit_code != 0 and "exists already" in out.output
     out = runner.invoke(main, ["admin", "create", "shorty"], input="short\nshort\n")

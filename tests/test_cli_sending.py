@@ -135,4 +135,5 @@ def test_send_pauses_when_the_server_is_down_and_says_why(team, engine, monkeypa
     monkeypatch.setenv("GLL_MAIL_SMTP_URL", f"smtp://127.0.0.1:{port}")
     out = run(team, "campaign", "send", "note", "--no-progress", code=1)
     assert "paused itself: SMTP server unreachable" in out and "campaign resume note" in out
+    assert "GLL_MAIL_SMTP_URL" in out
     assert "paused (SMTP server unreachable" in run(team, "campaign", "status", "note")

@@ -116,3 +116,49 @@ def test_demo_prints_a_gated_link_and_refuses_to_wipe_real_members(demo_run, tmp
     assert refused.returncode != 0
     assert "refusing to delete" in refused.stderr + refused.stdout
     assert (tmp_path / "subscribers.db").exists()
+
+
+def test_demo_sends_only_its_own_campaigns_not_drafts_beside_them(runner, tmp_path, monkeypatch):
+    import shutil
+
+    from gll_mail.cli import main
+
+    folder = tmp_path / "campaigns"
+    shutil.copytree(REPO / "campaigns", folder)
+    draft = (folder / "2019-06-compassion-reports.md").read_text(encoding="utf-8")
+    (folder / "team-draft.md").write_text(draft.replace("slug: 2019-06-compassion-reports", "slug: team-draft"),
+                                          encoding="utf-8")
+    monkeypatch.setenv("GLL_MAIL_CAMPAIGNS_DIR", str(folder))
+    result = runner.invoke(main, ["demo", "--fresh", "--no-serve", "--members", "5", "--outbox", "outbox"])
+    assert result.exit_code == 0, result.output
+    engine = make_engine(f"sqlite:///{tmp_path / 'subscribers.db'}")
+    with session_scope(engine) as session:
+        slugs = {c.slug for c in session.exec(select(Campaign))}
+    engine.dispose()
+    assert slugs == {"2019-06-compassion-reports", "2019-06-18-corrigendum"}
+    assert "team-draft" not in result.output
+
+
+def test_a_busy_port_names_the_option_before_anything_is_sent(runner, tmp_path):
+    import socket
+
+    from gll_mail.cli import main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = runner.invoke(main, ["demo", "--fresh", "--port", str(port), "--outbox", "outbox"])
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert f"cannot serve the demo on 127.0.0.1:{port}" in result.output
+    assert "--port" in result.output and "make demo PORT=5001" in result.output
+    assert not (tmp_path / "outbox").exists() and not (tmp_path / "subscribers.db").exists()
+
+
+def test_make_demo_passes_port_on():
+    def dry_run(*args: str) -> str:
+        return subprocess.run(["make", "-n", "-C", str(REPO), "demo", *args], capture_output=True, text=True,
+                              check=True, timeout=60).stdout
+
+    assert "gll-mail demo --fresh --port 5001" in dry_run("PORT=5001")
+    assert "gll-mail demo --fresh\n" in dry_run()

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from gll_mail.cli.base import AppContext, pass_app
+from gll_mail.cli.base import AppContext, from_smtp, pass_app, smtp_problem
 from gll_mail.errors import GllMailError
 from gll_mail.languages import LANGUAGES
 
@@ -125,7 +125,8 @@ def test_command(app: AppContext, source: str, to: tuple[str, ...], language: st
         try:
             send_proof(app.settings, proof)
         except Exception as exc:  # noqa: BLE001 - any SMTP or network failure is reported, not a traceback
-            raise AuthoringError(f"sending the test to {proof.to} failed: {exc}") from exc
+            reason = smtp_problem(app.settings.smtp_url, exc) if from_smtp(exc) else str(exc)
+            raise AuthoringError(f"sending the test to {proof.to} failed: {reason}") from exc
         click.echo(f"Sent test “{proof.subject}” to {proof.to}.")
 
 

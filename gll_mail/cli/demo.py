@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import click
 from rich.table import Table
 
 from gll_mail.cli.base import AppContext
+from gll_mail.db import check_folder
 from gll_mail.demo.run import reset_demo_database, run_demo
 from gll_mail.smtp.sink import LocalSMTPServer
 
@@ -20,21 +22,27 @@ from gll_mail.smtp.sink import LocalSMTPServer
 @click.option("--serve/--no-serve", default=True, show_default=True,
               help="Serve the member web site after sending, until interrupted.")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535),
+              help="Port of the member web site (`make demo PORT=5001`).")
 @click.pass_obj
 def demo(app: AppContext, members: int, outbox: Path, fresh: bool, serve: bool, host: str, port: int) -> None:
     """Run the main job on embedded defaults.
 
     Creates the SQLite database, loads the GLL's learning pods, topics and gated resources and a few
     hundred generated members, starts a local SMTP server that stores every message in OUTBOX,
-    sends the campaigns in campaigns/ (a report release and its corrigendum) through the real
-    pipeline, prints a summary, then serves the member web site until interrupted.
+    sends the demo's two campaigns in campaigns/ (a report release and its corrigendum; other files
+    there are left alone) through the real pipeline, prints a summary, then serves the member web
+    site until interrupted.
     """
     settings = app.settings
     if settings.base_url == type(settings)().base_url:
         settings = settings.replace(base_url=f"http://{host}:{port}")
+    if serve:
+        _check_port(host, port)
+    check_folder(app.engine)
     if fresh:
         reset_demo_database(settings.database_url, outbox)
+    app.engine.connect().close()  # a database that cannot be reached fails here, before anything starts
     step = lambda msg: app.err.print(f"[bold]•[/] {msg}")  # noqa: E731
     with LocalSMTPServer(outbox) as server:
         step(f"Local SMTP server listening on {server.host}:{server.port}, saving to {outbox}/")
@@ -54,7 +62,10 @@ def demo(app: AppContext, members: int, outbox: Path, fresh: bool, serve: bool, 
         from gll_mail.web import create_app
 
         web = create_app(settings.replace(smtp_url=server.url), app.engine)
-        httpd = make_server(host, port, web, threaded=True)
+        try:
+            httpd = make_server(host, port, web, threaded=True)
+        except OSError as exc:
+            raise click.ClickException(_port_busy(host, port, exc)) from exc
         click.echo(f"Member web site on http://{host}:{port}/ (Ctrl-C to stop)")
         try:
             httpd.serve_forever()
@@ -62,6 +73,21 @@ def demo(app: AppContext, members: int, outbox: Path, fresh: bool, serve: bool, 
             click.echo("Stopped.")
         finally:
             httpd.server_close()
+
+
+def _port_busy(host: str, port: int, exc: OSError) -> str:
+    return (f"cannot serve the demo on {host}:{port} ({exc.strerror or exc}): choose another port with "
+            f"--port (`make demo PORT=5001`), or use --no-serve")
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse a busy port before anything is sent, not after."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the web server will
+            probe.bind((host, port))
+    except OSError as exc:
+        raise click.ClickException(_port_busy(host, port, exc)) from exc
 
 
 def register(main: click.Group) -> None:

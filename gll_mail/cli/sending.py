@@ -114,7 +114,9 @@ def send_command(app: AppContext, source: str, no_progress: bool) -> None:
                + (f", {result.possible_duplicates} possible duplicate(s)" if result.possible_duplicates else "")
                + ".")
     if result.status == CampaignStatus.PAUSED:
-        raise SendingError(f"{campaign_source.slug} paused itself: {result.paused_reason}. Fix the cause, then "
+        fix = ("Start the SMTP server, or set GLL_MAIL_SMTP_URL to yours" if "SMTP server unreachable" in
+               (result.paused_reason or "") else "Fix the cause")
+        raise SendingError(f"{campaign_source.slug} paused itself: {result.paused_reason}. {fix}, then "
                            f"`gll-mail campaign resume {campaign_source.slug}`.")
     if result.remaining:
         click.echo(f"{result.remaining} message(s) wait for a retry: `gll-mail worker` (or `gll-mail campaign send "

@@ -17,6 +17,7 @@ def worker_command(app: AppContext, concurrency: int | None, poll: float) -> Non
     """Send scheduled and running campaigns until stopped (SIGTERM or Ctrl-C stop it cleanly)."""
     from gll_mail.delivery.worker import run_worker
 
+    app.require_smtp()
     where = app.engine.url.render_as_string(hide_password=True)
 
     def ready(drainer) -> None:

@@ -1,5 +1,5 @@
 """The main job on embedded defaults: SQLite, the GLL's catalog, demo members, a local SMTP server,
-the demo campaigns from campaigns/ sent through the real pipeline, then the member web site.
+the demo's two campaigns from campaigns/ sent through the real pipeline, then the member web site.
 """
 
 from __future__ import annotations
@@ -71,15 +71,20 @@ def reset_demo_database(database_url: str, outbox: Path) -> None:
     shutil.rmtree(outbox, ignore_errors=True)
 
 
+DEMO_CAMPAIGNS = ("2019-06-compassion-reports", "2019-06-18-corrigendum")  # the original, then its corrigendum
+
+
 def demo_sources(settings: Settings) -> list:
-    """The campaigns in the campaigns folder, each original before the corrigenda that correct it."""
+    """The demo's own campaigns from the campaigns folder, the original before the corrigendum that
+    corrects it; other files there (the team's drafts) are never sent by the demo."""
     from gll_mail.campaigns.sources import load_source
 
-    base_files = sorted(p for p in settings.campaigns_dir.glob("*.md") if p.stem.count(".") == 0)
-    if not base_files:
-        raise DemoError(f"no campaigns in {settings.campaigns_dir}")
-    sources = [load_source(p) for p in base_files]
-    return sorted(sources, key=lambda s: (s.kind == "corrigendum", str(s.path)))
+    paths = [settings.campaigns_dir / f"{slug}.md" for slug in DEMO_CAMPAIGNS]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise DemoError(f"the demo campaigns are missing: {', '.join(missing)} (set GLL_MAIL_CAMPAIGNS_DIR to the "
+                        f"campaigns/ folder of gll-mail)")
+    return [load_source(p) for p in paths]
 
 
 def run_demo(
