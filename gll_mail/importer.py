@@ -37,29 +37,18 @@ PROFILE_FIELDS = ("name", "language", "country", "organization", "role")
 # Column names as people write them, in the six languages (and German, for Excel set-ups that write
 # ';'). Matched case-, accent-, space- and punctuation-insensitively: "E-Mail", "Adresse e-mail".
 HEADER_NAMES = {
-    "email": (
-        "email", "e-mail", "email address", "e-mail address", "mail", "email_address", "correo electronico",
-        "correo", "courriel", "adresse e-mail", "adresse email", "adresse electronique", "mel",
-        "البريد الإلكتروني", "البريد الالكتروني", "البريد", "电子邮件", "电子邮箱", "邮箱", "邮件地址",
-        "электронная почта", "почта", "адрес электронной почты", "эл. почта", "e-mail-adresse",
-    ),
-    "name": (
-        "name", "full name", "nom", "nom complet", "nombre", "nombre completo", "الاسم", "الاسم الكامل",
-        "姓名", "名字", "имя", "фио", "полное имя", "vollständiger name",
-    ),
-    "language": (
-        "language", "lang", "preferred language", "langue", "idioma", "lengua", "اللغة", "语言", "язык",
-        "sprache",
-    ),
-    "country": ("country", "pays", "pais", "البلد", "الدولة", "国家", "страна", "land"),
-    "organization": (
-        "organization", "organisation", "organizacion", "institution", "institucion", "المنظمة", "المؤسسة",
-        "الجهة", "组织", "机构", "单位", "организация", "учреждение",
-    ),
-    "role": (
-        "role", "discipline", "role/discipline", "fonction", "rol", "funcion", "cargo", "الدور", "الوظيفة",
-        "角色", "职务", "роль", "должность", "rolle",
-    ),
+    "email": ("email", "email address", "mail", "courriel", "adresse email", "adresse électronique", "mél",
+              "correo electrónico", "correo", "البريد الإلكتروني", "البريد", "电子邮件", "电子邮箱", "邮箱",
+              "邮件地址", "электронная почта", "почта", "адрес электронной почты", "эл почта", "email adresse"),
+    "name": ("name", "full name", "nom", "nom complet", "nombre", "nombre completo", "الاسم", "الاسم الكامل",
+             "姓名", "名字", "имя", "фио", "полное имя", "vollständiger name"),
+    "language": ("language", "lang", "preferred language", "langue", "idioma", "lengua", "اللغة", "语言", "язык",
+                 "sprache"),
+    "country": ("country", "pays", "país", "البلد", "الدولة", "国家", "страна", "land"),
+    "organization": ("organization", "organisation", "organización", "institution", "institución", "المنظمة",
+                     "المؤسسة", "الجهة", "组织", "机构", "单位", "организация", "учреждение"),
+    "role": ("role", "discipline", "role/discipline", "fonction", "rol", "función", "cargo", "الدور", "الوظيفة",
+             "角色", "职务", "роль", "должность", "rolle"),
 }
 MAX_LENGTH = {"name": 200, "country": 100, "organization": 200, "role": 200}
 MAX_FILE_BYTES = 512 * 1024 * 1024
@@ -123,8 +112,7 @@ def count_lines(path: Path) -> int:
 
 def _first_bad_byte(path: Path, encoding: str) -> tuple[int, int] | None:
     """(line, byte) of the first byte that does not decode, or None when the whole file decodes."""
-    decoder = codecs.getincrementaldecoder(encoding)()
-    offset, lines = 0, 1
+    decoder, lines = codecs.getincrementaldecoder(encoding)(), 1
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             try:
@@ -132,7 +120,6 @@ def _first_bad_byte(path: Path, encoding: str) -> tuple[int, int] | None:
             except UnicodeDecodeError as exc:
                 return lines + chunk[:exc.start].count(b"\n"), chunk[exc.start]
             lines += chunk.count(b"\n")
-            offset += len(chunk)
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
@@ -227,8 +214,9 @@ def _csv_records(path: Path, report: ImportReport) -> Iterator[tuple[int, list[s
                 record = next(reader)
             except StopIteration:
                 return
-            except csv.Error as exc:
+            except csv.Error as exc:  # e.g. an unclosed quote that ran past the field size limit
                 report.problems.append(RowProblem(lines.taken[0][0] if lines.taken else 0, "", f"malformed CSV: {exc}"))
+                lines.give_back(lines.taken[1:])
                 continue
             first_line = lines.taken[0][0]
             if len(lines.taken) > 1 and _swallowed_rows(record, separator, header_separators):
@@ -406,10 +394,7 @@ def import_csv(
                 transaction.rollback()
                 counts, problems = _write_row_by_row(conn, batch, write, dry_run)
             else:
-                if dry_run:
-                    transaction.rollback()
-                else:
-                    transaction.commit()
+                (transaction.rollback if dry_run else transaction.commit)()
             report.imported += counts[0]
             report.updated += counts[1]
             report.unchanged += counts[2]
@@ -477,10 +462,7 @@ def _write_batch(conn, batch, topic_ids, pod_ids, registered, source_name) -> tu
     if new_rows:
         conn.execute(insert(S), new_rows)
     if changes:
-        conn.execute(
-            update(S).where(S.c.id == bindparam("b_id")),
-            changes,
-        )
+        conn.execute(update(S).where(S.c.id == bindparam("b_id")), changes)
     ids = dict(conn.execute(select(S.c.email, S.c.id).where(S.c.email.in_(emails))).all())
     new_ids = [ids[r["email"]] for r in new_rows]
     if new_ids:

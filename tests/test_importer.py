@@ -149,6 +149,20 @@ def test_an_unclosed_quote_at_the_end_of_the_file(engine, tmp_path):
     assert [p.line for p in report.problems] == [2] and report.imported == 1
 
 
+def test_a_quote_running_past_the_field_size_limit_loses_no_other_row(engine, tmp_path):
+    import csv
+
+    rows = "".join(f"m{i}@example.org,Member {i}\n" for i in range(20))
+    path = write(tmp_path, 'email,name\nbad@example.org,"Never closed\n' + rows)
+    limit = csv.field_size_limit(100)
+    try:
+        report = import_csv(engine, path)
+    finally:
+        csv.field_size_limit(limit)
+    assert [p.line for p in report.problems] == [2] and "malformed CSV" in report.problems[0].reason
+    assert report.imported == 20
+
+
 @pytest.mark.parametrize("header", [
     "Email address,Full name,Preferred language,Country,Organisation,Role",
     "Courriel,Nom,Langue,Pays,Organisation,Fonction",
