@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
+from gll_mail.addresses import clean_text
 from gll_mail.errors import GllMailError
 from gll_mail.events import record_event
 from gll_mail.models import (
@@ -38,7 +39,7 @@ def create_topic(session: Session, *, slug: str, name: str, description: str = "
     check_slug(slug)
     if session.exec(select(Topic).where(Topic.slug == slug)).first():
         raise CatalogError(f"topic {slug!r} already exists")
-    topic = Topic(slug=slug, name=name.strip() or slug, description=description)
+    topic = Topic(slug=slug, name=clean_text(name) or slug, description=clean_text(description))
     session.add(topic)
     session.flush()
     return topic
@@ -61,7 +62,7 @@ def create_pod(session: Session, *, slug: str, name: str, description: str = "")
     check_slug(slug)
     if session.exec(select(Pod).where(Pod.slug == slug)).first():
         raise CatalogError(f"pod {slug!r} already exists")
-    pod = Pod(slug=slug, name=name.strip() or slug, description=description)
+    pod = Pod(slug=slug, name=clean_text(name) or slug, description=clean_text(description))
     session.add(pod)
     session.flush()
     return pod
@@ -170,7 +171,7 @@ def add_resource(
     check_target(url, file_path, resources_dir)
     if session.exec(select(Resource).where(Resource.slug == slug)).first():
         raise CatalogError(f"resource {slug!r} already exists")
-    resource = Resource(slug=slug, title=title.strip() or slug, url=url, file_path=file_path, access=access)
+    resource = Resource(slug=slug, title=clean_text(title) or slug, url=url, file_path=file_path, access=access)
     session.add(resource)
     session.flush()
     return resource

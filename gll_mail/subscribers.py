@@ -18,6 +18,18 @@ EXPORT_FIELDS = (
 )
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula (``=HYPERLINK(...)``, ``+``, ``-``, ``@``,
+    or a leading tab or CR), prefixed with ``'`` so it shows as typed (OWASP CSV injection).
+    Every CSV the project writes passes its cells through this."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 class SubscriberNotFound(GllMailError, LookupError):
     pass
 

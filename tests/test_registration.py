@@ -382,3 +382,58 @@ def test_simultaneous_requests_for_one_address_send_one_email(any_engine, web_se
     for thread in threads:
         thread.join(30)
     assert statuses == [200] * 8 and len(smtp_server.received) == 1
+
+
+def test_controls_in_the_answers_are_removed_and_confirm_works_on_both_databases(any_engine, web_settings,
+                                                                                  smtp_server):
+    """A NUL in the name used to be kept as pending, then every /confirm was a 500 on PostgreSQL."""
+    from web_support import url_in_text
+
+    from gll_mail.db import session_scope
+    from gll_mail.demo.data import seed_catalog
+
+    with session_scope(any_engine) as s:
+        seed_catalog(s, web_settings.resources_dir)
+    client = create_app(web_settings, any_engine).test_client()
+    form = client.get(BASE + "/register")
+    sent = client.post(BASE + "/register", data={
+        **ANSWERS, "email": "wei@example.org", "name": "Wei\x00 \u202eZhang\u200b", "country": "Chi\x00na",
+        "organization": "Peking\x1b Union\tHospital\u2066", "role": "\x7fNurse\x9b", "csrf_token": csrf(form)})
+    assert sent.status_code == 200
+    confirm = url_in_text(smtp_server.received[0].data, BASE + "/confirm/")
+    with session_scope(any_engine) as s:
+        pending = s.exec(select(Subscriber)).one().attributes["pending_registration"]
+        assert (pending["name"], pending["country"]) == ("Wei Zhang", "China")
+    page = client.get(confirm)
+    assert page.status_code == 200
+    done = client.post(confirm, data={"csrf_token": csrf(page)})
+    assert done.status_code in (200, 303)
+    with session_scope(any_engine) as s:
+        member = s.exec(select(Subscriber)).one()
+        assert (member.name, member.country, member.organization, member.role) == (
+            "Wei Zhang", "China", "Peking Union Hospital", "Nurse")
+        assert member.registered_at is not None and member.status == SubscriberStatus.ACTIVE
+
+
+def test_answers_kept_with_a_nul_before_the_rule_still_confirm(any_engine, web_settings, smtp_server):
+    from web_support import url_in_text
+
+    from gll_mail.db import session_scope
+    from gll_mail.demo.data import seed_catalog
+
+    with session_scope(any_engine) as s:
+        seed_catalog(s, web_settings.resources_dir)
+    client = create_app(web_settings, any_engine).test_client()
+    form = client.get(BASE + "/register")
+    client.post(BASE + "/register", data={**ANSWERS, "email": "ana@example.org", "csrf_token": csrf(form)})
+    confirm = url_in_text(smtp_server.received[0].data, BASE + "/confirm/")
+    with session_scope(any_engine) as s:  # as a registration stored by an earlier version would be
+        member = s.exec(select(Subscriber)).one()
+        attributes = dict(member.attributes)
+        attributes["pending_registration"] = {**attributes["pending_registration"], "name": "Ana\x00 Silva"}
+        member.attributes = attributes
+        s.add(member)
+    page = client.get(confirm)
+    assert client.post(confirm, data={"csrf_token": csrf(page)}).status_code in (200, 303)
+    with session_scope(any_engine) as s:
+        assert s.exec(select(Subscriber.name)).one() == "Ana Silva"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import zipfile
 from pathlib import Path
 
 import click
@@ -18,7 +19,13 @@ from rich.table import Table
 
 from gll_mail.cli.base import AppContext, pass_app
 from gll_mail.importer import count_lines, import_csv
-from gll_mail.subscribers import EXPORT_FIELDS, describe, export_rows, get_by_email
+from gll_mail.subscribers import (
+    EXPORT_FIELDS,
+    describe,
+    export_rows,
+    get_by_email,
+    spreadsheet_safe,
+)
 
 MAX_LISTED_PROBLEMS = 200
 
@@ -34,33 +41,48 @@ def subscribers() -> None:
 @click.option("--pod", "pods", multiple=True, metavar="SLUG", help="Add every imported row to this learning pod (repeatable).")
 @click.option("--registered", is_flag=True, help="Mark the rows as registered GLL members.")
 @click.option("--batch-size", default=2000, show_default=True, help="Rows written per transaction.")
+@click.option("--dry-run", is_flag=True, help="Check the whole file and print what would happen; write nothing.")
 @pass_app
-def import_(app: AppContext, file: Path, topics, pods, registered: bool, batch_size: int) -> None:
-    """Import subscribers from a UTF-8 CSV FILE with a header row.
+def import_(app: AppContext, file: Path, topics, pods, registered: bool, batch_size: int, dry_run: bool) -> None:
+    """Import subscribers from FILE: a CSV (UTF-8, UTF-16 or Windows-1252; separated by commas,
+    semicolons or tabs, found from the header) or an .xlsx workbook (its first sheet).
 
-    Columns are found by header name: email (required), name, language (ar, zh, en, fr, ru, es),
-    country, organization, role. Every rejected row is listed with its line number and reason;
-    valid rows are imported all the same. Exits non-zero only when no row could be imported.
+    Columns are found by header name, in any of the six languages: email (required), name, language
+    (ar, zh, en, fr, ru, es; others become the default with a warning), country, organization,
+    role. Every rejected row is listed with its line number and reason; valid rows are imported all
+    the same. Exits non-zero only when no row could be imported.
     """
-    total = max(count_lines(file) - 1, 0) if file.is_file() else 0
+    is_text = file.is_file() and not zipfile.is_zipfile(file)
+    total = max(count_lines(file) - 1, 0) if is_text else None
     with Progress(
-        TextColumn("Importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        TextColumn("Checking" if dry_run else "Importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         console=app.err, transient=True, disable=not app.err.is_terminal,
     ) as progress:
         task = progress.add_task("import", total=total)
         report = import_csv(
             app.engine, file, topics=topics, pods=pods, registered=registered, batch_size=batch_size,
-            progress=lambda n: progress.advance(task, n),
+            dry_run=dry_run, progress=lambda n: progress.advance(task, n),
         )
-    for problem in report.problems[:MAX_LISTED_PROBLEMS]:
+    click.echo(f"{file}: read as {report.source}.")
+    limit = None if dry_run else MAX_LISTED_PROBLEMS
+    notes = sorted([(p, "skipped") for p in report.problems] + [(w, "warning") for w in report.warnings],
+                   key=lambda note: note[0].line)
+    for problem, kind in notes[:limit]:
         who = f" <{problem.email}>" if problem.email else ""
-        click.echo(f"{file}:{problem.line}:{who} skipped: {problem.reason}", err=True)
-    if report.skipped > MAX_LISTED_PROBLEMS:
-        click.echo(f"… and {report.skipped - MAX_LISTED_PROBLEMS} more skipped rows", err=True)
-    click.echo(
-        f"Imported {report.imported}, updated {report.updated}, unchanged {report.unchanged}, "
-        f"skipped {report.skipped}."
-    )
+        click.echo(f"{file}:{problem.line}:{who} {kind}: {problem.reason}", err=True)
+    if limit is not None and len(notes) > limit:
+        click.echo(f"… and {len(notes) - limit} more (--dry-run lists them all)", err=True)
+    warned = f" {len(report.warnings)} warning(s)." if report.warnings else ""
+    if dry_run:
+        click.echo(
+            f"Dry run, nothing written: would import {report.imported}, update {report.updated}, "
+            f"leave {report.unchanged} unchanged, skip {report.skipped}.{warned}"
+        )
+    else:
+        click.echo(
+            f"Imported {report.imported}, updated {report.updated}, unchanged {report.unchanged}, "
+            f"skipped {report.skipped}.{warned}"
+        )
     if report.accepted == 0:
         raise click.ClickException("nothing could be imported")
 
@@ -76,7 +98,7 @@ def export(app: AppContext, fmt: str, output) -> None:
         if fmt == "csv":
             writer = csv.DictWriter(output, fieldnames=EXPORT_FIELDS, lineterminator="\n")
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows({key: spreadsheet_safe(value) for key, value in row.items()} for row in rows)
             return
         output.write("[")
         for i, row in enumerate(rows):

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from gll_mail import links
-from gll_mail.addresses import InvalidAddress, email_hash, normalize_email
+from gll_mail.addresses import InvalidAddress, clean_text, email_hash, normalize_email
 from gll_mail.campaigns.records import linked_campaign
 from gll_mail.catalog import list_topics
 from gll_mail.db import write_lock
@@ -82,7 +82,7 @@ def read_form(data: Mapping[str, str], *, fixed_email: str | None = None, defaul
         except InvalidAddress:
             form.errors["email"] = "error_email"
     for name, limit in LIMITS.items():
-        value = " ".join((data.get(name) or "").split())
+        value = clean_text(data.get(name))
         if len(value) > limit:
             form.errors[name] = "error_too_long"
         setattr(form, name, value[:limit])
@@ -212,9 +212,9 @@ def confirm(session: Session, data: TokenData, *, ip: str | None, source: str = 
         raise ConfirmError("nothing to confirm")
     now = utcnow()
     was_new = subscriber.status == SubscriberStatus.PENDING and subscriber.registered_at is None
-    subscriber.name = pending.get("name") or subscriber.name
-    for name in ("country", "organization", "role"):
-        setattr(subscriber, name, pending.get(name) or getattr(subscriber, name))
+    # cleaned again: answers kept before the rule existed may hold a NUL, which PostgreSQL refuses
+    for name in ("name", "country", "organization", "role"):
+        setattr(subscriber, name, clean_text(pending.get(name))[:LIMITS[name]] or getattr(subscriber, name))
     subscriber.language = pending.get("language") or subscriber.language
     subscriber.registered_at = subscriber.registered_at or now
     subscriber.consent_source = "web-register"

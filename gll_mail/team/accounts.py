@@ -10,6 +10,7 @@ from sqlalchemy import case, func
 from sqlmodel import Session, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from gll_mail.addresses import clean_text
 from gll_mail.errors import GllMailError
 from gll_mail.models import AdminUser, Campaign, Delivery, DeliveryStatus
 
@@ -24,7 +25,7 @@ def _check_password(password: str) -> None:
 
 
 def create_admin(session: Session, username: str, password: str) -> AdminUser:
-    username = username.strip()
+    username = clean_text(username)
     if not username or len(username) > 64:
         raise GllMailError("the username must have 1 to 64 characters")
     _check_password(password)
@@ -63,7 +64,7 @@ def list_admins(session: Session) -> list[AdminUser]:
 
 
 def authenticate(session: Session, username: str, password: str) -> AdminUser | None:
-    user = session.exec(select(AdminUser).where(AdminUser.username == username[:64])).first()
+    user = session.exec(select(AdminUser).where(AdminUser.username == clean_text(username)[:64])).first()
     if user is None:
         check_password_hash(_DUMMY_HASH, password)  # the same work as a real check
         return None
