@@ -245,7 +245,7 @@ class Suppression(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-# --- Bounces, complaints and reports (issue 6) ------------------------------------------------
+# --- Bounces, complaints and reports ----------------------------------------------------------
 
 
 class InboundStatus(StrEnum):
@@ -280,7 +280,7 @@ class AdminUser(SQLModel, table=True):
     session_epoch: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
-# --- Delivery engine (issue 4) ----------------------------------------------------------------
+# --- Delivery engine -------------------------------------------------------------------------
 
 
 class SendRate(SQLModel, table=True):

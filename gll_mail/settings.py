@@ -63,7 +63,7 @@ class Settings:
     bounce_domain: str = "bounces.gll.who.int"
     postal_address: str = "World Health Organization, Avenue Appia 20, 1211 Geneva 27, Switzerland"
     open_tracking: bool = False
-    # --- delivery engine (issue 4) ---
+    # --- delivery engine ---
     smtp_connections: int = 8
     max_messages_per_connection: int = 1000
     rate_per_second: float = 0.0
@@ -81,7 +81,7 @@ class Settings:
     dkim_domain: str = ""
     render_processes: int = -1
     render_pool_min: int = 2000
-    # --- member web (issue 5) ---
+    # --- member web ---
     web_rate_limit: int = 300
     register_rate_limit: int = 10
     admin_login_rate_limit: int = 10

@@ -1,4 +1,4 @@
-"""Every infrastructure failure is one line that says what to do, for every command (issue 20).
+"""Every infrastructure failure is one line that says what to do, for every command.
 
 Real components only: the real PostgreSQL server (a missing database, an unknown user), closed
 ports for a server that is down, real SQLite files; no command but `init` and `demo` creates a database.

@@ -59,20 +59,11 @@ def show_settings(app: AppContext) -> None:
 
 
 def _register() -> None:
-    from gll_mail.cli import catalog, demo, subscribers
+    """Every command group, imported plainly: a group whose import fails stops the command with
+    its error instead of vanishing from `gll-mail --help`."""
+    from gll_mail.cli import admin, bounces, campaign, catalog, demo, dkim, serve, subscribers, suppressions, worker
 
-    for module in (subscribers, catalog, demo):
-        module.register(main)
-    # Commands from later features register themselves if their module is present.
-    import importlib
-
-    for name in ("campaign", "worker", "serve", "bounces", "admin", "suppressions", "dkim"):
-        try:
-            module = importlib.import_module(f"gll_mail.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"gll_mail.cli.{name}":
-                raise
-            continue
+    for module in (subscribers, catalog, campaign, worker, serve, bounces, admin, suppressions, dkim, demo):
         module.register(main)
 
 
