@@ -6,7 +6,7 @@ import json
 
 import pytest
 from sqlmodel import select
-from web_support import add_member, app, client, csrf, web_settings  # noqa: F401
+from web_support import BASE, add_member, csrf, url_in_text
 
 from gll_mail import links
 from gll_mail.addresses import email_hash
@@ -146,8 +146,6 @@ def test_unknown_action_is_400(manage):
 
 def test_whole_member_journey_on_sqlite_and_postgresql(any_engine, web_settings, smtp_server):
     """Register from a gated link, confirm, join a pod, click, change, export, unsubscribe, delete."""
-    from web_support import BASE, url_in_text
-
     from gll_mail.db import session_scope
     from gll_mail.demo.data import seed_catalog
     from gll_mail.web import create_app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from sqlmodel import select
-from web_support import BASE, add_member, app, client, csrf, url_in_text, web_settings  # noqa: F401
+from web_support import BASE, add_member, csrf, url_in_text
 
 from gll_mail import links
 from gll_mail.models import (
@@ -17,6 +17,7 @@ from gll_mail.models import (
 )
 from gll_mail.suppressions import suppress
 from gll_mail.web import create_app
+from gll_mail.web.context import context_of
 
 ANSWERS = {"name": "Wei Zhang", "country": "China", "organization": "Peking Union Hospital",
            "role": "Nurse", "language": "en", "consent": "yes"}
@@ -121,7 +122,7 @@ def test_an_address_that_gets_no_email_answers_no_sooner_than_one_that_does(clie
 
     suppress(session, "bounced@example.org", reason="hard-bounce", source="test")
     session.commit()
-    times = client.application.extensions["gll_mail_send_times"]
+    times = context_of(client.application).send_times
 
     def post(email: str) -> float:
         form = client.get(BASE + "/register")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from sqlmodel import select
-from web_support import add_member, app, client, web_settings  # noqa: F401
+from web_support import add_member
 
 from gll_mail import links
 from gll_mail.models import (

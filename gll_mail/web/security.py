@@ -6,9 +6,10 @@
 - Headers: a strict Content-Security-Policy (no scripts at all, our own stylesheet only), no framing,
   ``Referrer-Policy: no-referrer`` (token URLs must not leak to the sites we redirect to),
   ``Cache-Control: no-store`` on token pages.
-- Rate limits: fixed one-minute (links) and one-hour (registration) windows per client address,
-  counted in each web worker's memory (so the effective limit is N × workers). Enough to blunt
-  scripted guessing and form spam without a shared store; a proxy in front can add a global limit.
+- Rate limits (the counters here, the checks in :mod:`gll_mail.web.throttle`): fixed one-minute
+  (links) windows per client address, counted in each web worker's memory (so the effective limit is
+  N × workers); registration's one-hour windows are counted in the database. Enough to blunt
+  scripted guessing and form spam; a proxy in front can add a global limit.
 """
 
 from __future__ import annotations
@@ -81,8 +82,6 @@ def init_app(app: Flask, settings) -> None:
     if settings.web_proxies > 0:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.web_proxies, x_proto=settings.web_proxies,
                                 x_host=settings.web_proxies)
-    app.extensions["gll_mail_limiter"] = RateLimiter()
-    app.extensions["gll_mail_send_times"] = SendTimes()
     app.jinja_env.globals["csrf_token"] = csrf_token
 
     @app.after_request
@@ -100,24 +99,6 @@ def init_app(app: Flask, settings) -> None:
 
 def client_ip() -> str:
     return (request.remote_addr or "unknown")[:64]
-
-
-def limit(bucket: str, per_window: int, window: int) -> None:
-    """Answer 429 when this client went over its allowance."""
-    from flask import current_app
-
-    limiter: RateLimiter = current_app.extensions["gll_mail_limiter"]
-    if not limiter.hit(bucket, client_ip(), per_window, window):
-        abort(429)
-
-
-def limit_shared(bucket: str, per_window: int, window: int) -> None:
-    """Like :func:`limit`, for requests that cost something (an email): counted in the database, so
-    the allowance holds for all web processes together, not for each one."""
-    from flask import current_app
-
-    if per_window > 0 and current_app.extensions["gll_mail_attempts"].add(bucket, client_ip(), window) > per_window:
-        abort(429)
 
 
 def allow_form_target(origin: str) -> None:
