@@ -383,3 +383,10 @@ def test_simultaneous_requests_for_one_address_send_one_email(any_engine, web_se
     for thread in threads:
         thread.join(30)
     assert statuses == [200] * 8 and len(smtp_server.received) == 1
+
+
+def test_the_front_page_is_the_public_registration_form(client):
+    response = client.get(BASE + "/", headers={"Accept-Language": "ar"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'lang="ar" dir="rtl"' in html
+    assert 'action="/register"' in html and 'name="email"' in html and "This link is not valid" not in html

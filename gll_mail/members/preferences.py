@@ -8,6 +8,7 @@ statistics but lose the link to them and any personal detail.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any, Iterable
 
 from sqlalchemy import update
@@ -82,6 +83,43 @@ def set_language(session: Session, subscriber: Subscriber, language: str, *, sou
     record_event(session, EventType.PROFILE_CHANGED, subscriber=subscriber, source=source,
                  field="language", old=old, new=code)
     return True
+
+
+PROFILE_LIMITS = {"name": 200, "organization": 200, "country": 100}  # as on the registration form
+
+
+def clean_text(value: str) -> str:
+    """One line of text as a member typed it: control characters dropped, runs of white space made one space.
+    (Registration collapses white space the same way; a shared rule for both is coming.)"""
+    kept = "".join(" " if ch.isspace() else ch for ch in value if ch.isspace() or unicodedata.category(ch) != "Cc")
+    return " ".join(kept.split())
+
+
+def read_profile(data: Any) -> tuple[dict[str, str], dict[str, str]]:
+    """The profile answers of a posted form (cleaned) and their errors (field → web_strings key)."""
+    values = {name: clean_text(str(data.get(name) or "")[:limit * 2]) for name, limit in PROFILE_LIMITS.items()}
+    errors = {name: "error_too_long" for name, limit in PROFILE_LIMITS.items() if len(values[name]) > limit}
+    if not values["name"]:
+        errors["name"] = "error_name"
+    return values, errors
+
+
+def set_profile(session: Session, subscriber: Subscriber, values: dict[str, str], *, source: str) -> int:
+    """Set name, organization and country (values from :func:`read_profile`); returns how many changed."""
+    changed = 0
+    for name in PROFILE_LIMITS:
+        new = values.get(name)
+        if new is None or new == (getattr(subscriber, name) or ""):
+            continue
+        old = getattr(subscriber, name) or ""
+        setattr(subscriber, name, new)
+        record_event(session, EventType.PROFILE_CHANGED, subscriber=subscriber, source=source,
+                     field=name, old=old, new=new)
+        changed += 1
+    if changed:
+        subscriber.updated_at = utcnow()
+        session.add(subscriber)
+    return changed
 
 
 def set_paused(session: Session, subscriber: Subscriber, paused: bool, *, source: str) -> bool:

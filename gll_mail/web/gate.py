@@ -84,7 +84,8 @@ def _gate_page(gate: Gate, outcome: Outcome, pod_slug: str | None, form=None, st
             parts = urlsplit(gate.resource.url)
             allow_form_target(f"{parts.scheme}://{parts.netloc}")
         return page("join_pod.html", language=language, pod=pod, resource=gate.resource, action=request.path)
-    manage_path = local_path(links.manage_url(context.settings(), gate.subscriber.public_id))
+    manage_path = local_path(links.manage_url(context.settings(), gate.subscriber.public_id,
+                                                  language=gate.subscriber.language))
     return page("in_pod.html", language=language, pod=gate.pod, manage_url=manage_path)
 
 

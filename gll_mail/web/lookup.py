@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from flask import g, request
 from sqlmodel import Session
 
+from gll_mail.languages import LANGUAGES
 from gll_mail.members.gate import GateNotFound, load_subscriber
 from gll_mail.models import Subscriber
 from gll_mail.tokens import TokenData, TokenError, TokenWrongPurpose, read_token
@@ -27,8 +29,12 @@ def read_link(purpose: str, token: str, *, bucket: str = "links", allowance: int
 
 
 def member_or_404(session: Session, data: TokenData) -> Subscriber:
-    """The member the token was minted for, or the 404 page (deleted or never existed)."""
+    """The member the token was minted for, or the 404 page (deleted or never existed), in the language
+    the token carries (``l``) when it carries one: a deleted account's links answer in its language."""
     try:
         return load_subscriber(session, data.subject)
     except GateNotFound:
+        carried = data.extra.get("l")
+        if carried in LANGUAGES and request.args.get("lang") not in LANGUAGES:
+            g.language = carried
         raise PageError(404) from None

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from flask import Response, g, render_template, request
 from markupsafe import Markup
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 
 from gll_mail.languages import LANGUAGES, text_direction
 from gll_mail.members.web_strings import strings_for
@@ -68,6 +68,8 @@ def page_error(exc: PageError):
 
 
 def http_error(exc: HTTPException):
+    if isinstance(exc, SecurityError):  # a Host we do not answer to: no page, no URL built from it
+        return Response("400 Bad Request: unknown host\n", 400, mimetype="text/plain")
     if request.blueprint == "admin":
         return exc
     status = exc.code or 500

@@ -42,6 +42,14 @@ def send_confirmation(started: registration.Started, language: str):
     return page("message.html", language=language, title_key="check_email_title", text_key="check_email_text")
 
 
+@bp.get("/")
+def home():
+    """The site's front page is the public registration form."""
+    language = page_language()
+    return page("register.html", language=language, form=registration.RegistrationForm(language=language),
+                fixed_email=False, resource=None, pod=None, action="/register")
+
+
 @bp.route("/register", methods=["GET", "POST"])
 def register():
     language = page_language()
@@ -84,4 +92,5 @@ def confirm(token: str):
                                                       campaign_id=done.campaign_id)), 303)
     return page("message.html", language=done.subscriber.language, title_key="confirmed_title",
                 text_key="confirmed_text",
-                link=(local_path(links.manage_url(settings, done.subscriber.public_id)), "manage_link"))
+                link=(local_path(links.manage_url(settings, done.subscriber.public_id,
+                                                  language=done.subscriber.language)), "manage_link"))
