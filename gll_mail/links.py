@@ -4,8 +4,8 @@
 |--------------|-------------------|-------------------------------------------------|
 | gate         | /r/<token>        | s=public id, r=resource slug, c=campaign id      |
 | join-pod     | /p/<token>        | s=public id, p=pod slug, r=resource slug (opt.)  |
-| manage       | /m/<token>        | s=public id, c=campaign id (optional)            |
-| unsubscribe  | /u/<token>        | s=public id, c=campaign id (optional)            |
+| manage       | /m/<token>        | s=public id, c=campaign id (optional), l=language (optional: the pages of a deleted account) |
+| unsubscribe  | /u/<token>        | s=public id, c=campaign id (optional), l=language (optional) |
 | archive      | /a/<token>        | s=public id, c=campaign slug                     |
 | confirm      | /confirm/<token>  | s=public id, n=the request it confirms, r=resource / p=pod slug, c=campaign (opt.) |
 | open         | /o/<token>.gif    | s=public id, c=campaign id (only with GLL_MAIL_OPEN_TRACKING) |
@@ -27,12 +27,13 @@ def join_pod_url(settings: Settings, public_id: str, pod_slug: str, resource_slu
     return settings.url_for(f"/p/{token}")
 
 
-def manage_url(settings: Settings, public_id: str, campaign_id: int | None = None) -> str:
-    return settings.url_for(f"/m/{make_token(settings, 'manage', public_id, c=campaign_id)}")
+def manage_url(settings: Settings, public_id: str, campaign_id: int | None = None, language: str | None = None) -> str:
+    return settings.url_for(f"/m/{make_token(settings, 'manage', public_id, c=campaign_id, l=language)}")
 
 
-def unsubscribe_url(settings: Settings, public_id: str, campaign_id: int | None = None) -> str:
-    return settings.url_for(f"/u/{make_token(settings, 'unsubscribe', public_id, c=campaign_id)}")
+def unsubscribe_url(settings: Settings, public_id: str, campaign_id: int | None = None,
+                    language: str | None = None) -> str:
+    return settings.url_for(f"/u/{make_token(settings, 'unsubscribe', public_id, c=campaign_id, l=language)}")
 
 
 def archive_url(settings: Settings, public_id: str, campaign_slug: str) -> str:

@@ -167,7 +167,7 @@ def test_a_copied_cookie_dies_with_the_sign_out_and_after_a_working_day(admin_cl
 
     sign_in(admin_client)
     page = admin_client.get("/admin/")
-    copied = admin_client.get_cookie("gll_session").value
+    copied = admin_client.get_cookie("gll_session", domain="gll.example.org").value
     app = admin_client.application
     content = app.session_interface.get_signing_serializer(app).loads(copied)  # signed, readable by anyone
     from sqlmodel import select
@@ -177,7 +177,7 @@ def test_a_copied_cookie_dies_with_the_sign_out_and_after_a_working_day(admin_cl
     password_hash = session.exec(select(AdminUser)).one().password_hash
     assert content["admin_stamp"] not in password_hash  # nothing of the password hash in the cookie
     admin_client.post("/admin/logout", data={"csrf_token": csrf(page)})
-    admin_client.set_cookie("gll_session", copied)  # a stolen copy, replayed after the sign-out
+    admin_client.set_cookie("gll_session", copied, domain="gll.example.org")  # a stolen copy, replayed after the sign-out
     assert admin_client.get("/admin/").status_code == 302
 
     sign_in(admin_client)

@@ -7,7 +7,7 @@ import time
 import pytest
 from itsdangerous import TimestampSigner
 from sqlmodel import select
-from web_support import BASE, add_member, app, client, csrf, web_settings  # noqa: F401
+from web_support import BASE, add_member, csrf
 
 from gll_mail import links
 from gll_mail.events import is_scanner

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from sqlmodel import select
-from web_support import add_member, app, client, csrf, web_settings  # noqa: F401
+from web_support import BASE, add_member, csrf, url_in_text
 
 from gll_mail import links
 from gll_mail.addresses import email_hash
@@ -146,8 +147,6 @@ def test_unknown_action_is_400(manage):
 
 def test_whole_member_journey_on_sqlite_and_postgresql(any_engine, web_settings, smtp_server):
     """Register from a gated link, confirm, join a pod, click, change, export, unsubscribe, delete."""
-    from web_support import BASE, url_in_text
-
     from gll_mail.db import session_scope
     from gll_mail.demo.data import seed_catalog
     from gll_mail.web import create_app
@@ -179,3 +178,84 @@ def test_whole_member_journey_on_sqlite_and_postgresql(any_engine, web_settings,
     with session_scope(any_engine) as s:
         assert s.exec(select(Subscriber)).all() == []
         assert s.exec(select(Suppression)).one().email is None
+
+
+def whole_form(page_html: str, **changes) -> dict:
+    """What the one manage form posts as the browser would: every section's current fields, then ``changes``."""
+    data: dict = {"section": re.findall(r'name="section" value="([^"]+)"', page_html), "topic": [], "pod": []}
+    for name in ("name", "organization", "country"):
+        data[name] = re.search(rf'id="{name}" name="{name}"[^>]*value="([^"]*)"', page_html).group(1)
+    data["topic"] = re.findall(r'name="topic" value="([^"]+)" checked', page_html)
+    data["pod"] = re.findall(r'name="pod" value="([^"]+)" checked', page_html)
+    data["language"] = re.search(r'<option value="([a-z]{2})"[^>]*selected', page_html).group(1)
+    data["csrf_token"] = csrf_value(page_html)
+    data.update(changes)
+    return data
+
+
+def csrf_value(page_html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', page_html).group(1)
+
+
+def test_saving_one_section_keeps_the_unsaved_edits_of_the_others(client, manage, session, member):
+    """Untick a topic, then press Save under language: the language is saved, the topic is not, and the
+    page after saving still shows it unticked, marked unsaved."""
+    page = client.get(manage.url).get_data(as_text=True)
+    response = client.post(manage.url, data=whole_form(page, action="language", language="es", topic=[]))
+    assert response.status_code == 303
+    session.expire_all()
+    assert session.get(Subscriber, member.id).language == "es"
+    assert len(session.exec(select(Subscription).where(Subscription.subscriber_id == member.id)).all()) == 1
+    after = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'value="announcements" checked' not in after  # shown as the member left it
+    assert 'id="topics-unsaved"' in after and 'id="language-unsaved"' not in after
+    assert "Sus cambios se han guardado." in after
+    again = client.get(manage.url).get_data(as_text=True)  # the draft is shown once: a reload shows what is saved
+    assert 'value="announcements" checked' in again and "topics-unsaved" not in again
+
+
+def test_pressing_save_under_topics_does_not_save_the_other_sections(client, manage, session, member):
+    page = client.get(manage.url).get_data(as_text=True)
+    client.post(manage.url, data=whole_form(page, action="topics", topic=["webinars"], name="Someone Else",
+                                            language="ar"))
+    session.expire_all()
+    sub = session.get(Subscriber, member.id)
+    assert sub.name == "Amina Haddad" and sub.language == "fr"
+    assert [e.data["topic"] for e in events(session, EventType.TOPIC_ADDED)] == ["webinars"]
+    after = client.get(manage.url + "?done=saved").get_data(as_text=True)
+    assert 'value="Someone Else"' in after and 'id="profile-unsaved"' in after and 'id="language-unsaved"' in after
+
+
+def test_profile_section_changes_name_organization_and_country_cleaned(client, manage, session, member):
+    page = client.get(manage.url).get_data(as_text=True)
+    response = client.post(manage.url, data=whole_form(
+        page, action="profile", name="  Amina\x00 \t Haddad-Ali\x1b ", organization="WHO\r\nEMRO", country="Tunisie"))
+    assert response.status_code == 303
+    session.expire_all()
+    sub = session.get(Subscriber, member.id)
+    assert (sub.name, sub.organization, sub.country) == ("Amina Haddad-Ali", "WHO EMRO", "Tunisie")
+    assert {e.data["field"] for e in events(session, EventType.PROFILE_CHANGED)} == {"name", "organization", "country"}
+    assert all(e.source == "web" for e in events(session, EventType.PROFILE_CHANGED))
+
+
+def test_profile_needs_a_name_and_short_answers(client, manage, session, member):
+    page = client.get(manage.url).get_data(as_text=True)
+    response = client.post(manage.url, data=whole_form(page, action="profile", name=" ", organization="x" * 201,
+                                                        topic=[]))
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400 and 'id="name-error"' in html and 'id="organization-error"' in html
+    assert 'value="announcements" checked' not in html  # the other sections' edits are still there
+    session.expire_all()
+    assert session.get(Subscriber, member.id).name == "Amina Haddad" and events(session, EventType.PROFILE_CHANGED) == []
+
+
+def test_a_deleted_accounts_links_answer_in_its_language(client, session, web_settings):
+    sub = add_member(session, "layla@example.org", language="ar")
+    url = links.manage_url(web_settings, sub.public_id, language="ar")
+    page = client.get(url)
+    client.post(url, data={"csrf_token": csrf(page), "action": "delete"})
+    for link in (url, links.unsubscribe_url(web_settings, sub.public_id, language="ar")):
+        response = client.get(link, headers={"Accept-Language": "en"})
+        html = response.get_data(as_text=True)
+        assert response.status_code == 404 and 'lang="ar" dir="rtl"' in html
+    assert 'lang="fr"' in client.get(url + "?lang=fr").get_data(as_text=True)  # the visitor may still choose

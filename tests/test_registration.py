@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from sqlmodel import select
-from web_support import BASE, add_member, app, client, csrf, url_in_text, web_settings  # noqa: F401
+from web_support import BASE, add_member, csrf, url_in_text
 
 from gll_mail import links
 from gll_mail.models import (
@@ -17,6 +17,7 @@ from gll_mail.models import (
 )
 from gll_mail.suppressions import suppress
 from gll_mail.web import create_app
+from gll_mail.web.context import context_of
 
 ANSWERS = {"name": "Wei Zhang", "country": "China", "organization": "Peking Union Hospital",
            "role": "Nurse", "language": "en", "consent": "yes"}
@@ -121,7 +122,7 @@ def test_an_address_that_gets_no_email_answers_no_sooner_than_one_that_does(clie
 
     suppress(session, "bounced@example.org", reason="hard-bounce", source="test")
     session.commit()
-    times = client.application.extensions["gll_mail_send_times"]
+    times = context_of(client.application).send_times
 
     def post(email: str) -> float:
         form = client.get(BASE + "/register")
@@ -437,3 +438,10 @@ def test_answers_kept_with_a_nul_before_the_rule_still_confirm(any_engine, web_s
     assert client.post(confirm, data={"csrf_token": csrf(page)}).status_code in (200, 303)
     with session_scope(any_engine) as s:
         assert s.exec(select(Subscriber.name)).one() == "Ana Silva"
+
+
+def test_the_front_page_is_the_public_registration_form(client):
+    response = client.get(BASE + "/", headers={"Accept-Language": "ar"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'lang="ar" dir="rtl"' in html
+    assert 'action="/register"' in html and 'name="email"' in html and "This link is not valid" not in html

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlmodel import select
-from web_support import add_member, app, client, web_settings  # noqa: F401
+from web_support import add_member
 
 from gll_mail import links
 from gll_mail.models import (
@@ -93,3 +95,18 @@ def test_unsubscribe_stops_deliveries_already_queued(engine, session, web_settin
 
     send_now(engine, settings, source)
     assert [m.rcpt_tos for m in smtp_server.received] == [("staying@example.org",)]
+
+
+def test_the_unsubscribed_page_offers_undo_and_the_manage_page(client, session, web_settings):
+    sub = add_member(session, "amina@example.org")
+    url = links.unsubscribe_url(web_settings, sub.public_id)
+    client.get(url)
+    done = client.post(url, data={"List-Unsubscribe": "One-Click", "from": "page"})
+    html = done.get_data(as_text=True)
+    assert done.status_code == 200 and "You are unsubscribed" in html
+    manage = re.search(r'<form method="post" action="(/m/[^"]+)"', html).group(1)
+    assert f'href="{manage}"' in html and 'name="action" value="resubscribe"' in html
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    again = client.post(manage, data={"csrf_token": token, "action": "resubscribe"})
+    assert again.status_code == 303
+    assert state(session, sub.id)[0] == SubscriberStatus.ACTIVE

@@ -32,7 +32,9 @@ from gll_mail.models import (
     PodMembership,
     Subscriber,
     SubscriberStatus,
+    Subscription,
     Suppression,
+    Topic,
 )
 from gll_mail.smtp.client import SmtpConfig, send_one
 from gll_mail.tokens import read_token
@@ -309,3 +311,40 @@ def test_member_unsubscribes_with_the_button_on_the_unsubscribe_page(site, new_p
     shot(page, "unsubscribed", language, viewport)
     session.expire_all()
     assert session.get(Subscriber, member.id).status == SubscriberStatus.UNSUBSCRIBED
+    assert page.locator("main a").get_attribute("href").startswith("/m/")  # on to the manage page
+    page.click("button[value=resubscribe]")  # undo
+    assert page.locator("h1").inner_text() == s["manage_title"]
+    session.expire_all()
+    assert session.get(Subscriber, member.id).status == SubscriberStatus.ACTIVE
+
+
+@pytest.mark.parametrize("language,viewport", VARIANTS)
+def test_saving_one_section_keeps_the_unsaved_edits_of_the_others(site, new_page, session, language, viewport):
+    """Untick a topic, change the organization, press Save under language: only the language is
+    applied, and the page after saving still shows the topic unticked and the organization typed."""
+    settings, base = site
+    s = strings_for(language)
+    member = add_member(session, f"editor-{language}@example.org", language=language)
+    topic = session.exec(select(Topic).where(Topic.slug == "announcements")).one()
+    session.add(Subscription(subscriber_id=member.id, topic_id=topic.id))
+    session.commit()
+    page = new_page(viewport)
+    page.goto(links.manage_url(settings, member.public_id))
+    page.uncheck("#topic-announcements")
+    page.fill("#organization", "WHO EMRO")
+    page.click("button[value=language]")
+    assert page.url.endswith("?done=same")
+    assert not page.is_checked("#topic-announcements") and page.input_value("#organization") == "WHO EMRO"
+    assert page.locator("#topics-unsaved").inner_text() == s["not_saved_yet"]
+    shot(page, "manage-unsaved", language, viewport)
+    session.expire_all()
+    assert session.get(Subscriber, member.id).organization == ""
+    assert session.exec(select(Subscription).where(Subscription.subscriber_id == member.id)).one()
+    page.click("button[value=profile]")
+    assert page.url.endswith("?done=saved") and not page.is_checked("#topic-announcements")
+    session.expire_all()
+    assert session.get(Subscriber, member.id).organization == "WHO EMRO"
+    page.click("button[value=topics]")
+    session.expire_all()
+    assert session.exec(select(Subscription).where(Subscription.subscriber_id == member.id)).all() == []
+    assert page.locator(".unsaved").count() == 0

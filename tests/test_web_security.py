@@ -7,7 +7,7 @@ import string
 
 import pytest
 from sqlmodel import select
-from web_support import BASE, add_member, app, client, csrf, web_settings  # noqa: F401
+from web_support import BASE, add_member, csrf
 
 from gll_mail import links
 from gll_mail.languages import LANGUAGES
@@ -177,3 +177,30 @@ def test_stylesheet_is_served_from_memory_with_revalidation(client):
     assert again.status_code == 304 and again.data == b""
     assert client.get(BASE + "/static/../__init__.py").status_code == 404
     assert client.get(BASE + "/static/missing.css").status_code == 404
+
+
+def test_a_foreign_host_gets_400_and_no_url_is_built_from_it(client, session, web_settings):
+    """GET /r//abc with Host: evil.example used to answer 308 to http://evil.example/r/abc."""
+    response = client.get("/r//abc", headers={"Host": "evil.example"})
+    assert response.status_code == 400 and "Location" not in response.headers
+    assert "evil.example" not in response.get_data(as_text=True)
+    assert client.get("/register", headers={"Host": "localhost"}).status_code == 400  # base URL is not local
+
+
+def test_merged_slashes_redirect_to_the_base_url(client):
+    response = client.get(BASE + "/r//abc?x=1")
+    assert response.status_code == 308 and response.headers["Location"] == BASE + "/r/abc?x=1"
+
+
+def test_a_local_base_url_answers_the_loopback_names_only(web_settings, engine, session):
+    client = create_app(web_settings.replace(base_url="http://127.0.0.1:5000"), engine).test_client()
+    for host in ("127.0.0.1:5000", "localhost:5000"):
+        response = client.get("/r//abc", headers={"Host": host})
+        assert response.status_code == 308 and response.headers["Location"] == "http://127.0.0.1:5000/r/abc"
+    assert client.get("/r//abc", headers={"Host": "evil.example"}).status_code == 400
+    assert "Strict-Transport-Security" not in client.get("/healthz").headers  # http: no HSTS
+
+
+def test_hsts_when_the_base_url_is_https(client):
+    for path in ("/register", "/healthz", "/nothing-here", "/static/style.css"):
+        assert client.get(BASE + path).headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"

@@ -1,5 +1,8 @@
-"""Helpers for the member web tests: an app on this test's database and SMTP server, members, forms,
-and the accessibility check the browser tests run on every page they screenshot."""
+"""The member web tests' fixtures and helpers.
+
+A pytest plugin (``pytest_plugins`` in conftest.py) giving the fixtures ``web_settings``, ``app`` and
+``client`` (an app on this test's database and SMTP server); tests import the helpers by name: members,
+forms, and the accessibility check the browser tests run on every page they screenshot."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ from typing import Any, Iterable
 from sqlalchemy import update
 from sqlmodel import Session, select
 
+from gll_mail.addresses import clean_text
 from gll_mail.catalog import join_pod, leave_pod, list_pods, list_topics, member_pods
 from gll_mail.events import record_event
 from gll_mail.languages import normalize_language
@@ -82,6 +83,36 @@ def set_language(session: Session, subscriber: Subscriber, language: str, *, sou
     record_event(session, EventType.PROFILE_CHANGED, subscriber=subscriber, source=source,
                  field="language", old=old, new=code)
     return True
+
+
+PROFILE_LIMITS = {"name": 200, "organization": 200, "country": 100}  # as on the registration form
+
+
+def read_profile(data: Any) -> tuple[dict[str, str], dict[str, str]]:
+    """The profile answers of a posted form (cleaned) and their errors (field → web_strings key)."""
+    values = {name: clean_text(str(data.get(name) or "")[:limit * 2]) for name, limit in PROFILE_LIMITS.items()}
+    errors = {name: "error_too_long" for name, limit in PROFILE_LIMITS.items() if len(values[name]) > limit}
+    if not values["name"]:
+        errors["name"] = "error_name"
+    return values, errors
+
+
+def set_profile(session: Session, subscriber: Subscriber, values: dict[str, str], *, source: str) -> int:
+    """Set name, organization and country (values from :func:`read_profile`); returns how many changed."""
+    changed = 0
+    for name in PROFILE_LIMITS:
+        new = values.get(name)
+        if new is None or new == (getattr(subscriber, name) or ""):
+            continue
+        old = getattr(subscriber, name) or ""
+        setattr(subscriber, name, new)
+        record_event(session, EventType.PROFILE_CHANGED, subscriber=subscriber, source=source,
+                     field=name, old=old, new=new)
+        changed += 1
+    if changed:
+        subscriber.updated_at = utcnow()
+        session.add(subscriber)
+    return changed
 
 
 def set_paused(session: Session, subscriber: Subscriber, paused: bool, *, source: str) -> bool:

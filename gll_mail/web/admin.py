@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 from flask import (
     Blueprint,
     abort,
-    current_app,
     g,
     redirect,
     render_template,
@@ -24,6 +23,17 @@ from flask import (
     url_for,
 )
 
+from gll_mail.bounces.report_html import render_html
+from gll_mail.bounces.reports import ReportError
+from gll_mail.bounces.reports import campaign_report as build_report
+from gll_mail.team.accounts import (
+    authenticate,
+    campaign_overview,
+    session_stamp,
+    sign_out_everywhere,
+    signed_in_user,
+)
+from gll_mail.web import context
 from gll_mail.web.security import check_csrf, client_ip
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -51,12 +61,9 @@ def _safe_next(target: str) -> str:
 def login_required(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
-        from gll_mail.team.accounts import signed_in_user
-        from gll_mail.web import app_session
-
         signed_in_at = session.get("admin_at")
         fresh = isinstance(signed_in_at, (int, float)) and time.time() - signed_in_at < SESSION_HOURS * 3600
-        with app_session(current_app) as s:
+        with context.session() as s:
             user = signed_in_user(s, session.get("admin"), session.get("admin_stamp")) if fresh else None
             g.admin = user.username if user else None
         if g.admin is None:
@@ -69,20 +76,17 @@ def login_required(view):
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    from gll_mail.team.accounts import authenticate, session_stamp
-    from gll_mail.web import app_session, app_settings
-
     error, status = "", 200
     if request.method == "POST":
         check_csrf()
         # the attempt is counted before the password is checked, in the database: guesses sent at
         # once, or to several web processes, cannot all slip under the limit
-        attempts = current_app.extensions["gll_mail_attempts"]
-        allowed = app_settings(current_app).admin_login_rate_limit
+        attempts = context.attempts()
+        allowed = context.settings().admin_login_rate_limit
         if allowed and attempts.add("admin-login", client_ip(), LOGIN_WINDOW) > allowed:
             return render_template("admin/login.html", error="Too many failed sign-ins. Try again in "
                                    "15 minutes."), 429
-        with app_session(current_app) as s:
+        with context.session() as s:
             user = authenticate(s, request.form.get("username", ""), request.form.get("password", ""))
             stamp = session_stamp(user) if user else None
         if user is not None:
@@ -98,11 +102,8 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    from gll_mail.team.accounts import sign_out_everywhere, signed_in_user
-    from gll_mail.web import app_session
-
     check_csrf()
-    with app_session(current_app) as s:  # a copy of this cookie kept elsewhere must not go on working
+    with context.session() as s:  # a copy of this cookie kept elsewhere must not go on working
         if signed_in_user(s, session.get("admin"), session.get("admin_stamp")) is not None:
             sign_out_everywhere(s, session["admin"])
     session.clear()
@@ -112,10 +113,7 @@ def logout():
 @bp.get("/")
 @login_required
 def index():
-    from gll_mail.team.accounts import campaign_overview
-    from gll_mail.web import app_session
-
-    with app_session(current_app) as s:
+    with context.session() as s:
         rows = campaign_overview(s)
     return render_template("admin/index.html", rows=rows, admin=g.admin)
 
@@ -123,14 +121,9 @@ def index():
 @bp.get("/campaigns/<slug>")
 @login_required
 def campaign_report(slug: str):
-    from gll_mail.bounces.report_html import render_html
-    from gll_mail.bounces.reports import ReportError
-    from gll_mail.bounces.reports import campaign_report as build
-    from gll_mail.web import app_session
-
     try:
-        with app_session(current_app) as s:
-            data = build(s, slug)
+        with context.session() as s:
+            data = build_report(s, slug)
     except ReportError:
         abort(404)
     return render_html(data)

@@ -14,10 +14,13 @@ from collections import OrderedDict
 from flask import Blueprint, Response, current_app, g
 from sqlmodel import select
 
+from gll_mail.campaigns.render import CampaignRenderer, Recipient
 from gll_mail.campaigns.sources import SourceError, find_source
 from gll_mail.catalog import member_pods
-from gll_mail.members.gate import GateNotFound, load_subscriber
 from gll_mail.models import Campaign
+from gll_mail.web import context
+from gll_mail.web.lookup import member_or_404, read_link
+from gll_mail.web.pages import PageError
 
 bp = Blueprint("archive", __name__)
 SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -28,8 +31,6 @@ _lock = threading.Lock()
 
 
 def _renderer(settings, session, source, campaign):
-    from gll_mail.campaigns.render import CampaignRenderer
-
     key = (id(current_app), source.slug, source.source_hash)
     with _lock:
         if key in _renderers:
@@ -45,19 +46,13 @@ def _renderer(settings, session, source, campaign):
 
 @bp.route("/a/<token>", methods=["GET", "HEAD"])
 def web_version(token: str):
-    from gll_mail.campaigns.render import Recipient
-    from gll_mail.web.members import PageError, _session, _settings, _token
-
-    data = _token("archive", token)
+    data = read_link("archive", token)
     slug = data.extra.get("c")
     if not isinstance(slug, str) or not SLUG.match(slug):
         raise PageError(404)
-    settings = _settings()
-    with _session() as session:
-        try:
-            subscriber = load_subscriber(session, data.subject)
-        except GateNotFound:
-            raise PageError(404) from None
+    settings = context.settings()
+    with context.session() as session:
+        subscriber = member_or_404(session, data)
         campaign = session.exec(select(Campaign).where(Campaign.slug == slug)).first()
         if campaign is None:
             raise PageError(404)

@@ -6,9 +6,13 @@
 - Headers: a strict Content-Security-Policy (no scripts at all, our own stylesheet only), no framing,
   ``Referrer-Policy: no-referrer`` (token URLs must not leak to the sites we redirect to),
   ``Cache-Control: no-store`` on token pages.
-- Rate limits: fixed one-minute (links) and one-hour (registration) windows per client address,
-  counted in each web worker's memory (so the effective limit is N × workers). Enough to blunt
-  scripted guessing and form spam without a shared store; a proxy in front can add a global limit.
+- Hosts: only the host of ``GLL_MAIL_BASE_URL`` (and 127.0.0.1 / localhost when that is local) is
+  answered; any other ``Host`` gets 400, so no URL is ever built from a forged one. The one redirect
+  the router makes itself (``//`` merged into ``/``) goes to the base URL. HSTS when it is https.
+- Rate limits (the counters here, the checks in :mod:`gll_mail.web.throttle`): fixed one-minute
+  (links) windows per client address, counted in each web worker's memory (so the effective limit is
+  N × workers); registration's one-hour windows are counted in the database. Enough to blunt
+  scripted guessing and form spam; a proxy in front can add a global limit.
 """
 
 from __future__ import annotations
@@ -19,15 +23,19 @@ import secrets
 import threading
 import time
 from collections import deque
+from urllib.parse import urlsplit
 
-from flask import Flask, abort, g, request, session
+from flask import Flask, abort, g, redirect, request, session
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import RequestRedirect
 
 CSRF_FIELD = "csrf_token"
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'{extra}; "
        "frame-ancestors 'none'; base-uri 'none'")
 FIXED_HEADERS = (("X-Frame-Options", "DENY"), ("X-Content-Type-Options", "nosniff"),
                  ("Referrer-Policy", "no-referrer"), ("Cross-Origin-Opener-Policy", "same-origin"))
+HSTS = "max-age=31536000; includeSubDomains"
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 class SendTimes:
@@ -68,9 +76,18 @@ class RateLimiter:
         return count <= limit
 
 
+def trusted_hosts(base_url: str) -> list[str]:
+    """The ``Host`` names this site answers to: the base URL's, plus the loopback names when it is local."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    return [host, *(name for name in LOCAL_HOSTS if name != host)] if host in LOCAL_HOSTS else [host]
+
+
 def init_app(app: Flask, settings) -> None:
     secure = settings.base_url.startswith("https://")
+    base = urlsplit(settings.base_url)
     app.config.update(
+        TRUSTED_HOSTS=trusted_hosts(settings.base_url),
+        SERVER_NAME=base.netloc,  # URLs the router builds itself name the base URL's host
         SESSION_COOKIE_NAME="gll_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -81,9 +98,17 @@ def init_app(app: Flask, settings) -> None:
     if settings.web_proxies > 0:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.web_proxies, x_proto=settings.web_proxies,
                                 x_host=settings.web_proxies)
-    app.extensions["gll_mail_limiter"] = RateLimiter()
-    app.extensions["gll_mail_send_times"] = SendTimes()
     app.jinja_env.globals["csrf_token"] = csrf_token
+
+    @app.before_request
+    def redirect_to_base_url():
+        """The router's own redirects (``/r//x`` → ``/r/x``) lead to the base URL, never to the request's host."""
+        routed = request.routing_exception
+        if isinstance(routed, RequestRedirect):
+            target = urlsplit(routed.new_url)
+            return redirect(f"{base.scheme}://{base.netloc}{target.path}" + (f"?{target.query}" if target.query else ""),
+                            routed.code)
+        return None
 
     @app.after_request
     def security_headers(response):
@@ -93,6 +118,8 @@ def init_app(app: Flask, settings) -> None:
         headers["Content-Security-Policy"] = g.get("csp") or CSP.format(extra=extra)
         for name, value in FIXED_HEADERS:
             headers[name] = value
+        if secure:
+            headers["Strict-Transport-Security"] = HSTS
         if request.endpoint != "static":
             headers["Cache-Control"] = "no-store, private"
         return response
@@ -100,24 +127,6 @@ def init_app(app: Flask, settings) -> None:
 
 def client_ip() -> str:
     return (request.remote_addr or "unknown")[:64]
-
-
-def limit(bucket: str, per_window: int, window: int) -> None:
-    """Answer 429 when this client went over its allowance."""
-    from flask import current_app
-
-    limiter: RateLimiter = current_app.extensions["gll_mail_limiter"]
-    if not limiter.hit(bucket, client_ip(), per_window, window):
-        abort(429)
-
-
-def limit_shared(bucket: str, per_window: int, window: int) -> None:
-    """Like :func:`limit`, for requests that cost something (an email): counted in the database, so
-    the allowance holds for all web processes together, not for each one."""
-    from flask import current_app
-
-    if per_window > 0 and current_app.extensions["gll_mail_attempts"].add(bucket, client_ip(), window) > per_window:
-        abort(429)
 
 
 def allow_form_target(origin: str) -> None:

@@ -7,11 +7,13 @@ nothing; known scanner and image-proxy agents are recorded as bots. Reports labe
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 
 from gll_mail.events import SCANNER_AGENTS, record_event
-from gll_mail.models import Campaign, EventType, Subscriber
+from gll_mail.members.gate import GateNotFound, load_subscriber
+from gll_mail.models import Campaign, EventType
 from gll_mail.tokens import TokenError, read_token
+from gll_mail.web import context
 
 bp = Blueprint("tracking", __name__)
 
@@ -21,9 +23,7 @@ PIXEL = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x
 
 @bp.route("/o/<token>.gif", methods=["GET", "HEAD"])
 def open_pixel(token: str) -> Response:
-    from gll_mail.web import app_session, app_settings
-
-    settings = app_settings(current_app)
+    settings = context.settings()
     if settings.open_tracking and request.method == "GET":
         try:
             data = read_token(settings, "open", token)
@@ -31,10 +31,11 @@ def open_pixel(token: str) -> Response:
             data = None
         if data is not None:
             agent = request.headers.get("User-Agent", "")[:300]
-            with app_session(current_app) as session:
-                from sqlmodel import select
-
-                subscriber = session.exec(select(Subscriber).where(Subscriber.public_id == data.subject)).first()
+            with context.session() as session:
+                try:
+                    subscriber = load_subscriber(session, data.subject)
+                except GateNotFound:
+                    subscriber = None
                 campaign_id = data.extra.get("c")
                 if subscriber is not None and (campaign_id is None or session.get(Campaign, campaign_id)):
                     record_event(session, EventType.OPEN, subscriber=subscriber, source="web",

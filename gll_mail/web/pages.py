@@ -1,0 +1,85 @@
+"""Page plumbing of the member web: the page language, rendering a page, and the friendly error pages.
+
+``create_app`` registers :func:`page_error`, :func:`http_error` and :func:`server_error` on the app,
+so every blueprint's errors become a page in the visitor's language with the right status.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+from flask import Response, g, render_template, request
+from markupsafe import Markup
+from werkzeug.exceptions import HTTPException, SecurityError
+
+from gll_mail.languages import LANGUAGES, text_direction
+from gll_mail.members.web_strings import strings_for
+from gll_mail.models import Subscriber
+
+log = logging.getLogger(__name__)
+
+
+class PageError(Exception):
+    """Show the friendly error page ``kind`` (400, wrong, 404, 410 …) with ``status``."""
+
+    def __init__(self, status: int, kind: str | None = None) -> None:
+        super().__init__(kind or str(status))
+        self.status, self.kind = status, kind or str(status)
+
+
+def fill(text: str, **values) -> Markup:
+    """``text.format(**values)`` with each value escaped and isolated in <bdi> (names in Arabic text)."""
+    return Markup.escape(text).format(**{k: Markup("<bdi>{}</bdi>").format(v) for k, v in values.items()})
+
+
+def page_language(subscriber: Subscriber | None = None) -> str:
+    """``?lang=xx``, else the member's language, else the browser's ``Accept-Language``, else English."""
+    asked = request.args.get("lang", "")
+    if asked in LANGUAGES:
+        return asked
+    if subscriber is not None and subscriber.language in LANGUAGES:
+        return subscriber.language
+    return request.accept_languages.best_match(list(LANGUAGES), default="en") or "en"
+
+
+def page(template: str, status: int = 200, *, language: str | None = None, **context) -> Response:
+    language = language or g.get("language") or page_language()
+    html = render_template(f"members/{template}", s=strings_for(language), lang=language,
+                           dir=text_direction(language), languages=LANGUAGES, **context)
+    response = Response(html, status=status, mimetype="text/html")
+    response.headers["Content-Language"] = language
+    return response
+
+
+def error_page(status: int, kind: str | None = None) -> Response:
+    kind = kind or str(status)
+    return page("error.html", status, kind=kind, register_url="/register")
+
+
+def local_path(url: str) -> str:
+    """The path (and query) of one of our own absolute URLs, to redirect within this site."""
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def page_error(exc: PageError):
+    return error_page(exc.status, exc.kind)
+
+
+def http_error(exc: HTTPException):
+    if isinstance(exc, SecurityError):  # a Host we do not answer to: no page, no URL built from it
+        return Response("400 Bad Request: unknown host\n", 400, mimetype="text/plain")
+    if request.blueprint == "admin":
+        return exc
+    status = exc.code or 500
+    kind = "csrf" if status == 403 else str(status) if status in (400, 404, 405, 410, 413, 429) else "400"
+    response = error_page(status, kind)
+    if status == 405 and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
+
+
+def server_error(exc: Exception):
+    log.exception("unhandled error on %s", request.path)
+    return error_page(500, "500")
