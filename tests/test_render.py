@@ -11,12 +11,12 @@ import pytest
 from gll_mail import links
 from gll_mail.campaigns import render
 from gll_mail.campaigns.email_strings import STRINGS
+from gll_mail.campaigns.markdown import classify_link
 from gll_mail.campaigns.records import sync_campaign
 from gll_mail.campaigns.render import (
     CampaignRenderer,
     Recipient,
     RenderError,
-    classify_link,
     recipient_for,
 )
 from gll_mail.campaigns.sources import load_source
@@ -133,7 +133,7 @@ def test_links_are_the_recipients_signed_links(renderer, settings):
 
 
 def test_minted_tokens_equal_the_links_module(settings):
-    minter = render.LinkMinter(settings.replace(secret_keys=("new-key-" * 5, "old-key-" * 5)), 42, "camp")
+    minter = links.CampaignLinks(settings.replace(secret_keys=("new-key-" * 5, "old-key-" * 5)), 42, "camp")
     other = settings.replace(secret_keys=("new-key-" * 5, "old-key-" * 5))
     for public_id in (PUBLIC_ID, 'odd "id" é/'):
         urls = minter.urls(("resource:r1", "pod:p1", "manage", "unsubscribe", "archive"), public_id)

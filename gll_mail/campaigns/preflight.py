@@ -25,18 +25,17 @@ from gll_mail.campaigns.audience import (
     original_recipient_count,
     unreachable_recipients,
 )
-from gll_mail.campaigns.records import effective_subject, get_campaign
-from gll_mail.campaigns.render import (
+from gll_mail.campaigns.markdown import (
     SCHEMES,
-    CampaignRenderer,
     LinkInfo,
-    Recipient,
     RenderError,
     classify_link,
     markdown_parser,
     protect_jinja,
     restore_jinja,
 )
+from gll_mail.campaigns.records import effective_subject, get_campaign
+from gll_mail.campaigns.render import CampaignRenderer, Recipient
 from gll_mail.campaigns.sources import CampaignSource, Variant
 from gll_mail.catalog import CatalogError, parse_access
 from gll_mail.languages import DEFAULT_LANGUAGE
