@@ -298,6 +298,15 @@ def test_render_errors_name_the_problem(catalog, settings, tmp_path):
                                      encoding="utf-8")
     with pytest.raises(RenderError, match="resource:nope names no resource"):
         CampaignRenderer(settings, catalog, load_source(tmp_path / "bad.md"), None)
+    (tmp_path / "near.md").write_text("---\nsubject: Near\naudience: {all: true}\n---\n\n[x](pod:compasion)\n",
+                                      encoding="utf-8")
+    with pytest.raises(RenderError, match="pod:compasion names no learning pod; did you mean pod:compassion?"):
+        CampaignRenderer(settings, catalog, load_source(tmp_path / "near.md"), None)
+    (tmp_path / "layout.md").write_text("---\nsubject: L\ntemplate: newsleter\naudience: {all: true}\n---\n\nHi\n",
+                                        encoding="utf-8")
+    with pytest.raises(RenderError, match=r"layout newsleter.mjml not found .* \(layouts: announcement, corrigendum, "
+                       r"event, report-release\)"):
+        CampaignRenderer(settings, catalog, load_source(tmp_path / "layout.md"), None)
     (tmp_path / "typo.md").write_text("---\nsubject: Typo\naudience: {all: true}\n---\n\n{{ subscriber.nmae }}\n",
                                       encoding="utf-8")
     renderer = CampaignRenderer(settings, catalog, load_source(tmp_path / "typo.md"), None)

@@ -4,18 +4,21 @@ Author Jinja such as ``{{ salutation }}`` is kept aside while Markdown runs (:fu
 :func:`restore_jinja`); ``resource:``/``pod:``/``manage:``/``archive:`` links become Jinja placeholders
 such as ``{{ links['resource:compassion-tools'] }}``, filled per recipient by :mod:`.render`. Every
 link is classified (:func:`classify_link`): a link that would not work in an email is refused with
-the reason.
+the reason. :func:`scan_body` finds, for the preflight, what an author left wrong in a body (lost
+links, raw HTML, leftovers) with its line.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from markdown_it import MarkdownIt
 from markupsafe import escape
 
-from gll_mail.campaigns.sources import SLUG_RE
+from gll_mail.campaigns.sources import SLUG_RE, Variant
 from gll_mail.errors import GllMailError
 
 SCHEMES = ("resource", "pod", "manage", "archive", "unsubscribe")
@@ -77,10 +80,27 @@ def classify_link(href: str | None) -> LinkInfo:
                     "(use https:, mailto:, resource:, pod:, manage: or archive:)")
 
 
+def did_you_mean(word: str, known: Collection[str], prefix: str = "") -> str:
+    """``"; did you mean PREFIX+X?"`` for the known word nearest ``word``, or ``""`` if none is near."""
+    close = difflib.get_close_matches(word, sorted(known), n=1)
+    return f"; did you mean {prefix}{close[0]}?" if close else ""
+
+
+def unknown_target(kind: str, slug: str | None, resources: Collection[str], pods: Collection[str]) -> str | None:
+    """Why a ``resource:``/``pod:`` link names nothing (with the nearest slug that exists), else None."""
+    if kind == "resource" and slug not in resources:
+        return (f"resource:{slug} names no resource{did_you_mean(slug or '', resources, 'resource:')} "
+                "(see `gll-mail resources list`)")
+    if kind == "pod" and slug not in pods:
+        return f"pod:{slug} names no learning pod{did_you_mean(slug or '', pods, 'pod:')} (see `gll-mail pods list`)"
+    return None
+
+
 # --- Markdown --------------------------------------------------------------------------------
 
-def markdown_parser() -> MarkdownIt:
-    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+def markdown_parser(*, html: bool = False) -> MarkdownIt:
+    """The campaign body's Markdown: raw HTML is text (``html=True`` only finds it, for the preflight)."""
+    md = MarkdownIt("commonmark", {"html": html, "linkify": False, "typographer": False})
     md.enable(["table", "strikethrough"])
     md.validateLink = lambda url: True  # every link is checked (and refused) by us, with a reason
     return md
@@ -220,3 +240,115 @@ def convert_body(body: str) -> tuple[str, str, list[str]]:
     html = restore_jinja(body_to_html(md, tokens, keys), jinja_parts)
     text = restore_jinja(body_to_text(tokens, keys), jinja_parts)
     return html, text, keys
+
+
+# --- what an author left wrong in a body ------------------------------------------------------
+
+_MARKERS = [
+    (re.compile(r"\]\("), "an unresolved link marker `](`: a link that Markdown could not read"),
+    (re.compile(r"\["), "a stray `[`: a link whose target was lost"),
+    (re.compile(r"\]"), "a stray `]`: a link whose target was lost"),
+    (re.compile(r"\{\{|\}\}|\{%|%\}"), "a leftover `{{`/`{%`: personalization that will not render"),
+    (re.compile(r"\b(TODO|FIXME|TBD)\b"), "a `TODO`/`FIXME` left in the text"),
+]
+_PROMISE = re.compile(r"\b(click )?here\s*:?\s*$", re.I)
+_HTML_TAG = re.compile(r"<!--|<[A-Za-z][A-Za-z0-9-]*(?:\s[^>]*)?/?>?")
+
+
+@dataclass
+class BodyLink:
+    """A link in a body: what it means, its text and its line in the file."""
+
+    info: LinkInfo
+    text: str
+    line: int
+
+
+def _find_line(lines: list[str], first: int, last: int, needle: str, body_line: int) -> int:
+    """The file line, within the block's lines, that contains ``needle`` (else the block's first line)."""
+    if needle:
+        for index in range(first, min(last, len(lines))):
+            if needle in lines[index]:
+                return body_line + index
+    return body_line + first
+
+
+def scan_body(variant: Variant):
+    """Links (with text and line), problems (line, message, text), alt-less images and texts that
+    promise a link they lack ("… report here:") in one body."""
+    protected, jinja_parts = protect_jinja(variant.body)
+    raw_lines = variant.body.split("\n")
+    md = markdown_parser(html=True)  # the renderer shows raw HTML as text: find it to refuse it
+    links: list[BodyLink] = []
+    problems: list[tuple[int, str, str]] = []
+    images: list[tuple[int, str]] = []
+    hints: list[tuple[int, str]] = []
+    for token in md.parse(protected):
+        if token.type == "html_block" and token.map:
+            for offset, text in enumerate(token.content.split("\n")):
+                tag = _HTML_TAG.search(text)
+                if tag:
+                    problems.append((variant.body_line + token.map[0] + offset, _raw_html(tag.group(0)), ""))
+            continue
+        if token.type != "inline" or not token.map:
+            continue
+        first, last = token.map
+        open_links: list[tuple[str, list[str]]] = []
+        children = token.children or []
+        for index, child in enumerate(children):
+            if child.type == "link_open":
+                open_links.append((child.attrGet("href") or "", []))
+            elif child.type == "link_close" and open_links:
+                href, parts = open_links.pop()
+                text = restore_jinja("".join(parts), jinja_parts).strip()
+                line = _find_line(raw_lines, first, last, f"({href}" if href else text, variant.body_line)
+                links.append(BodyLink(classify_link(href), text, line))
+                if open_links:
+                    open_links[-1][1].append(text)
+            elif child.type == "text":
+                content = child.content
+                if open_links:
+                    open_links[-1][1].append(content)
+                following = children[index + 1].type if index + 1 < len(children) else ""
+                if not open_links and following != "link_open" and _PROMISE.search(content):
+                    line = _find_line(raw_lines, first, last, content.strip()[-20:], variant.body_line)
+                    sentence = re.split(r"(?<=[.!?])\s+", content.strip())[-1]
+                    hints.append((line, sentence if len(sentence) <= 80 else "…" + sentence[-79:]))
+                for pattern, message in _MARKERS:
+                    match = pattern.search(content)
+                    if match:
+                        context = restore_jinja(content, jinja_parts).strip()
+                        line = _find_line(raw_lines, first, last, match.group(0), variant.body_line)
+                        problems.append((line, f"the text contains {message}", excerpt(context, match.group(0))))
+                        break
+            elif child.type == "code_inline" and open_links:
+                open_links[-1][1].append(child.content)
+            elif child.type == "html_inline" and not child.content.startswith("</"):
+                line = _find_line(raw_lines, first, last, child.content, variant.body_line)
+                problems.append((line, _raw_html(child.content), ""))
+            elif child.type == "image":
+                alt = "".join(c.content for c in child.children or [])
+                src = child.attrGet("src") or ""
+                line = _find_line(raw_lines, first, last, src, variant.body_line)
+                info = classify_link(src)
+                if info.kind != "external":
+                    problems.append((line, f"image source {src!r} must be an https:// URL", alt))
+                if not alt.strip():
+                    images.append((line, src))
+    return links, problems, images, hints
+
+
+def _raw_html(tag: str) -> str:
+    shown = tag if len(tag) <= 60 else tag[:59] + "…"
+    what = "an HTML comment" if tag.startswith("<!--") else f"raw HTML `{shown}`"
+    return (f"the text contains {what}: members would see it as text; write Markdown instead "
+            "([text](https://…) for a link, **bold**, - lists)")
+
+
+def excerpt(text: str, marker: str, width: int = 30) -> str:
+    at = text.find(marker)
+    if at < 0:
+        return text[: width * 2]
+    start = max(0, at - width)
+    snippet = text[start: at + len(marker) + width].replace("\n", " ")
+    return ("…" if start else "") + snippet + ("…" if at + len(marker) + width < len(text) else "")

@@ -24,11 +24,18 @@ from typing import Any, NamedTuple
 
 import jinja2
 import mjml
+from jinja2 import nodes
 from markupsafe import Markup, escape
 from sqlmodel import Session, select
 
 from gll_mail.campaigns import email_strings
-from gll_mail.campaigns.markdown import RenderError, convert_body, jinja_literal
+from gll_mail.campaigns.markdown import (
+    RenderError,
+    convert_body,
+    did_you_mean,
+    jinja_literal,
+    unknown_target,
+)
 from gll_mail.campaigns.sources import CampaignSource, SourceError, find_source
 from gll_mail.languages import DEFAULT_LANGUAGE, text_direction
 from gll_mail.links import CampaignLinks, open_pixel_url
@@ -130,6 +137,50 @@ class CompiledVariant:
     strings: dict[str, str]
 
 
+_EXTENDS = re.compile(r"\[%-?\s*extends\s+[\"']([^\"']+)\.mjml[\"']")
+
+
+def layouts(templates_dir: Path) -> list[str]:
+    """The layout names a campaign's ``template:`` may give (``templates/emails/NAME.mjml``), without
+    the bases the layouts extend."""
+    files = {path.stem: path for path in templates_dir.glob("*.mjml")}
+    bases = {base for path in files.values() for base in _EXTENDS.findall(path.read_text(encoding="utf-8"))}
+    return sorted(set(files) - bases)
+
+
+# What personalization may use: the names :meth:`CampaignRenderer.render` puts in the context.
+PERSONAL_VARIABLES = ("subscriber", "salutation", "subject", "language", "pods", "links")
+SUBSCRIBER_FIELDS = _SubscriberView.__slots__
+_JINJA_NAMES = ("loop", "caller", "varargs", "kwargs")
+
+
+def unknown_names(source: str) -> list[tuple[int, str]]:
+    """(line in ``source``, what is wrong) for each variable, ``subscriber`` field or filter that
+    personalization in ``source`` uses and the render does not provide, with the nearest known one.
+
+    Raises :class:`jinja2.TemplateSyntaxError` when ``source`` does not parse.
+    """
+    tree = _HTML_ENV.parse(source)
+    defined = {node.name for node in tree.find_all(nodes.Name) if node.ctx in ("store", "param")}
+    known = set(PERSONAL_VARIABLES) | set(_GLOBALS) | set(_JINJA_NAMES) | defined
+    found: list[tuple[int, str]] = []
+    for node in tree.find_all(nodes.Name):
+        if node.ctx == "load" and node.name not in known:
+            hint = did_you_mean(node.name, PERSONAL_VARIABLES) or did_you_mean(node.name, SUBSCRIBER_FIELDS,
+                                                                               "subscriber.")
+            found.append((node.lineno, f"`{node.name}` is not a variable here{hint}"))
+    for node in tree.find_all(nodes.Getattr):
+        if isinstance(node.node, nodes.Name) and node.node.name == "subscriber" and node.attr not in SUBSCRIBER_FIELDS:
+            hint = did_you_mean(node.attr, SUBSCRIBER_FIELDS, "subscriber.")
+            found.append((node.lineno, f"`subscriber.{node.attr}` is not a subscriber field{hint} "
+                          f"(fields: {', '.join(SUBSCRIBER_FIELDS)})"))
+    for node in tree.find_all(nodes.Filter):
+        if node.name not in _HTML_ENV.filters:
+            hint = did_you_mean(node.name, _HTML_ENV.filters)
+            found.append((node.lineno, f"`{node.name}` is not a Jinja filter{hint}"))
+    return sorted(found)
+
+
 def compile_mjml(source: str) -> str:
     """mjml-python, with no remote fonts."""
     return mjml.mjml2html(source, fonts={})
@@ -157,7 +208,8 @@ class CampaignRenderer:
         self.layout_env = layout_environment(settings.templates_dir)
         layout = f"{source.template}.mjml"
         if not (settings.templates_dir / layout).is_file():
-            raise RenderError(f"layout {layout} not found in {settings.templates_dir}")
+            raise RenderError(f"layout {layout} not found in {settings.templates_dir} "
+                              f"(layouts: {', '.join(layouts(settings.templates_dir)) or 'none'})")
         self.variants: dict[str, CompiledVariant] = {}
         for language in source.languages:
             self.variants[language] = self._compile(language)
@@ -198,10 +250,9 @@ class CampaignRenderer:
             raise RenderError(f"{where}: {exc}") from None
         for key in keys:
             kind, _, slug = key.partition(":")
-            if kind == "resource" and slug not in self.resources:
-                raise RenderError(f"{where}: resource:{slug} names no resource (see `gll-mail resources list`)")
-            if kind == "pod" and slug not in self.pods:
-                raise RenderError(f"{where}: pod:{slug} names no learning pod (see `gll-mail pods list`)")
+            problem = unknown_target(kind, slug, self.resources, self.pods)
+            if problem:
+                raise RenderError(f"{where}: {problem}")
         for key in LAYOUT_LINKS:
             if key not in keys:
                 keys.append(key)
