@@ -13,8 +13,16 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from gll_mail.settings import Settings
-from gll_mail.tokens import make_token
+from gll_mail.tokens import TokenMinter, TokenShape, make_token
+
+# A campaign body's link schemes (and the layout's links): the token purpose and the path each opens.
+LINK_PATHS: dict[str, tuple[str, str]] = {
+    "resource": ("gate", "/r/"), "pod": ("join-pod", "/p/"), "manage": ("manage", "/m/"),
+    "unsubscribe": ("unsubscribe", "/u/"), "archive": ("archive", "/a/"),
+}
 
 
 def gate_url(settings: Settings, public_id: str, resource_slug: str, campaign_id: int | None = None) -> str:
@@ -55,3 +63,48 @@ def unsubscribe_mailto(settings: Settings, public_id: str, campaign_id: int | No
 def open_pixel_url(settings: Settings, public_id: str, campaign_id: int | None) -> str:
     """The optional open-tracking pixel (off by default; see GLL_MAIL_OPEN_TRACKING)."""
     return settings.url_for(f"/o/{make_token(settings, 'open', public_id, c=campaign_id)}.gif")
+
+
+class CampaignLinks:
+    """Every recipient's personal links in one campaign, minted at render speed.
+
+    A link key is what a campaign body names: ``resource:SLUG``, ``pod:SLUG``, ``manage``,
+    ``unsubscribe``, ``archive``. The URLs equal those of :func:`gate_url`, :func:`join_pod_url`,
+    :func:`manage_url`, :func:`unsubscribe_url` and :func:`archive_url` minted at the same second.
+    """
+
+    def __init__(self, settings: Settings, campaign_id: int | None, campaign_slug: str, *,
+                 clock: Callable[[], float] | None = None) -> None:
+        self._minter = TokenMinter(settings, clock=clock)
+        self._base = settings.base_url.rstrip("/")
+        self.campaign_id = campaign_id
+        self.campaign_slug = campaign_slug
+        self._shapes: dict[tuple[str, ...], list[TokenShape]] = {}
+
+    def _shape(self, key: str) -> TokenShape:
+        """The token shape of a link key, its URL up to the token as prefix."""
+        kind, _, slug = key.partition(":")
+        purpose, path = LINK_PATHS[kind]
+        prefix = self._base + path
+        if kind == "resource":
+            return self._minter.shape(purpose, prefix=prefix, r=slug, c=self.campaign_id)
+        if kind == "pod":
+            return self._minter.shape(purpose, prefix=prefix, p=slug, c=self.campaign_id)
+        if kind == "archive":
+            return self._minter.shape(purpose, prefix=prefix, c=self.campaign_slug)
+        # manage, unsubscribe: the campaign an unsubscribe is counted for
+        return self._minter.shape(purpose, prefix=prefix, c=self.campaign_id)
+
+    def url_list(self, keys: tuple[str, ...], public_id: str) -> list[str]:
+        """The recipient's URLs for ``keys``, in order (the renderer's hot path)."""
+        shapes = self._shapes.get(keys)
+        if shapes is None:
+            shapes = self._shapes[keys] = [self._shape(key) for key in keys]
+        return self._minter.mint(shapes, public_id)
+
+    def urls(self, keys: tuple[str, ...], public_id: str) -> dict[str, str]:
+        """The recipient's URL for each link key."""
+        return dict(zip(keys, self.url_list(keys, public_id)))
+
+    def url(self, key: str, public_id: str) -> str:
+        return self.url_list((key,), public_id)[0]

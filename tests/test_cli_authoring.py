@@ -39,6 +39,27 @@ def test_check_passes_and_fails_with_exit_codes(runner, seeded):
     assert result.exit_code == 1 and "no campaign 'no-such-campaign'" in result.output
 
 
+def test_check_lists_every_problem_with_its_line(runner, seeded, tmp_path):
+    result = runner.invoke(main, ["campaign", "check", str(FIXTURES / "slug-mismatch.md")])
+    assert result.exit_code == 1
+    assert "slug-mismatch.md:2: slug 'another-name' must match the file name 'slug-mismatch.md'" in result.output
+    assert "slug-mismatch.md:11: the text contains a stray `[`" in result.output  # reported with the slug
+    assert "slug-mismatch: NOT ready to send: 3 error(s), 1 warning(s)." in result.output
+    assert "slug-mismatch.md: no translation for 19 of the 30 recipients" in " ".join(result.output.split())
+    result = runner.invoke(main, ["campaign", "check", str(FIXTURES / "raw-html.md")])
+    assert result.exit_code == 1 and "raw-html.md:12: the text contains raw HTML `<script>`" in result.output
+    result = runner.invoke(main, ["campaign", "check", str(FIXTURES / "misspelt-slugs.md")])
+    assert "misspelt-slugs.md:10: pod:compasion names no learning pod; did you mean pod:compassion?" in result.output
+    result = runner.invoke(main, ["campaign", "check", str(FIXTURES / "unknown-variable.md")])
+    assert "unknown-variable.md:8: `salutaton` is not a variable here; did you mean salutation?" in result.output
+    result = runner.invoke(main, ["campaign", "check", str(FIXTURES / "unknown-layout.md")])
+    assert "(layouts: announcement, corrigendum, event, report-release)" in result.output
+    (tmp_path / "unclosed.md").write_text("---\nsubject: x\naudience: [announcements\nkind: event\n---\nHi\n",
+                                          encoding="utf-8")
+    result = runner.invoke(main, ["campaign", "check", str(tmp_path / "unclosed.md")])
+    assert result.exit_code == 1 and "unclosed.md:3: front matter is not valid YAML" in result.output
+
+
 def test_preview_html_text_lang_and_as(runner, seeded, tmp_path):
     out = tmp_path / "preview.html"
     result = runner.invoke(main, ["campaign", "preview", "2019-06-compassion-reports", "--lang", "fr",

@@ -11,7 +11,7 @@ from sqlalchemy import insert, literal, select
 from sqlmodel import select as sqlselect
 
 from gll_mail.campaigns import preflight
-from gll_mail.campaigns.audience import audience_select
+from gll_mail.campaigns.audience import audience_breakdown, audience_select
 from gll_mail.campaigns.preflight import check
 from gll_mail.campaigns.records import sync_campaign
 from gll_mail.campaigns.sources import load_source
@@ -107,6 +107,10 @@ def test_the_corrigendum_as_the_gll_sent_it_fails(db, settings):
     ("no-audience.md", "the audience is not set", 2),
     ("orphan-corrigendum.md", "original campaign 'no-such-campaign' does not exist", 3),
     ("render-fails.md", "rendering fails in en", None),
+    ("raw-html.md", 'raw HTML `<a href="javascript:alert(1)">`', 10),
+    ("misspelt-slugs.md", "resource:compassion-tool names no resource; did you mean resource:compassion-tools?", 10),
+    ("unknown-variable.md", "`salutaton` is not a variable here; did you mean salutation?", 8),
+    ("unknown-layout.md", "does not exist (layouts: announcement, corrigendum, event, report-release)", 3),
 ])
 def test_each_rule_refuses_its_fixture(db, settings, name, expected, line):
     report = run(settings, db, name)
@@ -246,3 +250,59 @@ def test_dkim_key_that_cannot_sign_blocks_and_a_foreign_domain_warns(db, setting
         "DMARC will not count the signature"]
     aligned = foreign.replace(dkim_domain="who.int")
     assert check(aligned, db, load_source(ORIGINAL)).warnings == []
+
+
+def test_raw_html_is_refused_with_its_line_and_tag(db, settings):
+    """The renderer shows raw HTML as text (never as markup): the preflight refuses it, so no member
+    gets `<a href="…">` as words in the email."""
+    report = run(settings, db, "raw-html.md")
+    raw = [(p.line, p.message) for p in report.errors if "raw HTML" in p.message or "HTML comment" in p.message]
+    assert [(line, message.split(":")[0]) for line, message in raw] == [
+        (10, 'the text contains raw HTML `<a href="javascript'),
+        (10, 'the text contains raw HTML `<a href="">`'),
+        (12, "the text contains raw HTML `<script>`"),
+        (14, "the text contains an HTML comment"),
+    ]
+    assert all("write Markdown instead ([text](https://…) for a link" in message for _, message in raw)
+    assert len(report.errors) == len(raw), messages(report)  # `<b>` in code and the Markdown link are fine
+
+
+def test_a_slug_that_does_not_match_is_reported_with_every_other_problem(db, settings):
+    source = load_source(FIXTURES / "slug-mismatch.md", strict=False)
+    assert source.slug == "slug-mismatch"  # read under its file's name
+    report = check(settings, db, source)
+    assert [(p.line, p.message.split(" (")[0]) for p in report.errors] == [
+        (2, "slug 'another-name' must match the file name 'slug-mismatch.md'"),
+        (11, "the text contains a stray `[`: a link whose target was lost"),
+        (11, "resource:no-such-report names no resource"),
+    ]
+
+
+def test_unknown_personalization_is_named_at_its_line_with_the_nearest_name(db, settings):
+    report = run(settings, db, "unknown-variable.md")
+    found = [(p.line, p.message) for p in report.errors]
+    assert (3, "`subscriber.nmae` is not a subscriber field; did you mean subscriber.name? "
+               "(fields: name, email, language, public_id, pods, has_name)") in found  # in the subject
+    assert (8, "`salutaton` is not a variable here; did you mean salutation?") in found
+    assert (10, "`subscriber.podz` is not a subscriber field; did you mean subscriber.pods? "
+                "(fields: name, email, language, public_id, pods, has_name)") in found
+    assert (11, "`name` is not a variable here; did you mean subscriber.name?") in found
+    assert (11, "`uppr` is not a Jinja filter; did you mean upper?") in found
+    assert not any("loop" in message or "`pod`" in message for _, message in found)  # defined in the template
+    assert len(found) == 5, messages(report)  # the failed render is not reported a second time
+    report = run(settings, db, "render-fails.md")
+    assert [p.line for p in report.errors if "subscriber.podz" in p.message and "did you mean" in p.message] == [10]
+
+
+def test_a_missing_translation_warns_how_many_get_the_fallback(db, settings):
+    report = run(settings, db, "good.md")  # English and French only
+    assert report.ok, messages(report)
+    by_language = audience_breakdown(db, {"topics": ["announcements"]}).by_language
+    fallback = {code: n for code, n in by_language.items() if code not in ("en", "fr")}
+    assert sum(fallback.values()) > 0 and "fr" in by_language
+    names = {"ar": "Arabic", "es": "Spanish", "ru": "Russian", "zh": "Chinese"}
+    listed = ", ".join(f"{names[code]}: {n}" for code, n in sorted(fallback.items()))
+    assert [str(w) for w in report.warnings] == [
+        f"{FIXTURES / 'good.md'}: no translation for {sum(fallback.values())} of the {report.audience} recipients: "
+        f"they will get the English text ({listed})"]
+    assert check(settings, db, load_source(ORIGINAL)).warnings == []  # six languages: nobody falls back

@@ -11,12 +11,12 @@ import pytest
 from gll_mail import links
 from gll_mail.campaigns import render
 from gll_mail.campaigns.email_strings import STRINGS
+from gll_mail.campaigns.markdown import classify_link
 from gll_mail.campaigns.records import sync_campaign
 from gll_mail.campaigns.render import (
     CampaignRenderer,
     Recipient,
     RenderError,
-    classify_link,
     recipient_for,
 )
 from gll_mail.campaigns.sources import load_source
@@ -133,7 +133,7 @@ def test_links_are_the_recipients_signed_links(renderer, settings):
 
 
 def test_minted_tokens_equal_the_links_module(settings):
-    minter = render.LinkMinter(settings.replace(secret_keys=("new-key-" * 5, "old-key-" * 5)), 42, "camp")
+    minter = links.CampaignLinks(settings.replace(secret_keys=("new-key-" * 5, "old-key-" * 5)), 42, "camp")
     other = settings.replace(secret_keys=("new-key-" * 5, "old-key-" * 5))
     for public_id in (PUBLIC_ID, 'odd "id" é/'):
         urls = minter.urls(("resource:r1", "pod:p1", "manage", "unsubscribe", "archive"), public_id)
@@ -298,6 +298,15 @@ def test_render_errors_name_the_problem(catalog, settings, tmp_path):
                                      encoding="utf-8")
     with pytest.raises(RenderError, match="resource:nope names no resource"):
         CampaignRenderer(settings, catalog, load_source(tmp_path / "bad.md"), None)
+    (tmp_path / "near.md").write_text("---\nsubject: Near\naudience: {all: true}\n---\n\n[x](pod:compasion)\n",
+                                      encoding="utf-8")
+    with pytest.raises(RenderError, match="pod:compasion names no learning pod; did you mean pod:compassion?"):
+        CampaignRenderer(settings, catalog, load_source(tmp_path / "near.md"), None)
+    (tmp_path / "layout.md").write_text("---\nsubject: L\ntemplate: newsleter\naudience: {all: true}\n---\n\nHi\n",
+                                        encoding="utf-8")
+    with pytest.raises(RenderError, match=r"layout newsleter.mjml not found .* \(layouts: announcement, corrigendum, "
+                       r"event, report-release\)"):
+        CampaignRenderer(settings, catalog, load_source(tmp_path / "layout.md"), None)
     (tmp_path / "typo.md").write_text("---\nsubject: Typo\naudience: {all: true}\n---\n\n{{ subscriber.nmae }}\n",
                                       encoding="utf-8")
     renderer = CampaignRenderer(settings, catalog, load_source(tmp_path / "typo.md"), None)

@@ -101,6 +101,40 @@ def test_errors_name_file_and_line(tmp_path, text, message, line):
     assert str(info.value).startswith(f"{path}:{line}: ")
 
 
+@pytest.mark.parametrize("text, line, problem", [
+    # an unclosed bracket or quote is noticed lines later: the line that opened it is the one to fix
+    ("---\nsubject: x\naudience: [oops\nkind: event\n---\nbody\n", 3,
+     "expected ',' or ']', but got ':' on line 4 (while parsing a flow sequence that starts on this line)"),
+    ("---\nsubject: x\naudience: {all: true\nkind: event\n---\nbody\n", 3, "while parsing a flow mapping"),
+    ("---\nkind: event\nsubject: \"Webinar\naudience: {all: true}\n---\nbody\n", 3,
+     "found unexpected end of stream on line 4 (while scanning a quoted scalar that starts on this line)"),
+    # errors PyYAML finds where they are
+    ("---\nsubject: x\n\tkind: event\n---\nbody\n", 3, "found character '\\t' that cannot start any token"),
+    ("---\nsubject: Note: hi\nkind: event\n---\nbody\n", 2, "mapping values are not allowed here"),
+    ("---\nsubject: x\n- item\nkind: event\n---\nbody\n", 3, "expected <block end>, but found '-'"),
+])
+def test_yaml_errors_point_at_the_faulty_line(tmp_path, text, line, problem):
+    path = write(tmp_path, "broken.md", text)
+    with pytest.raises(SourceError, match="front matter is not valid YAML") as info:
+        load_source(path)
+    assert info.value.line == line, info.value
+    assert problem in info.value.message
+
+
+def test_a_mismatched_slug_is_kept_for_the_preflight_when_not_strict(tmp_path):
+    write(tmp_path, "news.md", "---\nslug: old-news\nsubject: News\naudience: {all: true}\n---\nHello\n")
+    write(tmp_path, "news.fr.md", "---\nslug: nouvelles\nsubject: Nouvelles\n---\nBonjour\n")
+    with pytest.raises(SourceError, match="must match the file name"):
+        load_source(tmp_path / "news.md")
+    source = load_source(tmp_path / "news.md", strict=False)
+    assert source.slug == "news" and source.languages == ["en", "fr"]
+    assert [(p.file.name, p.line, p.message) for p in source.problems] == [
+        ("news.md", 2, "slug 'old-news' must match the file name 'news.md'"),
+        ("news.fr.md", 2, "slug must be 'news' like news.md"),
+    ]
+    assert load_source(REPO / "campaigns" / "2019-06-compassion-reports.md", strict=False).problems == ()
+
+
 def test_variants_may_not_change_campaign_keys(tmp_path):
     write(tmp_path, "news.md", "---\nsubject: News\naudience: {all: true}\n---\nHello\n")
     write(tmp_path, "news.fr.md", "---\nsubject: Nouvelles\naudience: {all: true}\n---\nBonjour\n")

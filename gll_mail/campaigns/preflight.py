@@ -17,29 +17,36 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import jinja2
+from sqlalchemy import func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from gll_mail.campaigns.audience import (
     AudienceError,
-    audience_count,
+    audience_select,
     original_recipient_count,
     unreachable_recipients,
 )
-from gll_mail.campaigns.records import effective_subject, get_campaign
-from gll_mail.campaigns.render import (
+from gll_mail.campaigns.markdown import (
     SCHEMES,
-    CampaignRenderer,
-    LinkInfo,
-    Recipient,
+    BodyLink,
     RenderError,
     classify_link,
-    markdown_parser,
-    protect_jinja,
-    restore_jinja,
+    excerpt,
+    scan_body,
+    unknown_target,
 )
-from gll_mail.campaigns.sources import CampaignSource, Variant
+from gll_mail.campaigns.records import effective_subject, get_campaign
+from gll_mail.campaigns.render import (
+    CampaignRenderer,
+    Recipient,
+    layouts,
+    unknown_names,
+)
+from gll_mail.campaigns.sources import CampaignSource
 from gll_mail.catalog import CatalogError, parse_access
-from gll_mail.languages import DEFAULT_LANGUAGE
+from gll_mail.languages import DEFAULT_LANGUAGE, LANGUAGES
 from gll_mail.models import CampaignStatus, Pod, Resource
 from gll_mail.settings import Settings
 from gll_mail.smtp.dkim import DkimError, DkimSigner
@@ -49,14 +56,6 @@ MAX_SUBJECT = 150          # characters; longer subjects are cut by every client
 GMAIL_CLIP_BYTES = 102_000  # Gmail clips messages whose HTML is larger ("[Message clipped]")
 URL_TIMEOUT = 5.0
 URL_CACHE_SECONDS = 600
-_MARKERS = [
-    (re.compile(r"\]\("), "an unresolved link marker `](`: a link that Markdown could not read"),
-    (re.compile(r"\["), "a stray `[`: a link whose target was lost"),
-    (re.compile(r"\]"), "a stray `]`: a link whose target was lost"),
-    (re.compile(r"\{\{|\}\}|\{%|%\}"), "a leftover `{{`/`{%`: personalization that will not render"),
-    (re.compile(r"\b(TODO|FIXME|TBD)\b"), "a `TODO`/`FIXME` left in the text"),
-]
-_PROMISE = re.compile(r"\b(click )?here\s*:?\s*$", re.I)
 _UNRESOLVED = re.compile(r"\{\{|\}\}|\{%|%\}|GLLJ\d+J")
 _IMG_NO_ALT = re.compile(r"<img\b(?![^>]*\balt=\"[^\"]+\")[^>]*>", re.I)
 
@@ -130,89 +129,6 @@ def url_problem(url: str, *, timeout: float = URL_TIMEOUT) -> str | None:
     return problem
 
 
-# --- the body --------------------------------------------------------------------------------
-
-@dataclass
-class _Link:
-    info: LinkInfo
-    text: str
-    line: int
-
-
-def _find_line(lines: list[str], first: int, last: int, needle: str, body_line: int) -> int:
-    """The file line, within the block's lines, that contains ``needle`` (else the block's first line)."""
-    if needle:
-        for index in range(first, min(last, len(lines))):
-            if needle in lines[index]:
-                return body_line + index
-    return body_line + first
-
-
-def scan_body(variant: Variant):
-    """Links (with text and line), problems (line, message, text), alt-less images and texts that
-    promise a link they lack ("… report here:") in one body."""
-    protected, jinja_parts = protect_jinja(variant.body)
-    raw_lines = variant.body.split("\n")
-    md = markdown_parser()
-    links: list[_Link] = []
-    problems: list[tuple[int, str, str]] = []
-    images: list[tuple[int, str]] = []
-    hints: list[tuple[int, str]] = []
-    for token in md.parse(protected):
-        if token.type != "inline" or not token.map:
-            continue
-        first, last = token.map
-        open_links: list[tuple[str, list[str]]] = []
-        children = token.children or []
-        for index, child in enumerate(children):
-            if child.type == "link_open":
-                open_links.append((child.attrGet("href") or "", []))
-            elif child.type == "link_close" and open_links:
-                href, parts = open_links.pop()
-                text = restore_jinja("".join(parts), jinja_parts).strip()
-                line = _find_line(raw_lines, first, last, f"({href}" if href else text, variant.body_line)
-                links.append(_Link(classify_link(href), text, line))
-                if open_links:
-                    open_links[-1][1].append(text)
-            elif child.type == "text":
-                content = child.content
-                if open_links:
-                    open_links[-1][1].append(content)
-                following = children[index + 1].type if index + 1 < len(children) else ""
-                if not open_links and following != "link_open" and _PROMISE.search(content):
-                    line = _find_line(raw_lines, first, last, content.strip()[-20:], variant.body_line)
-                    sentence = re.split(r"(?<=[.!?])\s+", content.strip())[-1]
-                    hints.append((line, sentence if len(sentence) <= 80 else "…" + sentence[-79:]))
-                for pattern, message in _MARKERS:
-                    match = pattern.search(content)
-                    if match:
-                        context = restore_jinja(content, jinja_parts).strip()
-                        line = _find_line(raw_lines, first, last, match.group(0), variant.body_line)
-                        problems.append((line, f"the text contains {message}", _excerpt(context, match.group(0))))
-                        break
-            elif child.type == "code_inline" and open_links:
-                open_links[-1][1].append(child.content)
-            elif child.type == "image":
-                alt = "".join(c.content for c in child.children or [])
-                src = child.attrGet("src") or ""
-                line = _find_line(raw_lines, first, last, src, variant.body_line)
-                info = classify_link(src)
-                if info.kind != "external":
-                    problems.append((line, f"image source {src!r} must be an https:// URL", alt))
-                if not alt.strip():
-                    images.append((line, src))
-    return links, problems, images, hints
-
-
-def _excerpt(text: str, marker: str, width: int = 30) -> str:
-    at = text.find(marker)
-    if at < 0:
-        return text[: width * 2]
-    start = max(0, at - width)
-    snippet = text[start: at + len(marker) + width].replace("\n", " ")
-    return ("…" if start else "") + snippet + ("…" if at + len(marker) + width < len(text) else "")
-
-
 # --- the check -------------------------------------------------------------------------------
 
 def _key_line(path: Path, key: str) -> int | None:
@@ -230,12 +146,15 @@ def check(settings: Settings, session: Session, source: CampaignSource, *, check
     resources = {r.slug: r for r in session.exec(select(Resource))}
     pods = set(session.exec(select(Pod.slug)))
 
+    for problem in source.problems:  # read with load_source(strict=False): reported with the rest
+        report.error(problem.file, problem.line, problem.message)
     _check_subjects(report, source)
     _check_bodies(report, settings, source, resources, pods, check_urls)
+    named = _check_personalization(report, source)
     _check_resources_targets(report, settings, source, resources, check_urls)
     _check_corrigendum(report, session, source)
     _check_audience(report, session, source)
-    _check_rendering(report, settings, session, source)
+    _check_rendering(report, settings, session, source, personalization_named=named)
     _check_schedule(report, session, source)
     _check_dkim(report, settings, source)
     return report
@@ -256,8 +175,8 @@ def _check_subjects(report: PreflightReport, source: CampaignSource) -> None:
 
 
 def _check_bodies(report, settings, source, resources, pods, check_urls) -> None:
-    english_links: list[_Link] = []
-    scanned: dict[str, list[_Link]] = {}
+    english_links: list[BodyLink] = []
+    scanned: dict[str, list[BodyLink]] = {}
     for language, variant in source.variants.items():
         if not variant.body.strip():
             report.error(variant.path, variant.body_line, "the body is empty")
@@ -277,12 +196,9 @@ def _check_bodies(report, settings, source, resources, pods, check_urls) -> None
                 continue
             if not link.text:
                 report.error(variant.path, link.line, f"the link to {info.href} has no text to click")
-            if info.kind == "resource" and info.slug not in resources:
-                report.error(variant.path, link.line, f"resource:{info.slug} names no resource "
-                             "(see `gll-mail resources list`)", link.text)
-            elif info.kind == "pod" and info.slug not in pods:
-                report.error(variant.path, link.line, f"pod:{info.slug} names no learning pod "
-                             "(see `gll-mail pods list`)", link.text)
+            unknown = unknown_target(info.kind, info.slug, resources, pods)
+            if unknown:
+                report.error(variant.path, link.line, unknown, link.text)
             elif info.kind == "external":
                 if info.href.lower().startswith("http://"):
                     report.warn(variant.path, link.line, f"{info.href} is not https", link.text)
@@ -305,6 +221,24 @@ def _check_bodies(report, settings, source, resources, pods, check_urls) -> None
                 report.error(variant.path, variant.body_line,
                              f"the {language} variant lacks the link {href} that the English text has "
                              f"({source.base.path.name}:{link.line})", link.text)
+
+
+def _check_personalization(report: PreflightReport, source: CampaignSource) -> bool:
+    """Each variable, ``subscriber`` field or filter the subjects and bodies use that does not exist,
+    at its line, with the nearest one that does; True when there was one."""
+    before = len(report.errors)
+    for variant in source.variants.values():
+        for text, first_line in ((variant.subject, _key_line(variant.path, "subject") or 1),
+                                 (variant.body, variant.body_line)):
+            try:
+                found = unknown_names(text)
+            except jinja2.TemplateSyntaxError as exc:
+                report.error(variant.path, first_line + (exc.lineno or 1) - 1,
+                             f"personalization does not parse: {exc.message}")
+                continue
+            for line, message in found:
+                report.error(variant.path, first_line + line - 1, message)
+    return len(report.errors) > before
 
 
 def _check_resources_targets(report, settings, source, resources, check_urls) -> None:
@@ -361,26 +295,39 @@ def _check_audience(report: PreflightReport, session: Session, source: CampaignS
         report.error(source.path, line or 2, "the audience is not set (e.g. `audience: {topics: [announcements]}`)")
         return
     try:
-        report.audience = audience_count(session, source.audience)
+        audience = audience_select(session, source.audience).order_by(None).subquery()
+        by_language = dict(session.execute(
+            sa_select(audience.c.language, func.count()).group_by(audience.c.language)).all())
     except AudienceError as exc:
         report.error(source.path, line, str(exc))
         return
+    report.audience = sum(by_language.values())
     if report.audience == 0:
         report.error(source.path, line, f"the audience is empty: no mailable subscriber matches {source.audience}")
+        return
+    fallback = {code: count for code, count in sorted(by_language.items()) if code not in source.variants}
+    if fallback:
+        names = {code: info["english"] for code, info in LANGUAGES.items()}
+        untranslated = ", ".join(f"{names.get(code, code)}: {count}" for code, count in fallback.items())
+        report.warn(source.path, None, f"no translation for {sum(fallback.values())} of the {report.audience} "
+                    f"recipients: they will get the {names[DEFAULT_LANGUAGE]} text ({untranslated})")
 
 
-def _check_rendering(report: PreflightReport, settings: Settings, session: Session, source: CampaignSource) -> None:
+def _check_rendering(report: PreflightReport, settings: Settings, session: Session, source: CampaignSource, *,
+                     personalization_named: bool = False) -> None:
     layout = settings.templates_dir / f"{source.template}.mjml"
     if not layout.is_file():
         report.error(source.path, _key_line(source.path, "template") or _key_line(source.path, "kind"),
-                     f"layout {layout} does not exist")
+                     f"layout {layout} does not exist (layouts: "
+                     f"{', '.join(layouts(settings.templates_dir)) or 'none'})")
         return
     campaign = get_campaign(session, source.slug)
     try:
         renderer = CampaignRenderer(settings, session, source, campaign)
     except RenderError as exc:
         cause = str(exc).split(": ", 1)[-1].split(" (")[0]
-        if not any(cause in p.message for p in report.errors):  # not already reported with its line
+        named = personalization_named and "personalization" in cause
+        if not named and not any(cause in p.message for p in report.errors):  # not already reported with its line
             report.error(source.path, None, f"rendering fails: {exc}")
         return
     for language in source.languages:
@@ -409,7 +356,7 @@ def _check_message(report, renderer: CampaignRenderer, path: Path, language: str
         match = _UNRESOLVED.search(content)
         if match:
             report.error(path, None, f"the rendered {language} {part} still contains `{match.group(0)}` "
-                         f"near “{_excerpt(content, match.group(0), 25)}”")
+                         f"near “{excerpt(content, match.group(0), 25)}”")
     for href in re.findall(r'<a\b[^>]*\bhref="([^"]*)"', message.html):
         info = classify_link(href.replace("&amp;", "&"))
         if info.problem or info.kind in SCHEMES:

@@ -2,25 +2,21 @@
 
 Construction does everything that is the same for every recipient:
 
-1. the Markdown body becomes HTML and plain text (author Jinja such as ``{{ salutation }}`` is kept
-   aside while Markdown runs; ``resource:``/``pod:``/``manage:``/``archive:`` links become Jinja
-   placeholders such as ``{{ links["resource:compassion-tools"] }}``);
+1. the Markdown body becomes HTML and plain text (:mod:`.markdown`: ``resource:``/``pod:``/
+   ``manage:``/``archive:`` links become Jinja placeholders such as
+   ``{{ links["resource:compassion-tools"] }}``);
 2. the layout ``templates/emails/<template>.mjml`` is filled with the layout strings of the language
    (a first Jinja pass with ``[[ ]]``/``[% %]`` delimiters, so ``{{ }}`` survives for later);
 3. mjml-python compiles that MJML to HTML — once;
 4. the HTML, the text and the subject become Jinja templates (autoescaping on for the HTML).
 
-``render(recipient)`` then only mints the recipient's signed links and fills the templates: no MJML
-compile and no database query per recipient.
+``render(recipient)`` then only mints the recipient's signed links (:class:`gll_mail.links.CampaignLinks`)
+and fills the templates: no MJML compile and no database query per recipient.
 """
 
 from __future__ import annotations
 
-import binascii
-import hashlib
-import json
 import re
-import time
 from dataclasses import dataclass
 from email.utils import parseaddr
 from pathlib import Path
@@ -28,323 +24,25 @@ from typing import Any, NamedTuple
 
 import jinja2
 import mjml
-from markdown_it import MarkdownIt
+from jinja2 import nodes
 from markupsafe import Markup, escape
 from sqlmodel import Session, select
 
 from gll_mail.campaigns import email_strings
-from gll_mail.campaigns.sources import SLUG_RE, CampaignSource, SourceError, find_source
-from gll_mail.errors import GllMailError
+from gll_mail.campaigns.markdown import (
+    RenderError,
+    convert_body,
+    did_you_mean,
+    jinja_literal,
+    unknown_target,
+)
+from gll_mail.campaigns.sources import CampaignSource, SourceError, find_source
 from gll_mail.languages import DEFAULT_LANGUAGE, text_direction
-from gll_mail.links import open_pixel_url
+from gll_mail.links import CampaignLinks, open_pixel_url
 from gll_mail.models import Campaign, Pod, PodMembership, Resource, Subscriber
 from gll_mail.settings import Settings
 
-SCHEMES = ("resource", "pod", "manage", "archive", "unsubscribe")
-_PATHS = {"resource": ("gate", "/r/"), "pod": ("join-pod", "/p/"), "manage": ("manage", "/m/"),
-          "unsubscribe": ("unsubscribe", "/u/"), "archive": ("archive", "/a/")}
 LAYOUT_LINKS = ("archive", "manage", "unsubscribe")
-_JINJA_RE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
-_GUARD_RE = re.compile(r"GLLJ(\d+)J")
-_SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_HOST_RE = re.compile(r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:\d+)?([/?#][^\s<>\"{}]*)?$")
-_URLSAFE = bytes.maketrans(b"+/", b"-_")
-_IPAD = bytes(x ^ 0x36 for x in range(256))
-_OPAD = bytes(x ^ 0x5C for x in range(256))
-_MAILTO_RE = re.compile(r"^mailto:[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"?]+(\?[^\s<>\"]*)?$", re.I)
-
-
-class RenderError(GllMailError):
-    """The campaign cannot be rendered (bad layout, bad link, broken personalization)."""
-
-
-# --- links -----------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class LinkInfo:
-    href: str
-    kind: str  # resource, pod, manage, archive, unsubscribe, external, mailto, invalid
-    slug: str | None = None
-    problem: str | None = None
-
-    @property
-    def key(self) -> str:
-        """The per-recipient link this href stands for (``resource:slug``, ``manage`` …)."""
-        return f"{self.kind}:{self.slug}" if self.slug else self.kind
-
-
-def classify_link(href: str | None) -> LinkInfo:
-    """What a link in a campaign body means, or what is wrong with it."""
-    href = (href or "").strip()
-    if not href:
-        return LinkInfo(href, "invalid", problem="empty link")
-    scheme, sep, rest = href.partition(":")
-    scheme_l = scheme.lower()
-    if not sep:
-        return LinkInfo(href, "invalid", problem=f"malformed link {href!r}: relative links do not work in email; "
-                        "use https://…, resource:SLUG, pod:SLUG, manage: or archive:")
-    if scheme_l in ("javascript", "vbscript", "data", "file"):
-        return LinkInfo(href, "invalid", problem=f"{scheme_l}: links are not allowed in email")
-    if scheme_l in ("resource", "pod"):
-        if not SLUG_RE.match(rest or ""):
-            return LinkInfo(href, "invalid", problem=f"malformed link {href!r}: {scheme_l}: needs a slug, "
-                            f"e.g. {scheme_l}:compassion")
-        return LinkInfo(href, scheme_l, rest)
-    if scheme_l in ("manage", "archive", "unsubscribe"):
-        if rest:
-            return LinkInfo(href, "invalid", problem=f"malformed link {href!r}: write just `{scheme_l}:`")
-        return LinkInfo(href, scheme_l)
-    if scheme_l in ("http", "https"):
-        if not _HOST_RE.match(href):
-            return LinkInfo(href, "invalid", problem=f"malformed URL {href!r}")
-        return LinkInfo(href, "external")
-    if scheme_l == "mailto":
-        if not _MAILTO_RE.match(href):
-            return LinkInfo(href, "invalid", problem=f"malformed mailto: link {href!r}")
-        return LinkInfo(href, "mailto")
-    return LinkInfo(href, "invalid", problem=f"unknown link scheme {scheme!r} in {href!r} "
-                    "(use https:, mailto:, resource:, pod:, manage: or archive:)")
-
-
-class LinkMinter:
-    """Mints the signed URLs of :mod:`gll_mail.links` for many recipients, fast.
-
-    The tokens are exactly those of ``tokens.make_token`` (itsdangerous URL-safe timed
-    serializer, newest key, one salt per purpose, uncompressed payload), so ``read_token`` and the
-    web verify them unchanged; only the per-call key derivation and serializer set-up are done once.
-    """
-
-    def __init__(self, settings: Settings, campaign_id: int | None, campaign_slug: str) -> None:
-        key = settings.secret_keys[0].encode()
-        self._keys = {}
-        for purpose, _ in _PATHS.values():
-            # itsdangerous' "django-concat" key derivation, then HMAC-SHA1 with its pads pre-hashed.
-            derived = hashlib.sha1(f"gll-mail.{purpose}".encode() + b"signer" + key).digest().ljust(64, b"\0")
-            self._keys[purpose] = (hashlib.sha1(derived.translate(_IPAD)), hashlib.sha1(derived.translate(_OPAD)))
-        self._base = settings.base_url.rstrip("/")
-        self.campaign_id = campaign_id
-        self.campaign_slug = campaign_slug
-        self._ts = -1
-        self._ts_b64 = b""
-        self._specs: dict[str, tuple] = {}
-
-    def _spec(self, key: str) -> tuple:
-        """(inner pad hash, outer pad hash, URL prefix, JSON after the subject, extra payload)."""
-        spec = self._specs.get(key)
-        if spec is None:
-            kind, _, slug = key.partition(":")
-            purpose, path = _PATHS[kind]
-            if kind == "resource":
-                extra = {"r": slug, "c": self.campaign_id}
-            elif kind == "pod":
-                extra = {"p": slug, "c": self.campaign_id}
-            elif kind in ("unsubscribe", "manage"):  # the campaign an unsubscribe is counted for
-                extra = {"c": self.campaign_id}
-            elif kind == "archive":
-                extra = {"c": self.campaign_slug}
-            else:
-                extra = {}
-            extra = {k: v for k, v in extra.items() if v is not None}
-            suffix = json.dumps(extra, separators=(",", ":"), ensure_ascii=False)[1:-1]
-            inner, outer = self._keys[purpose]
-            tail = ("," + suffix if suffix else "") + "}"
-            spec = (inner, outer, self._base + path, tail.encode(), extra)
-            self._specs[key] = spec
-        return spec
-
-    def _timestamp(self) -> bytes:
-        now = int(time.time())
-        if now != self._ts:
-            self._ts = now
-            self._ts_b64 = b"." + _b64(now.to_bytes((now.bit_length() + 7) // 8, "big"))
-        return self._ts_b64
-
-    def urls(self, keys: tuple[str, ...], public_id: str) -> dict[str, str]:
-        """The recipient's URL for each link key (``resource:slug``, ``manage`` …)."""
-        return dict(zip(keys, self.url_list(keys, public_id)))
-
-    def url_list(self, keys: tuple[str, ...], public_id: str) -> list[str]:
-        """The recipient's URLs for ``keys``, in order (the renderer's hot path)."""
-        stamp = self._timestamp()
-        b2a, table = binascii.b2a_base64, _URLSAFE
-        head = ('{"s":"' + public_id + '"').encode() if _SAFE_ID.match(public_id) else None
-        specs = self._specs
-        out = []
-        for key in keys:
-            inner_pad, outer_pad, prefix, suffix, extra = specs.get(key) or self._spec(key)
-            if head is not None:
-                payload = head + suffix
-            else:
-                payload = json.dumps({"s": public_id, **extra}, separators=(",", ":"), ensure_ascii=False).encode()
-            value = b2a(payload, newline=False).translate(table).rstrip(b"=") + stamp
-            inner = inner_pad.copy()
-            inner.update(value)
-            outer = outer_pad.copy()
-            outer.update(inner.digest())
-            # an HMAC-SHA1 is 20 bytes: 27 base64 characters once the one "=" is dropped
-            out.append(prefix + (value + b"." + b2a(outer.digest(), newline=False)[:27].translate(table)).decode())
-        return out
-
-    def url(self, key: str, public_id: str) -> str:
-        return self.urls((key,), public_id)[key]
-
-
-def _b64(data: bytes) -> bytes:
-    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=")
-
-
-# --- Markdown --------------------------------------------------------------------------------
-
-def markdown_parser() -> MarkdownIt:
-    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
-    md.enable(["table", "strikethrough"])
-    md.validateLink = lambda url: True  # every link is checked (and refused) by us, with a reason
-    return md
-
-
-def protect_jinja(text: str) -> tuple[str, list[str]]:
-    """Replace author Jinja (``{{ … }}``, ``{% … %}``) by inert markers while Markdown runs."""
-    found: list[str] = []
-
-    def keep(match: re.Match) -> str:
-        found.append(match.group(0))
-        return f"GLLJ{len(found) - 1}J"
-
-    return _JINJA_RE.sub(keep, text), found
-
-
-def restore_jinja(text: str, found: list[str]) -> str:
-    return _GUARD_RE.sub(lambda m: found[int(m.group(1))] if int(m.group(1)) < len(found) else m.group(0), text)
-
-
-def _link_placeholder(info: LinkInfo) -> str:
-    return "{{ links['" + info.key + "'] }}"
-
-
-_SLOT_NAMES = tuple(f"gll_link_{i}" for i in range(256))
-_LINK_EXPR = re.compile(r"\{\{\s*links(?:\.([a-z]+)|\['([a-z]+(?::[a-z0-9-]+)?)'\])\s*\}\}")
-
-
-def _link_slots(source: str, keys: list[str]) -> str:
-    """``{{ links['resource:x'] }}`` → ``{{ gll_link_N }}``, a plain variable lookup.
-
-    Signed links hold URL-safe characters only, so they need no escaping: :meth:`CampaignRenderer.render`
-    passes them as ``Markup``, which autoescaping lets through without switching the evaluation
-    context (an ``{% autoescape false %}`` block per link cost a fifth of the render time).
-    """
-    def slot(match: re.Match) -> str:
-        key = match.group(1) or match.group(2)
-        if key not in keys:
-            return match.group(0)
-        return "{{ " + _SLOT_NAMES[keys.index(key)] + " }}"
-
-    return _LINK_EXPR.sub(slot, source)
-
-
-def _literal(text: str) -> str:
-    """Static text inside a Jinja template source: braces cannot start a Jinja tag."""
-    return text.replace("{", "{{ '{' }}") if "{" in text else text
-
-
-def body_to_html(md: MarkdownIt, tokens, keys: list[str]) -> str:
-    def link_open(self, tokens, idx, options, env):
-        info = classify_link(tokens[idx].attrGet("href"))
-        if info.problem:
-            raise RenderError(info.problem)
-        if info.kind in SCHEMES:
-            if info.key not in keys:
-                keys.append(info.key)
-            return f'<a href="{_link_placeholder(info)}">'
-        return f'<a href="{_literal(str(escape(info.href)))}">'
-
-    def image(self, tokens, idx, options, env):
-        token = tokens[idx]
-        info = classify_link(token.attrGet("src"))
-        if info.kind != "external":
-            raise RenderError(f"image source {token.attrGet('src')!r} must be an https:// URL")
-        alt = self.renderInlineAsText(token.children or [], options, env)
-        return (f'<img src="{_literal(str(escape(info.href)))}" alt="{escape(alt)}" '
-                'style="max-width:100%;height:auto;">')
-
-    md.add_render_rule("link_open", link_open)
-    md.add_render_rule("image", image)
-    return md.renderer.render(tokens, md.options, {})
-
-
-def body_to_text(tokens, keys: list[str]) -> str:
-    """The plain-text rendering of the same Markdown tokens (links as ``text <URL>``)."""
-    out: list[str] = []
-    prefix: list[str] = []
-    lists: list[list[int | None]] = []
-    for token in tokens:
-        t = token.type
-        if t == "bullet_list_open":
-            lists.append([None])
-        elif t == "ordered_list_open":
-            lists.append([int(token.attrGet("start") or 1)])
-        elif t in ("bullet_list_close", "ordered_list_close"):
-            lists.pop()
-            if not lists:
-                out.append("")
-        elif t == "list_item_open":
-            counter = lists[-1]
-            bullet = "- " if counter[0] is None else f"{counter[0]}. "
-            if counter[0] is not None:
-                counter[0] += 1
-            prefix.append(bullet)
-        elif t == "list_item_close":
-            prefix.pop()
-        elif t == "blockquote_open":
-            prefix.append("> ")
-        elif t == "blockquote_close":
-            prefix.pop()
-        elif t == "hr":
-            out.append("-" * 40)
-            out.append("")
-        elif t in ("fence", "code_block"):
-            out.extend(token.content.rstrip("\n").split("\n"))
-            out.append("")
-        elif t == "inline":
-            text = _inline_text(token.children or [], keys)
-            lead = "".join(prefix)
-            indent = " " * len(lead)
-            lines = text.split("\n")
-            out.append(lead + lines[0])
-            out.extend(indent + line for line in lines[1:])
-        elif t in ("paragraph_close", "heading_close") and not lists:
-            out.append("")
-    while out and out[-1] == "":
-        out.pop()
-    return "\n".join(out)
-
-
-def _inline_text(children, keys: list[str]) -> str:
-    parts: list[str] = []
-    hrefs: list[tuple[LinkInfo, int]] = []
-    for child in children:
-        t = child.type
-        if t in ("text", "code_inline"):
-            parts.append(child.content)
-        elif t in ("softbreak", "hardbreak"):
-            parts.append("\n")
-        elif t == "link_open":
-            info = classify_link(child.attrGet("href"))
-            if info.problem:
-                raise RenderError(info.problem)
-            hrefs.append((info, len(parts)))
-        elif t == "link_close" and hrefs:
-            info, start = hrefs.pop()
-            label = "".join(parts[start:])
-            if info.kind in SCHEMES:
-                if info.key not in keys:
-                    keys.append(info.key)
-                parts.append(f" <{_link_placeholder(info)}>")
-            elif label.strip() != info.href and label.strip() != info.href.removeprefix("mailto:"):
-                parts.append(f" <{_literal(info.href)}>")
-        elif t == "image":
-            alt = "".join(c.content for c in child.children or [])
-            parts.append(f"[{alt}]" if alt else "")
-    return "".join(parts)
 
 
 # --- layout ----------------------------------------------------------------------------------
@@ -365,6 +63,26 @@ def layout_environment(templates_dir: Path) -> jinja2.Environment:
         autoescape=True, undefined=jinja2.StrictUndefined, finalize=_stage1_finalize,
         trim_blocks=True, lstrip_blocks=True,
     )
+
+
+_SLOT_NAMES = tuple(f"gll_link_{i}" for i in range(256))
+_LINK_EXPR = re.compile(r"\{\{\s*links(?:\.([a-z]+)|\['([a-z]+(?::[a-z0-9-]+)?)'\])\s*\}\}")
+
+
+def _link_slots(source: str, keys: list[str]) -> str:
+    """``{{ links['resource:x'] }}`` → ``{{ gll_link_N }}``, a plain variable lookup.
+
+    Signed links hold URL-safe characters only, so they need no escaping: :meth:`CampaignRenderer.render`
+    passes them as ``Markup``, which autoescaping lets through without switching the evaluation
+    context (an ``{% autoescape false %}`` block per link cost a fifth of the render time).
+    """
+    def slot(match: re.Match) -> str:
+        key = match.group(1) or match.group(2)
+        if key not in keys:
+            return match.group(0)
+        return "{{ " + _SLOT_NAMES[keys.index(key)] + " }}"
+
+    return _LINK_EXPR.sub(slot, source)
 
 
 _HTML_ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
@@ -419,6 +137,50 @@ class CompiledVariant:
     strings: dict[str, str]
 
 
+_EXTENDS = re.compile(r"\[%-?\s*extends\s+[\"']([^\"']+)\.mjml[\"']")
+
+
+def layouts(templates_dir: Path) -> list[str]:
+    """The layout names a campaign's ``template:`` may give (``templates/emails/NAME.mjml``), without
+    the bases the layouts extend."""
+    files = {path.stem: path for path in templates_dir.glob("*.mjml")}
+    bases = {base for path in files.values() for base in _EXTENDS.findall(path.read_text(encoding="utf-8"))}
+    return sorted(set(files) - bases)
+
+
+# What personalization may use: the names :meth:`CampaignRenderer.render` puts in the context.
+PERSONAL_VARIABLES = ("subscriber", "salutation", "subject", "language", "pods", "links")
+SUBSCRIBER_FIELDS = _SubscriberView.__slots__
+_JINJA_NAMES = ("loop", "caller", "varargs", "kwargs")
+
+
+def unknown_names(source: str) -> list[tuple[int, str]]:
+    """(line in ``source``, what is wrong) for each variable, ``subscriber`` field or filter that
+    personalization in ``source`` uses and the render does not provide, with the nearest known one.
+
+    Raises :class:`jinja2.TemplateSyntaxError` when ``source`` does not parse.
+    """
+    tree = _HTML_ENV.parse(source)
+    defined = {node.name for node in tree.find_all(nodes.Name) if node.ctx in ("store", "param")}
+    known = set(PERSONAL_VARIABLES) | set(_GLOBALS) | set(_JINJA_NAMES) | defined
+    found: list[tuple[int, str]] = []
+    for node in tree.find_all(nodes.Name):
+        if node.ctx == "load" and node.name not in known:
+            hint = did_you_mean(node.name, PERSONAL_VARIABLES) or did_you_mean(node.name, SUBSCRIBER_FIELDS,
+                                                                               "subscriber.")
+            found.append((node.lineno, f"`{node.name}` is not a variable here{hint}"))
+    for node in tree.find_all(nodes.Getattr):
+        if isinstance(node.node, nodes.Name) and node.node.name == "subscriber" and node.attr not in SUBSCRIBER_FIELDS:
+            hint = did_you_mean(node.attr, SUBSCRIBER_FIELDS, "subscriber.")
+            found.append((node.lineno, f"`subscriber.{node.attr}` is not a subscriber field{hint} "
+                          f"(fields: {', '.join(SUBSCRIBER_FIELDS)})"))
+    for node in tree.find_all(nodes.Filter):
+        if node.name not in _HTML_ENV.filters:
+            hint = did_you_mean(node.name, _HTML_ENV.filters)
+            found.append((node.lineno, f"`{node.name}` is not a Jinja filter{hint}"))
+    return sorted(found)
+
+
 def compile_mjml(source: str) -> str:
     """mjml-python, with no remote fonts."""
     return mjml.mjml2html(source, fonts={})
@@ -440,13 +202,14 @@ class CampaignRenderer:
         self.resources = {r.slug: r for r in session.exec(select(Resource))}
         self.pods = {p.slug: p for p in session.exec(select(Pod))}
         self.original = self._original(session)
-        self.minter = LinkMinter(settings, self.campaign_id, source.slug)
+        self.minter = CampaignLinks(settings, self.campaign_id, source.slug)
         if str(escape(settings.base_url)) != settings.base_url:
             raise RenderError(f"GLL_MAIL_BASE_URL {settings.base_url!r} has characters that need escaping in HTML")
         self.layout_env = layout_environment(settings.templates_dir)
         layout = f"{source.template}.mjml"
         if not (settings.templates_dir / layout).is_file():
-            raise RenderError(f"layout {layout} not found in {settings.templates_dir}")
+            raise RenderError(f"layout {layout} not found in {settings.templates_dir} "
+                              f"(layouts: {', '.join(layouts(settings.templates_dir)) or 'none'})")
         self.variants: dict[str, CompiledVariant] = {}
         for language in source.languages:
             self.variants[language] = self._compile(language)
@@ -481,21 +244,15 @@ class CampaignRenderer:
         variant = source.variants[language]
         where = f"{variant.path.name}"
         strings = email_strings.strings_for(language)
-        protected, jinja_parts = protect_jinja(variant.body)
-        md = markdown_parser()
-        keys: list[str] = []
         try:
-            tokens = md.parse(protected)
-            body_html = restore_jinja(body_to_html(md, tokens, keys), jinja_parts)
-            body_text = restore_jinja(body_to_text(tokens, keys), jinja_parts)
+            body_html, body_text, keys = convert_body(variant.body)
         except RenderError as exc:
             raise RenderError(f"{where}: {exc}") from None
         for key in keys:
             kind, _, slug = key.partition(":")
-            if kind == "resource" and slug not in self.resources:
-                raise RenderError(f"{where}: resource:{slug} names no resource (see `gll-mail resources list`)")
-            if kind == "pod" and slug not in self.pods:
-                raise RenderError(f"{where}: pod:{slug} names no learning pod (see `gll-mail pods list`)")
+            problem = unknown_target(kind, slug, self.resources, self.pods)
+            if problem:
+                raise RenderError(f"{where}: {problem}")
         for key in LAYOUT_LINKS:
             if key not in keys:
                 keys.append(key)
@@ -544,7 +301,7 @@ class CampaignRenderer:
         )
 
     def _text_source(self, strings: dict[str, str], context: dict, body_text: str, banner: str) -> str:
-        lit = _literal
+        lit = jinja_literal
         lines = [lit(strings["gll"]), ""]
         if banner:
             lines += [lit(f"{strings['corrigendum'].upper()}: {banner}"), ""]

@@ -69,6 +69,7 @@ class CampaignSource:
     variants: dict[str, Variant] = field(default_factory=dict)
     source_hash: str = ""
     audience_defaulted: bool = False  # a corrigendum without an audience: the original's recipients
+    problems: tuple[SourceError, ...] = ()  # kept by ``load_source(strict=False)`` for the preflight
 
     @property
     def base(self) -> Variant:
@@ -97,14 +98,34 @@ def _split_front_matter(text: str, path: Path) -> tuple[dict, str, int]:
     try:
         meta = yaml.safe_load(raw) if raw.strip() else {}
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 2 if mark is not None else 1
-        problem = getattr(exc, "problem", None) or str(exc)
+        line, problem = _yaml_problem(exc)
         raise SourceError(f"front matter is not valid YAML: {problem}", file=path, line=line) from None
     if not isinstance(meta, dict):
         raise SourceError("front matter must be a mapping of keys to values", file=path, line=2)
     body = "\n".join(lines[index + 1:])
     return meta, body, index + 2
+
+
+# Errors found where the parser gave up on something opened earlier: the opening is the author's mistake.
+_OPENED = ("quoted scalar", "flow sequence", "flow mapping", "simple key", "block scalar")
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> tuple[int, str]:
+    """The file line of a front matter YAML error, and what is wrong.
+
+    The YAML starts on the file's second line (after ``---``), and PyYAML counts lines from 0: its
+    line ``n`` is the file's line ``n + 2``. An unclosed quote or bracket is noticed only on a later
+    line (or at the end); the line that opened it is the one to fix.
+    """
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None) or ""
+    mark = getattr(exc, "problem_mark", None)
+    opened = getattr(exc, "context_mark", None)
+    if opened is not None and any(what in context for what in _OPENED):
+        if mark is not None and mark.line != opened.line:
+            problem = f"{problem} on line {mark.line + 2}"
+        return opened.line + 2, f"{problem} ({context} that starts on this line)"
+    return (mark.line + 2 if mark is not None else 1), problem
 
 
 def _key_line(text: str, key: str) -> int | None:
@@ -206,9 +227,21 @@ def base_path(path: Path) -> Path:
     return path
 
 
-def load_source(path: Path) -> CampaignSource:
-    """Read a campaign (the English base file and every language variant next to it)."""
+def load_source(path: Path, *, strict: bool = True) -> CampaignSource:
+    """Read a campaign (the English base file and every language variant next to it).
+
+    A slug that does not match the file name raises :class:`SourceError`, unless ``strict`` is false:
+    then the campaign is read under the file's name and the problem is kept in ``problems``, so the
+    preflight reports it with every other one.
+    """
     path = base_path(Path(path))
+    problems: list[SourceError] = []
+
+    def problem(error: SourceError) -> None:
+        if strict:
+            raise error
+        problems.append(error)
+
     if path.suffix != ".md":
         raise SourceError("a campaign source is a Markdown file named SLUG.md", file=path)
     raw = _read(path)
@@ -218,13 +251,18 @@ def load_source(path: Path) -> CampaignSource:
         raise SourceError(f"unknown front matter key(s): {', '.join(unknown)} (known: {', '.join(sorted(BASE_KEYS))})",
                           file=path, line=_key_line(raw, unknown[0]))
 
-    slug = _text(meta, "slug", path, raw) or path.name[: -len(".md")]
+    file_slug = path.name[: -len(".md")]
+    slug = _text(meta, "slug", path, raw) or file_slug
     if not SLUG_RE.match(slug):
         raise SourceError(f"invalid slug {slug!r}: lowercase letters, digits and dashes",
                           file=path, line=_key_line(raw, "slug"))
-    if slug != path.name[: -len(".md")]:
-        raise SourceError(f"slug {slug!r} must match the file name {path.name!r}", file=path,
-                          line=_key_line(raw, "slug"))
+    if slug != file_slug:
+        mismatch = SourceError(f"slug {slug!r} must match the file name {path.name!r}", file=path,
+                               line=_key_line(raw, "slug"))
+        if not SLUG_RE.match(file_slug):  # the file's name cannot stand in for the slug
+            raise mismatch
+        problem(mismatch)
+        slug = file_slug
     kind = _text(meta, "kind", path, raw) or "announcement"
     if kind not in KINDS:
         raise SourceError(f"unknown kind {kind!r} (use {', '.join(KINDS)})", file=path, line=_key_line(raw, "kind"))
@@ -263,7 +301,7 @@ def load_source(path: Path) -> CampaignSource:
                 f"a language variant may only set subject and preheader; set {', '.join(extra)} in {path.name}",
                 file=vpath, line=_key_line(vraw, extra[0]))
         if vmeta.get("slug") not in (None, slug):
-            raise SourceError(f"slug must be {slug!r} like {path.name}", file=vpath, line=_key_line(vraw, "slug"))
+            problem(SourceError(f"slug must be {slug!r} like {path.name}", file=vpath, line=_key_line(vraw, "slug")))
         variants[code] = Variant(
             language=code, path=vpath, subject=_text(vmeta, "subject", vpath, vraw),
             preheader=_text(vmeta, "preheader", vpath, vraw), body=vbody, body_line=vline,
@@ -274,24 +312,25 @@ def load_source(path: Path) -> CampaignSource:
         slug=slug, kind=kind, subject=base.subject, preheader=base.preheader, template=template,
         audience=audience, send_at=_send_at(meta.get("send_at"), path, raw), from_address=from_address,
         corrects=corrects, path=path, variants=variants, source_hash=digest.hexdigest(),
-        audience_defaulted=defaulted,
+        audience_defaulted=defaulted, problems=tuple(problems),
     )
 
 
-def find_source(settings: Settings, slug_or_path: str | Path) -> CampaignSource:
-    """A campaign by path (``campaigns/x.md``, a variant file works too) or by slug in the campaigns folder."""
+def find_source(settings: Settings, slug_or_path: str | Path, *, strict: bool = True) -> CampaignSource:
+    """A campaign by path (``campaigns/x.md``, a variant file works too) or by slug in the campaigns
+    folder; ``strict`` as for :func:`load_source`."""
     candidate = Path(slug_or_path)
     if candidate.suffix == ".md" or candidate.exists():
         if not candidate.exists():
             raise SourceError("no such campaign file", file=candidate)
-        return load_source(candidate)
+        return load_source(candidate, strict=strict)
     slug = str(slug_or_path)
     path = settings.campaigns_dir / f"{slug}.md"
     if not path.is_file():
         known = sorted(p.name[:-3] for p in settings.campaigns_dir.glob("*.md") if p.name.count(".") == 1)
         hint = f" (known: {', '.join(known)})" if known else ""
         raise SourceError(f"no campaign {slug!r} in {settings.campaigns_dir}{hint}")
-    return load_source(path)
+    return load_source(path, strict=strict)
 
 
 def list_sources(settings: Settings) -> list[Path]:
