@@ -101,7 +101,8 @@ def refusal(operation: str, slug: str, status: str) -> str:
     step = TRANSITIONS[operation]
     if status == step.target:
         return f"{slug} is already {status}"
-    sources = " or ".join(str(s) for s in step.sources)
+    names = [str(s) for s in step.sources]
+    sources = " or ".join(filter(None, (", ".join(names[:-1]), names[-1])))
     return f"cannot {step.verb} a {status} campaign ({slug} is {status}, not {sources})"
 
 

@@ -85,10 +85,10 @@ def schedule(engine: Engine, settings: Settings, source, when: datetime | None =
     when = when or campaign.send_at
     if when is None:
         raise DeliveryError(f"{campaign.slug} has no send_at in its front matter: give --at ISO8601")
-    campaign.status = lifecycle.schedule(engine, campaign.id, when)
-    campaign.send_at = when
+    lifecycle.schedule(engine, campaign.id, when)
     schedule_job(engine, campaign.id, when)
-    return campaign
+    with Session(engine, expire_on_commit=False) as session:
+        return session.get(Campaign, campaign.id)
 
 
 def launch(engine: Engine, campaign_id: int) -> int:
