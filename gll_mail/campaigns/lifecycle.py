@@ -7,12 +7,10 @@ to. A change is one guarded ``UPDATE … WHERE id = ? AND status IN (sources)``,
 
 ::
 
-    draft ──schedule──► scheduled ──launch──► sending ──finish──► sent
-      │                   │  ▲                 │  ▲                │
-      │ launch            │  │ resume          │  │ resume         │ reopen (retry-failed)
-      └──────► sending    ▼  │ (never sent)    ▼  │                ▼
-                        paused ◄──────pause/halt──┘             sending
-    draft, scheduled, sending, paused ──cancel──► cancelled  (final; so is sent, but for reopen)
+    draft ─schedule→ scheduled ─launch→ sending ─finish→ sent ─reopen→ sending
+    draft ─launch→ sending            scheduled, sending ─pause→ paused ─resume→ sending
+    draft, scheduled ─hold→ paused    sending ─halt→ paused   paused ─resume_scheduled→ scheduled
+    draft, scheduled, sending, paused ─cancel→ cancelled (final)
 
 Two kinds of callers, two kinds of functions:
 
@@ -32,10 +30,12 @@ store or the send loop. What needs those is in :mod:`gll_mail.delivery.control`:
 (enqueue the audience, then :func:`launch`), the checked launch at the scheduled time (preflight,
 then :func:`launch` or :func:`hold`), ``send_now`` (launch, then drain), resume (which may launch),
 cancel (with the outbox's waiting rows), retry-failed (the outbox requeues, then :func:`reopen`)
-and scheduling (with the APScheduler job). Those functions write the outbox and call the
-transitions here *in the same transaction*. The worker calls :func:`halt` when the server is
-unreachable or too many sends fail, and :func:`gll_mail.delivery.outbox.finalize` calls
-:func:`finish`.
+and scheduling (with the APScheduler job). Cancel and retry-failed write the outbox and call the
+transition here in one transaction; a launch enqueues first, in batches, and changes the status
+last, so a crash midway leaves it ``scheduled`` and the next launch adds what is missing. The
+worker calls :func:`halt` when the server is unreachable or too many sends fail, and
+:func:`gll_mail.delivery.outbox.finalize` calls :func:`finish` (whose guard reads the delivery
+table through the shared models, not through ``delivery/``).
 """
 
 from __future__ import annotations
