@@ -227,3 +227,16 @@ def test_resume_goes_on_sending_or_waits_for_its_time_or_launches(any_engine, se
 
     with pytest.raises(LifecycleError, match=r"cannot resume a sending campaign|already sending"):
         control.resume(any_engine, settings, due)
+
+
+def test_the_documented_table_is_the_code_table():
+    from pathlib import Path
+
+    doc = (Path(__file__).parent.parent / "docs" / "delivery.md").read_text(encoding="utf-8")
+    documented = {}
+    for line in doc.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 4 and cells[0].strip("`") in TRANSITIONS:
+            documented[cells[0].strip("`")] = (tuple(s.strip() for s in cells[1].split(",")), cells[2])
+    assert documented == {name: (tuple(str(s) for s in step.sources), str(step.target))
+                          for name, step in TRANSITIONS.items()}
