@@ -42,7 +42,9 @@ from sqlmodel import Session  # noqa: E402
 from gll_mail.campaigns.render import CampaignRenderer, Recipient  # noqa: E402
 from gll_mail.campaigns.sources import load_source  # noqa: E402
 from gll_mail.db import make_engine, migrate  # noqa: E402
-from gll_mail.delivery.drainer import Drainer, launch, prepare, summary  # noqa: E402
+from gll_mail.delivery.control import launch, prepare  # noqa: E402
+from gll_mail.delivery.drainer import Drainer  # noqa: E402
+from gll_mail.delivery.outbox import summary  # noqa: E402
 from gll_mail.demo.data import seed_catalog  # noqa: E402
 from gll_mail.models import Subscriber, utcnow  # noqa: E402
 from gll_mail.settings import Settings  # noqa: E402

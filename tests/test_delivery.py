@@ -15,14 +15,10 @@ from delivery_support import (
 )
 from sqlmodel import Session, select
 
+from gll_mail.campaigns.lifecycle import resume
 from gll_mail.campaigns.sources import load_source
-from gll_mail.delivery.drainer import (
-    DeliveryError,
-    launch,
-    send_now,
-    set_status,
-    summary,
-)
+from gll_mail.delivery.control import DeliveryError, cancel, launch, send_now
+from gll_mail.delivery.outbox import summary
 from gll_mail.models import (
     Campaign,
     CampaignStatus,
@@ -57,7 +53,7 @@ def test_exactly_the_audience_also_after_changes_since_enqueue(engine, fast, smt
         suppress(session, emails[2], reason="complaint")
         session.commit()
     source = _campaign(fast)
-    from gll_mail.delivery.drainer import prepare
+    from gll_mail.delivery.control import prepare
     from gll_mail.members.preferences import delete_account
 
     campaign = prepare(engine, fast, source)
@@ -164,7 +160,7 @@ def test_smtp_down_pauses_with_the_reason_then_resume_finishes(engine, fast, smt
         send_now(engine, fast, source)
     with Session(engine) as session:
         campaign_id = session.exec(select(Campaign.id).where(Campaign.slug == "note")).one()
-    set_status(engine, campaign_id, CampaignStatus.SENDING, only_from=(CampaignStatus.PAUSED,))
+    resume(engine, campaign_id)
     result = send_now(engine, fast, source)
     assert result.status == CampaignStatus.SENT and sorted(recipients_of(smtp_server)) == sorted(emails)
 
@@ -344,7 +340,8 @@ def test_the_mailto_unsubscribe_of_a_sent_message_unsubscribes_over_smtp(engine,
 
 def _claimed_by_a_drainer(engine, settings, count: int):
     """(campaign, a Drainer, its claimed batch) for a launched campaign to ``count`` members."""
-    from gll_mail.delivery.drainer import Drainer, prepare
+    from gll_mail.delivery.control import prepare
+    from gll_mail.delivery.drainer import Drainer
 
     add_subscribers(engine, count)
     source = _campaign(settings)
@@ -377,7 +374,7 @@ def test_a_late_outcome_never_overwrites_a_newer_claim(engine, fast):
     """Worker A's lease ran out mid-send and worker B claimed the row: A's late answer changes nothing."""
     from sqlalchemy import update as sql_update
 
-    from gll_mail.delivery.drainer import Outcome, Work
+    from gll_mail.delivery.ledger import SendOutcome, Work
     from gll_mail.models import Delivery
     from gll_mail.smtp.pool import PERMANENT, SendResult
 
@@ -387,24 +384,24 @@ def test_a_late_outcome_never_overwrites_a_newer_claim(engine, fast):
         connection.execute(sql_update(Delivery.__table__).values(lease_owner="worker-b",
                                                                  attempts=Delivery.__table__.c.attempts + 1))
     ok, refused = SendResult("ok", 250, "queued"), SendResult(PERMANENT, 550, "5.1.1 no such user", "rcpt")
-    late = [Outcome(Work(claimed[0], "x@example.org", "example.org", message_id="<a@x>"), ok),
-            Outcome(Work(claimed[1], "y@example.org", "example.org"), refused),
-            Outcome(Work(claimed[2], "z@example.org", "example.org"), None)]  # released by A
+    late = [SendOutcome(Work(claimed[0], "x@example.org", "example.org", message_id="<a@x>"), ok),
+            SendOutcome(Work(claimed[1], "y@example.org", "example.org"), refused),
+            SendOutcome(Work(claimed[2], "z@example.org", "example.org"), None)]  # released by A
     a.record(late)
     rows = deliveries(engine, "note")
     assert {(r["status"], r["lease_owner"]) for r in rows} == {("sending", "worker-b")}
 
 
 def test_cancelling_while_sending_leaves_nothing_waiting(engine, fast, smtp_server):
-    from gll_mail.delivery.drainer import Outcome, Work
+    from gll_mail.delivery.ledger import SendOutcome, Work
     from gll_mail.smtp.pool import TEMPORARY, SendResult
 
     campaign, drainer, batch = _claimed_by_a_drainer(engine, fast, 4)
     claimed = [entry[0] for entry in batch]
-    assert set_status(engine, campaign.id, CampaignStatus.CANCELLED, "cancelled by hand")
+    assert cancel(engine, campaign.id, "cancelled by hand")
     busy = SendResult(TEMPORARY, 451, "4.3.0 try later", "rcpt")
-    drainer.record([Outcome(Work(claimed[0], "a@example.org", "example.org"), busy),  # would be retried
-                    Outcome(Work(claimed[1], "b@example.org", "example.org"), None)])  # given back unsent
+    drainer.record([SendOutcome(Work(claimed[0], "a@example.org", "example.org"), busy),  # would be retried
+                    SendOutcome(Work(claimed[1], "b@example.org", "example.org"), None)])  # given back unsent
     from gll_mail.delivery.outbox import release
 
     release(engine, drainer.owner)  # the rest given back at a stop

@@ -125,7 +125,7 @@ def test_kill_9_inside_the_enqueue_then_launch_again_enqueues_everyone_once(any_
     import sys
     import time
 
-    from gll_mail.delivery.drainer import launch
+    from gll_mail.delivery.control import launch
 
     add_subscribers(any_engine, 6000)
     campaign_id = _campaign(any_engine, status=CampaignStatus.SCHEDULED)

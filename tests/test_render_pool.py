@@ -11,7 +11,9 @@ from delivery_support import add_subscribers, deliveries, recipients_of, write_c
 from sqlalchemy import update
 
 from gll_mail.campaigns.sources import load_source
-from gll_mail.delivery.drainer import Drainer, launch, prepare, summary
+from gll_mail.delivery.control import launch, prepare
+from gll_mail.delivery.drainer import Drainer
+from gll_mail.delivery.outbox import summary
 from gll_mail.delivery.render_pool import RenderPool, helper_count
 from gll_mail.models import CampaignStatus, Subscriber
 from gll_mail.tokens import read_verp_token

@@ -118,7 +118,7 @@ def test_a_wrong_password_pauses_the_campaign_saying_so(tls_server, monkeypatch,
     from delivery_support import add_subscribers, deliveries, write_campaign
 
     from gll_mail.campaigns.sources import load_source
-    from gll_mail.delivery.drainer import send_now
+    from gll_mail.delivery.control import send_now
     from gll_mail.models import CampaignStatus
 
     url, cert, handler = tls_server

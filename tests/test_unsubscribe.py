@@ -78,7 +78,7 @@ def test_unsubscribe_stops_deliveries_already_queued(engine, session, web_settin
     from delivery_support import write_campaign
 
     from gll_mail.campaigns.sources import load_source
-    from gll_mail.delivery.drainer import launch, prepare, send_now
+    from gll_mail.delivery.control import launch, prepare, send_now
     from gll_mail.web import create_app
 
     settings = web_settings.replace(campaigns_dir=tmp_path / "campaigns", retry_base_seconds=0.02)

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from gll_mail.campaigns.sources import load_source
-from gll_mail.delivery.drainer import launch, prepare
+from gll_mail.delivery.control import launch, prepare
 from gll_mail.models import Campaign, CampaignStatus, utcnow
 
 GLL_MAIL = str(Path(sys.executable).parent / "gll-mail")

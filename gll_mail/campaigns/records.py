@@ -35,6 +35,11 @@ def get_campaign(session: Session, slug: str) -> Campaign | None:
     return session.exec(select(Campaign).where(Campaign.slug == slug)).first()
 
 
+def list_campaigns(session: Session) -> list[Campaign]:
+    """Every campaign, oldest first."""
+    return list(session.exec(select(Campaign).order_by(Campaign.created_at)))
+
+
 # A campaign, once it exists, is never renumbered: remember only that it exists.
 EXISTING = ReadCache(30.0, keep_missing=False)
 

@@ -7,11 +7,10 @@ from datetime import datetime, timezone
 import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import select, update
 
 from gll_mail.cli.base import AppContext, pass_app
 from gll_mail.errors import GllMailError
-from gll_mail.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, utcnow
+from gll_mail.models import Campaign, CampaignStatus, utcnow
 
 
 class SendingError(GllMailError):
@@ -45,22 +44,11 @@ def _when(value: str) -> datetime:
 def schedule_command(app: AppContext, source: str, at: str | None) -> None:
     """Run the preflight on SOURCE and schedule it; a running `gll-mail worker` sends it when due."""
     from gll_mail.campaigns.sources import find_source
-    from gll_mail.delivery.drainer import prepare
-    from gll_mail.delivery.scheduler import schedule_job
+    from gll_mail.delivery.control import schedule
 
     when = _when(at) if at else None
-    campaign_source = find_source(app.settings, source)
-    campaign = prepare(app.engine, app.settings, campaign_source)
-    when = when or campaign.send_at
-    if when is None:
-        raise SendingError(f"{campaign.slug} has no send_at in its front matter: give --at ISO8601")
-    if campaign.status not in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
-        raise SendingError(f"{campaign.slug} is {campaign.status}; only a draft or scheduled campaign can be "
-                           "(re)scheduled")
-    with app.engine.begin() as connection:
-        connection.execute(update(Campaign).where(Campaign.id == campaign.id).values(
-            status=CampaignStatus.SCHEDULED, send_at=when, updated_at=utcnow()))
-    schedule_job(app.engine, campaign.id, when)
+    campaign = schedule(app.engine, app.settings, find_source(app.settings, source), when)
+    when = campaign.send_at
     late = " (in the past: it goes out as soon as a worker runs)" if when <= utcnow() else ""
     click.echo(f"Scheduled {campaign.slug} for {when.isoformat()}{late}. `gll-mail worker` sends it.")
 
@@ -101,7 +89,7 @@ class _Bar:
 def send_command(app: AppContext, source: str, no_progress: bool) -> None:
     """Send SOURCE (a path or a slug) now, in the foreground, with a progress bar."""
     from gll_mail.campaigns.sources import find_source
-    from gll_mail.delivery.drainer import send_now
+    from gll_mail.delivery.control import send_now
 
     campaign_source = find_source(app.settings, source)
     if no_progress:
@@ -128,7 +116,7 @@ def send_command(app: AppContext, source: str, no_progress: bool) -> None:
 @pass_app
 def status_command(app: AppContext, slug: str) -> None:
     """Where a campaign stands: status (with the reason of a pause) and its deliveries."""
-    from gll_mail.delivery.drainer import summary
+    from gll_mail.delivery.outbox import summary
 
     with app.session() as session:
         campaign = _campaign(session, slug)
@@ -152,13 +140,11 @@ def status_command(app: AppContext, slug: str) -> None:
 @pass_app
 def pause_command(app: AppContext, slug: str, reason: str) -> None:
     """Stop sending SLUG; workers finish the messages in flight. `campaign resume` goes on."""
-    from gll_mail.delivery.drainer import set_status
+    from gll_mail.campaigns.lifecycle import pause
 
     with app.session() as session:
         campaign = _campaign(session, slug)
-    if not set_status(app.engine, campaign.id, CampaignStatus.PAUSED, reason,
-                      only_from=(CampaignStatus.SENDING, CampaignStatus.SCHEDULED)):
-        raise SendingError(f"{slug} is {campaign.status}: only a sending or scheduled campaign can be paused")
+    pause(app.engine, campaign.id, reason)
     click.echo(f"Paused {slug}.")
 
 
@@ -167,27 +153,14 @@ def pause_command(app: AppContext, slug: str, reason: str) -> None:
 @pass_app
 def resume_command(app: AppContext, slug: str) -> None:
     """Go on sending a paused SLUG (a running worker, or `campaign send`, sends the rest)."""
-    from gll_mail.delivery.drainer import launch, launch_checked, set_status
+    from gll_mail.delivery.control import resume
 
     with app.session() as session:
         campaign = _campaign(session, slug)
-        started = session.execute(select(Delivery.id).where(Delivery.campaign_id == campaign.id).limit(1)).first()
-    if campaign.status != CampaignStatus.PAUSED:
-        raise SendingError(f"{slug} is {campaign.status}, not paused")
-    if started is None and campaign.send_at is not None and campaign.send_at > utcnow():
-        set_status(app.engine, campaign.id, CampaignStatus.SCHEDULED, only_from=(CampaignStatus.PAUSED,))
+    campaign = resume(app.engine, app.settings, campaign.id)
+    if campaign.status == CampaignStatus.SCHEDULED:
         click.echo(f"Resumed {slug}: scheduled for {campaign.send_at.isoformat()}.")
         return
-    set_status(app.engine, campaign.id, CampaignStatus.SENDING if started is not None else CampaignStatus.SCHEDULED,
-               only_from=(CampaignStatus.PAUSED,))
-    if started is None:  # never launched: its preflight first, as at its scheduled time
-        launch_checked(app.engine, app.settings, campaign.id)
-        with app.session() as session:
-            campaign = _campaign(session, slug)
-        if campaign.status == CampaignStatus.PAUSED:
-            raise SendingError(f"{slug} is still paused: {campaign.paused_reason}")
-    else:
-        launch(app.engine, campaign.id)
     click.echo(f"Resumed {slug}: a running `gll-mail worker` (or `gll-mail campaign send {slug}`) sends the rest.")
 
 
@@ -196,15 +169,11 @@ def resume_command(app: AppContext, slug: str) -> None:
 @pass_app
 def cancel_command(app: AppContext, slug: str) -> None:
     """Cancel SLUG: nothing more is sent; what was sent stays recorded."""
-    from gll_mail.delivery.drainer import set_status
-    from gll_mail.delivery.scheduler import unschedule_job
+    from gll_mail.delivery.control import cancel
 
     with app.session() as session:
         campaign = _campaign(session, slug)
-    if campaign.status in (CampaignStatus.SENT, CampaignStatus.CANCELLED):
-        raise SendingError(f"{slug} is already {campaign.status}")
-    set_status(app.engine, campaign.id, CampaignStatus.CANCELLED, "cancelled by hand")
-    unschedule_job(app.engine, campaign.id)
+    cancel(app.engine, campaign.id, "cancelled by hand")
     click.echo(f"Cancelled {slug}.")
 
 
@@ -213,19 +182,11 @@ def cancel_command(app: AppContext, slug: str) -> None:
 @pass_app
 def retry_failed_command(app: AppContext, slug: str) -> None:
     """Queue SLUG's failed messages again (hard-bounced addresses stay suppressed at send time)."""
-    from gll_mail.delivery.drainer import set_status
+    from gll_mail.delivery.control import retry_failed
 
     with app.session() as session:
         campaign = _campaign(session, slug)
-    if campaign.status == CampaignStatus.CANCELLED:
-        raise SendingError(f"{slug} is cancelled")
-    with app.engine.begin() as connection:
-        count = connection.execute(update(Delivery).where(
-            Delivery.campaign_id == campaign.id, Delivery.status == DeliveryStatus.FAILED).values(
-            status=DeliveryStatus.QUEUED, attempts=0, next_attempt_at=None, lease_owner=None,
-            lease_expires_at=None)).rowcount
-    if count and campaign.status == CampaignStatus.SENT:
-        set_status(app.engine, campaign.id, CampaignStatus.SENDING, only_from=(CampaignStatus.SENT,))
+    count = retry_failed(app.engine, campaign.id)
     click.echo(f"Queued {count} failed message(s) of {slug} again.")
 
 
@@ -233,10 +194,11 @@ def retry_failed_command(app: AppContext, slug: str) -> None:
 @pass_app
 def list_command(app: AppContext) -> None:
     """Every campaign in the database with its status and figures."""
-    from gll_mail.delivery.drainer import summary
+    from gll_mail.campaigns.records import list_campaigns
+    from gll_mail.delivery.outbox import summary
 
     with app.session() as session:
-        campaigns = list(session.execute(select(Campaign).order_by(Campaign.created_at)).scalars())
+        campaigns = list_campaigns(session)
     if not campaigns:
         click.echo("No campaigns yet (`gll-mail campaign schedule SOURCE` or `gll-mail campaign send SOURCE`).")
         return

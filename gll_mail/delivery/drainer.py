@@ -16,7 +16,11 @@ One :class:`Drainer` runs in one asyncio loop:
   retries with exponential backoff and jitter, suppresses hard-bounced addresses, records events,
   and pauses a campaign when the server is unreachable or too many recent sends failed.
 
-A campaign becomes ``sent`` only in :func:`gll_mail.delivery.outbox.finalize`, when every delivery is final.
+The checks and writes themselves are plain functions on a connection in
+:mod:`gll_mail.delivery.ledger`; this module keeps the loop around them. Launching, ``send_now``
+and the other campaign operations are in :mod:`gll_mail.delivery.control`; the worker's pauses go
+through :func:`gll_mail.campaigns.lifecycle.halt`. A campaign becomes ``sent`` only in
+:func:`gll_mail.delivery.outbox.finalize`, when every delivery is final.
 """
 
 from __future__ import annotations
@@ -31,262 +35,59 @@ import uuid
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Callable
+from typing import Callable, NamedTuple
 
-from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from gll_mail.addresses import domain_of, email_hash
-from gll_mail.campaigns.message import MessageBuilder, MessageError, split_message
+from gll_mail.addresses import domain_of
+from gll_mail.campaigns.lifecycle import halt
+from gll_mail.campaigns.message import MessageBuilder, MessageError
+from gll_mail.campaigns.render import Recipient
 from gll_mail.db import is_sqlite
-from gll_mail.delivery.outbox import (
-    BACK_TO_QUEUE,
-    Claimed,
-    claim,
-    counts,
-    enqueue,
-    finalize,
-    held_by,
-    mark_handed,
-    mark_sent,
-    release,
-    release_rows,
+from gll_mail.delivery.ledger import (
+    SendOutcome,
+    Work,
+    failure_pauses,
+    recheck,
+    record_outcomes,
+    record_skipped,
+    suppress_hard_bounces,
 )
-from gll_mail.delivery.ratelimit import RateLimiter
+from gll_mail.delivery.outbox import (
+    Claimed,
+    Snapshot,
+    claim,
+    finalize,
+    next_due,
+    release,
+    running,
+    summary,
+    waiting_count,
+)
+from gll_mail.delivery.ratelimit import SendRateLimiter
 from gll_mail.delivery.render_pool import (
     CHUNK,
     Built,
     Job,
     RenderPool,
+    SourceChanged,
     build_one,
-    campaign_builder,
     helper_count,
+    load_builder,
+    sign_all,
 )
 from gll_mail.errors import GllMailError
-from gll_mail.events import record_event
-from gll_mail.models import (
-    Campaign,
-    CampaignStatus,
-    Delivery,
-    DeliveryStatus,
-    Event,
-    EventType,
-    Pod,
-    PodMembership,
-    Subscriber,
-    SubscriberStatus,
-    Suppression,
-    utcnow,
-)
+from gll_mail.models import CampaignStatus, utcnow
 from gll_mail.settings import Settings
 from gll_mail.smtp.client import SmtpConfig
 from gll_mail.smtp.dkim import DkimSigner
-from gll_mail.smtp.pool import (
-    OK,
-    PERMANENT,
-    UNREACHABLE,
-    Prepared,
-    SendResult,
-    SmtpPool,
-)
+from gll_mail.smtp.pool import UNREACHABLE, Prepared, SmtpPool
 
-D = Delivery.__table__
-C = Campaign.__table__
-E = Event.__table__
 log = logging.getLogger(__name__)
-# The mark before a message is handed to the server; it only takes while this claim still holds the
-# row (same owner, same attempt), and it renews the lease for the send.
 UNREACHABLE_TRIES = (0.2, 0.5, 1.0)
-FAILURE_MIN_SENDS = 20  # judge the failure rate from this many sends on, not only once the window is full
 GROUP_WAIT = 0.005  # seconds the recorder waits for more outcomes to commit together
 AHEAD = 6  # render-pool jobs kept in flight while the sending process claims and sends
-
-
-class DeliveryError(GllMailError):
-    pass
-
-
-@dataclass
-class SendSummary:
-    sent: int = 0
-    failed: int = 0
-    suppressed: int = 0
-    deferred: int = 0
-    possible_duplicates: int = 0
-    cancelled: int = 0
-    remaining: int = 0
-    total: int = 0
-    status: str = ""
-    paused_reason: str = ""
-
-
-@dataclass
-class Snapshot:
-    """What a progress display shows."""
-
-    total: int
-    sent: int
-    failed: int
-    suppressed: int
-    deferred: int
-    remaining: int
-    rate: float       # messages per second since the start
-    eta: float | None  # seconds
-
-
-def summary(engine: Engine, campaign_id: int) -> SendSummary:
-    with Session(engine) as session:
-        found = counts(session, campaign_id)
-        campaign = session.get(Campaign, campaign_id)
-    return SendSummary(
-        sent=found["sent"], failed=found["failed"], suppressed=found["suppressed"], deferred=found["deferred"],
-        possible_duplicates=found["possible_duplicates"], cancelled=found["cancelled"],
-        remaining=found["queued"] + found["sending"], total=found["total"],
-        status=campaign.status if campaign else "", paused_reason=campaign.paused_reason if campaign else "",
-    )
-
-
-# --- launching -------------------------------------------------------------------------------
-
-def prepare(engine: Engine, settings: Settings, source) -> Campaign:
-    """Preflight, then the campaign row in step with its source. Raises when it may not be sent.
-
-    A campaign that has started sending is frozen (``sync_campaign`` refuses changed content); its
-    preflight may fail for reasons of the moment (say, everyone left the audience), which must not
-    keep its remaining messages from going out.
-    """
-    from gll_mail.campaigns.preflight import check
-    from gll_mail.campaigns.records import get_campaign, sync_campaign
-
-    with Session(engine, expire_on_commit=False) as session:
-        report = check(settings, session, source)
-        existing = get_campaign(session, source.slug)
-        started = existing is not None and existing.status in (CampaignStatus.SENDING, CampaignStatus.PAUSED,
-                                                               CampaignStatus.SENT)
-        if not report.ok and not started:
-            problems = "\n".join(f"  {p}" for p in report.errors)
-            raise DeliveryError(f"{source.slug} fails its preflight ({report.summary()}):\n{problems}")
-        campaign = sync_campaign(session, source)
-        session.commit()
-        return campaign
-
-
-def launch(engine: Engine, campaign_id: int) -> int:
-    """Start sending: the audience enqueued, then status ``sending``. Idempotent; the number enqueued.
-
-    Only a draft or scheduled campaign is expanded: the audience is the one at launch time. The
-    status changes after the enqueue, so a crash midway leaves it ``scheduled`` and the next launch
-    adds what is missing.
-    """
-    with Session(engine) as session:
-        campaign = session.get(Campaign, campaign_id)
-        if campaign is None:
-            raise DeliveryError(f"no campaign with id {campaign_id}")
-        if campaign.status not in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
-            return 0
-    added = enqueue(engine, campaign_id)
-    with engine.begin() as connection:
-        now = utcnow()
-        connection.execute(
-            update(C).where(C.c.id == campaign_id,
-                            C.c.status.in_([CampaignStatus.DRAFT.value, CampaignStatus.SCHEDULED.value]))
-            .values(status=CampaignStatus.SENDING.value, started_at=now, updated_at=now))
-    return added
-
-
-def launch_checked(engine: Engine, settings: Settings, campaign_id: int) -> int:
-    """Launch a scheduled campaign when its time comes, after its preflight again: between
-    ``campaign schedule`` and the send time a resource file can be deleted, a pod removed or the
-    source edited. A campaign that fails is paused before anything is enqueued, with the first
-    problem as the reason (`campaign status` shows it); fixed, `campaign resume` launches it."""
-    from pathlib import Path
-
-    from gll_mail.campaigns.preflight import check
-    from gll_mail.campaigns.sources import SourceError, load_source
-
-    with Session(engine) as session:
-        campaign = session.get(Campaign, campaign_id)
-        if campaign is None:
-            raise DeliveryError(f"no campaign with id {campaign_id}")
-        if campaign.status not in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED) or not campaign.source_path:
-            return launch(engine, campaign_id)
-        problem = ""
-        try:
-            source = load_source(Path(campaign.source_path))
-        except SourceError as exc:
-            problem = f"cannot read its source: {exc}"
-        else:
-            if campaign.source_hash and source.source_hash != campaign.source_hash:
-                problem = f"{campaign.source_path} changed after it was scheduled: check and schedule it again"
-            else:
-                report = check(settings, session, source)
-                if not report.ok:
-                    problem = f"preflight failed at send time ({report.summary()}): {report.errors[0]}"
-    if problem:
-        log.warning("campaign %s not launched: %s", campaign_id, problem)
-        set_status(engine, campaign_id, CampaignStatus.PAUSED, problem,
-                   only_from=(CampaignStatus.DRAFT, CampaignStatus.SCHEDULED))
-        return 0
-    return launch(engine, campaign_id)
-
-
-def set_status(engine: Engine, campaign_id: int, status: str, reason: str = "", *,
-               only_from: tuple[str, ...] | None = None) -> bool:
-    condition = [C.c.id == campaign_id]
-    if only_from is not None:
-        condition.append(C.c.status.in_([str(s) for s in only_from]))
-    with engine.begin() as connection:
-        done = connection.execute(update(C).where(*condition).values(
-            status=str(status), paused_reason=reason[:500], updated_at=utcnow())).rowcount == 1
-        if done and status == CampaignStatus.CANCELLED:
-            connection.execute(update(D).where(D.c.campaign_id == campaign_id,
-                                               D.c.status == DeliveryStatus.QUEUED.value)
-                               .values(status=DeliveryStatus.CANCELLED.value))
-    return done
-
-
-def pause(engine: Engine, campaign_id: int, reason: str) -> bool:
-    return set_status(engine, campaign_id, CampaignStatus.PAUSED, reason, only_from=(CampaignStatus.SENDING,))
-
-
-def send_now(engine: Engine, settings: Settings, source, progress: Callable[[Snapshot], None] | None = None, *,
-             retry_wait: float = 300.0) -> SendSummary:
-    """Preflight, sync, enqueue and send ``source`` in the foreground; the campaign's figures after.
-
-    Retries due within ``retry_wait`` seconds are waited for; later ones stay queued for
-    ``gll-mail worker`` (or the next ``campaign send``).
-    """
-    campaign = prepare(engine, settings, source)
-    if campaign.status == CampaignStatus.PAUSED:
-        raise DeliveryError(f"{campaign.slug} is paused ({campaign.paused_reason or 'no reason given'}); "
-                            f"`gll-mail campaign resume {campaign.slug}` first")
-    launch(engine, campaign.id)
-    drainer = Drainer(engine, settings, campaign_ids=[campaign.id], progress=progress, sources={campaign.id: source})
-    asyncio.run(drainer.run(until_idle=True, retry_wait=retry_wait, poll=0.2))
-    return summary(engine, campaign.id)
-
-
-# --- the drain -------------------------------------------------------------------------------
-
-@dataclass(slots=True)
-class Work:
-    claimed: Claimed
-    email: str
-    domain: str
-    sender: str = ""
-    data: bytes = b""
-    message_id: str = ""
-    lost: bool = False  # the claim expired and the row was claimed again: never hand it over
-
-
-@dataclass(slots=True)
-class Outcome:
-    work: Work | None
-    result: SendResult | None  # None: released unsent (campaign halted, worker stopping)
-    future: asyncio.Future | None = None
-    handing: Work | None = None  # the next message of this connection, about to be handed to the server
 
 
 @dataclass
@@ -294,6 +95,14 @@ class _CampaignContext:
     renderer: object
     builder: MessageBuilder
     recent: deque = field(default_factory=deque)
+
+
+class Ready(NamedTuple):
+    """A claimed row that passed the send-time check: to render and send."""
+
+    claimed: Claimed
+    recipient: Recipient
+    context: _CampaignContext
 
 
 def default_owner() -> str:
@@ -318,13 +127,13 @@ class Drainer:
             if rate > 0:  # a batch (even all to one domain) must be sendable well within the lease
                 self.batch = max(1, min(self.batch, int(rate * settings.lease_seconds / 4)))
         self.signer = DkimSigner.from_settings(settings)
-        self.limiter = RateLimiter(engine, rate=settings.rate_per_second, per_domain_rate=settings.per_domain_rate,
+        self.limiter = SendRateLimiter(engine, rate=settings.rate_per_second, per_domain_rate=settings.per_domain_rate,
                                    per_domain_connections=settings.per_domain_connections, owner=self.owner,
                                    domain_limits=domain_limits)
         self.contexts: dict[int, _CampaignContext | None] = {}
         self.halted: set[int] = set()
         self.stopping = False
-        self._pending: list[Outcome] = []
+        self._pending: list[SendOutcome] = []
         self._wake: asyncio.Event | None = None
         self.sent_here = 0
         self._busy = 0
@@ -343,95 +152,54 @@ class Drainer:
     def _context(self, session: Session, campaign_id: int) -> _CampaignContext | None:
         if campaign_id in self.contexts:
             return self.contexts[campaign_id]
-        from pathlib import Path
-
-        from gll_mail.campaigns.sources import SourceError, load_source
-
-        campaign = session.get(Campaign, campaign_id)
-        source = self.sources.get(campaign_id)
-        reason = ""
         try:
-            if source is None:
-                source = load_source(Path(campaign.source_path))
-            if campaign.source_hash and source.source_hash != campaign.source_hash:
-                reason = f"the source {campaign.source_path} changed after sending started"
-            else:
-                renderer, builder = campaign_builder(self.settings, session, campaign, source)
-                context = _CampaignContext(renderer, builder, deque(maxlen=max(1, self.settings.failure_window)))
-                self.contexts[campaign_id] = context
-                self._maybe_start_pool(session, campaign_id)
-                return context
-        except (SourceError, GllMailError, OSError) as exc:
+            renderer, builder = load_builder(self.settings, session, campaign_id, self.sources.get(campaign_id))
+        except SourceChanged as exc:
+            reason = str(exc)
+        except (GllMailError, OSError) as exc:
             reason = f"cannot render: {exc}"
-        pause(self.engine, campaign_id, reason)
+        else:
+            context = _CampaignContext(renderer, builder, deque(maxlen=max(1, self.settings.failure_window)))
+            self.contexts[campaign_id] = context
+            self._maybe_start_pool(session, campaign_id)
+            return context
+        halt(self.engine, campaign_id, reason)
         self.halted.add(campaign_id)
         self.contexts[campaign_id] = None
         return None
 
-    def claim_batch(self) -> list[tuple]:
+    def claim_batch(self) -> list[Ready]:
         """Claim a batch and re-check each recipient at send time; what is left to render and send."""
         claimed = claim(self.engine, self.owner, limit=self.batch, lease_seconds=self.settings.lease_seconds,
                         campaign_ids=self.campaign_ids)
         if not claimed:
             return []
-        from gll_mail.campaigns.render import Recipient
-
-        works: list[tuple] = []
-        skipped: list[tuple[Claimed, str]] = []
+        ready: list[Ready] = []
         with Session(self.engine) as session:
-            sub_ids = [c.subscriber_id for c in claimed]
-            people = {row[0]: row for row in session.execute(
-                select(Subscriber.id, Subscriber.public_id, Subscriber.email, Subscriber.name, Subscriber.status,
-                       Subscriber.paused).where(Subscriber.id.in_(sub_ids)))}
-            hashes = {email_hash(row[2]): row[0] for row in people.values()}
-            suppressed = {hashes[h] for h in session.execute(
-                select(Suppression.email_hash).where(Suppression.email_hash.in_(list(hashes)))).scalars()}
-            pods: dict[int, list[str]] = {}
-            for sid, slug in session.execute(
-                    select(PodMembership.subscriber_id, Pod.slug).join(Pod, Pod.id == PodMembership.pod_id)
-                    .where(PodMembership.subscriber_id.in_(sub_ids), PodMembership.left_at.is_(None))
-                    .order_by(Pod.slug)):
-                pods.setdefault(sid, []).append(slug)
-            statuses = dict(session.execute(select(C.c.id, C.c.status).where(
-                C.c.id.in_({c.campaign_id for c in claimed}))).all())
-            to_release = []
-            for campaign_id, status in statuses.items():
+            found = recheck(session.connection(), claimed)
+            for campaign_id, status in found.statuses.items():
                 if status == CampaignStatus.SENDING and campaign_id in self.halted:
                     self.halted.discard(campaign_id)  # resumed: start afresh
                     self.contexts.pop(campaign_id, None)
-            for item in claimed:
-                if statuses.get(item.campaign_id) != CampaignStatus.SENDING:
-                    self.halted.add(item.campaign_id)
-                    to_release.append(item.id)
-                    continue
-                person = people.get(item.subscriber_id)
-                if person is None or person[4] != SubscriberStatus.ACTIVE or person[5]:
-                    skipped.append((item, "paused" if person is not None and person[5] else
-                                    (person[4] if person is not None else "deleted")))
-                    continue
-                if item.subscriber_id in suppressed:
-                    skipped.append((item, "suppressed"))
-                    continue
+            self.halted.update(item.campaign_id for item in found.stopped)
+            to_release = [item.id for item in found.stopped]
+            for item, recipient in found.eligible:
                 context = self._context(session, item.campaign_id)
                 if context is None:
                     to_release.append(item.id)
-                    continue
-                _, public_id, email, name, _, _ = person
-                recipient = Recipient(public_id, email, name, item.language, tuple(pods.get(item.subscriber_id, ())))
-                works.append((item, recipient, context))
+                else:
+                    ready.append(Ready(item, recipient, context))
         if to_release:
             release(self.engine, self.owner, to_release)
-        if skipped:
-            self._record_skipped(skipped)
-        return works
+        if found.skipped:
+            self._record_skipped(found.skipped)
+        return ready
 
     def _maybe_start_pool(self, session: Session, campaign_id: int) -> None:
         """Start the render helpers when a campaign with many queued messages comes up."""
         if self.pool is not None or self.render_processes <= 0:
             return
-        queued = session.execute(select(func.count()).select_from(D).where(
-            D.c.campaign_id == campaign_id, D.c.status.in_((DeliveryStatus.QUEUED.value,
-                                                            DeliveryStatus.SENDING.value)))).scalar()
+        queued = waiting_count(session.connection(), campaign_id)
         if queued >= max(self.settings.render_pool_min, 1):
             self.pool = RenderPool(self.settings, self.render_processes)
 
@@ -444,14 +212,14 @@ class Drainer:
             return None
         return Work(item, recipient.email, domain_of(recipient.email), built.sender, built.data, built.message_id)
 
-    def submit_chunks(self, batch: list[tuple]) -> list[tuple[list[tuple], asyncio.Future]]:
+    def submit_chunks(self, batch: list[Ready]) -> list[tuple[list[Ready], asyncio.Future]]:
         """Hand a claimed batch to the render pool, in jobs of one campaign each."""
         assert self.pool is not None
         jobs = []
         for start in range(0, len(batch), CHUNK):
-            by_campaign: dict[int, list[tuple]] = {}
+            by_campaign: dict[int, list[Ready]] = {}
             for entry in batch[start:start + CHUNK]:
-                by_campaign.setdefault(entry[0].campaign_id, []).append(entry)
+                by_campaign.setdefault(entry.claimed.campaign_id, []).append(entry)
             for campaign_id, entries in by_campaign.items():
                 future = self.pool.submit(campaign_id, self.sources.get(campaign_id),
                                           [Job(item.id, item.language, recipient) for item, recipient, _ in entries])
@@ -459,7 +227,7 @@ class Drainer:
                 self.pool_jobs += 1
         return jobs
 
-    async def collect_chunk(self, entries: list[tuple], future: asyncio.Future) -> list[Work]:
+    async def collect_chunk(self, entries: list[Ready], future: asyncio.Future) -> list[Work]:
         """The messages of one pool job; if the pool broke, build them here instead."""
         try:
             results: list[Built] = await future
@@ -467,7 +235,7 @@ class Drainer:
             self._close_pool(cancel=False)  # jobs still running may finish and be used
             works = [w for w in (self.build_work(*entry) for entry in entries) if w is not None]
             if self.signer is not None:  # the helper would have signed them
-                await asyncio.to_thread(self._sign, works)
+                await asyncio.to_thread(sign_all, self.signer, works)
             return works
         works, failed = [], []
         for (item, recipient, _), built in zip(entries, results):
@@ -486,24 +254,9 @@ class Drainer:
             self.render_processes = 0  # do not start another one in this run
             pool.close(cancel=cancel)
 
-    def _sign(self, works: list[Work]) -> None:
-        """DKIM-sign in a thread: OpenSSL releases the GIL, so this runs beside the event loop."""
-        for work in works:
-            headers, body = split_message(work.data)
-            work.data = self.signer.sign(headers, body) + work.data
-
     def _record_skipped(self, skipped: list[tuple[Claimed, str]]) -> None:
-        now = utcnow()
-        with Session(self.engine) as session:
-            for item, why in skipped:
-                failed = why.startswith("failed: ")
-                session.execute(update(D).where(held_by(self.owner, item.id, item.attempts)).values(
-                    status=DeliveryStatus.FAILED.value if failed else DeliveryStatus.SUPPRESSED.value,
-                    lease_owner=None, lease_expires_at=None, last_error=why[:1000]))
-                record_event(session, EventType.FAILED if failed else EventType.SUPPRESSED, source="worker",
-                             subscriber_id=item.subscriber_id, campaign_id=item.campaign_id, delivery_id=item.id,
-                             reason=why, at=now.isoformat())
-            session.commit()
+        with self.engine.begin() as connection:
+            record_skipped(connection, self.owner, skipped, utcnow())
 
     # -- recorder side --
 
@@ -511,102 +264,20 @@ class Drainer:
         base = self.settings.retry_base_seconds * (2 ** max(attempts - 1, 0))
         return base * random.uniform(0.5, 1.5)
 
-    def record(self, outcomes: list[Outcome]) -> list[tuple[int, str]]:
-        """Commit a group of outcomes in one transaction; the campaigns to pause, with the reason.
-
-        This is the hot path of the ledger (about one call per message and connection), so it uses
-        prepared Core statements and no ORM session.
-        """
-        now = utcnow()
-        handing = [o.handing for o in outcomes if o.handing is not None]
-        until = now + timedelta(seconds=self.settings.lease_seconds)
-        marks = [(w.claimed.id, w.message_id, w.claimed.attempts) for w in handing]
-        sent, released, events, bounces = [], [], [], []
-        to_pause: dict[int, str] = {}
+    def record(self, outcomes: list[SendOutcome]) -> list[tuple[int, str]]:
+        """Commit a group of outcomes in one transaction; the campaigns to pause, with the reason."""
         with self.engine.begin() as connection:
-            for outcome in outcomes:
-                work, result = outcome.work, outcome.result
-                if work is None:
-                    continue
-                item = work.claimed
-                if result is None or result.outcome == UNREACHABLE:
-                    released.append(item.id)
-                    if result is not None:
-                        to_pause[item.campaign_id] = f"SMTP server unreachable: {result.message}"[:500]
-                    continue
-                context = self.contexts.get(item.campaign_id)
-                if context is not None:
-                    context.recent.append(result.outcome == OK)
-                if result.outcome == OK:
-                    sent.append((item.id, work.message_id, item.attempts))
-                    if item.taken_over:
-                        events.append((EventType.POSSIBLE_DUPLICATE, item, {"reason": "lease expired; resent"}))
-                    continue
-                error = f"{result.code or ''} {result.message}".strip()[:1000]
-                flag = {"possible_duplicate": True} if result.ambiguous else {}
-                ours = held_by(self.owner, item.id, item.attempts)
-                if result.outcome == PERMANENT or item.attempts >= self.settings.max_attempts:
-                    connection.execute(update(D).where(ours).values(
-                        status=DeliveryStatus.FAILED.value, smtp_code=result.code, last_error=error,
-                        lease_owner=None, lease_expires_at=None, **flag))
-                    events.append((EventType.FAILED, item, {"code": result.code, "error": error,
-                                                            "attempts": item.attempts}))
-                    if result.hard_bounce:
-                        bounces.append((work.email, item, error))
-                else:
-                    delay = self._backoff(item.attempts)
-                    connection.execute(update(D).where(ours).values(
-                        status=BACK_TO_QUEUE, smtp_code=result.code, last_error=error,
-                        next_attempt_at=now + timedelta(seconds=delay), lease_owner=None, lease_expires_at=None,
-                        message_id=None, **flag))
-                    events.append((EventType.DEFERRED, item, {"code": result.code, "error": error,
-                                                              "retry_in": round(delay, 1)}))
-                    if result.ambiguous:
-                        events.append((EventType.POSSIBLE_DUPLICATE, item, {"reason": error}))
-            mark_sent(connection, self.owner, now, sent)
-            if released:
-                release_rows(connection, self.owner, released)
-            if marks:
-                if mark_handed(connection, self.owner, until, marks) == len(marks):
-                    handing = []  # every mark took: nothing was claimed again
-                held = dict(connection.execute(select(D.c.id, D.c.attempts).where(
-                    D.c.id.in_([w.claimed.id for w in handing]), D.c.lease_owner == self.owner,
-                    D.c.status == DeliveryStatus.SENDING.value)).all()) if handing else {}
-                for work in handing:  # a newer claim of the same row (even our own) has a higher attempt
-                    work.lost = held.get(work.claimed.id) != work.claimed.attempts
-            if events:
-                connection.execute(insert(E), [
-                    {"type": str(type_), "created_at": now, "source": "worker", "subscriber_id": item.subscriber_id,
-                     "campaign_id": item.campaign_id, "delivery_id": item.id, "is_bot": False,
-                     "data": {k: v for k, v in data.items() if v is not None}}
-                    for type_, item, data in events])
-        if bounces:
-            self._suppress_hard_bounces(bounces)
-        self.sent_here += len(sent)
-        for campaign_id, context in list(self.contexts.items()):
-            if context is None or campaign_id in to_pause:
-                continue
-            window = context.recent
-            if window.maxlen and len(window) >= min(window.maxlen, FAILURE_MIN_SENDS):
-                failures = window.count(False)
-                if failures / len(window) >= self.settings.failure_pause_threshold:
-                    last = next((o.result for o in reversed(outcomes) if o.work is not None
-                                 and o.work.claimed.campaign_id == campaign_id
-                                 and o.result is not None and o.result.outcome != OK), None)
-                    detail = f" (last: {last.code or ''} {last.message})" if last else ""
-                    to_pause[campaign_id] = (f"{failures} of the last {len(window)} sends failed{detail}")[:500]
+            recorded = record_outcomes(connection, self.owner, outcomes, now=utcnow(),
+                                       lease_seconds=self.settings.lease_seconds,
+                                       max_attempts=self.settings.max_attempts, backoff=self._backoff)
+        if recorded.bounces:
+            with self.engine.begin() as connection:
+                suppress_hard_bounces(connection, recorded.bounces)
+        self.sent_here += recorded.sent
+        windows = {cid: context.recent for cid, context in self.contexts.items() if context is not None}
+        to_pause = recorded.unreachable
+        to_pause.update(failure_pauses(windows, outcomes, self.settings.failure_pause_threshold, skip=to_pause))
         return list(to_pause.items())
-
-    def _suppress_hard_bounces(self, bounces: list[tuple[str, Claimed, str]]) -> None:
-        from gll_mail.suppressions import suppress
-
-        with Session(self.engine) as session:
-            for email, item, error in bounces:
-                suppress(session, email, reason="hard-bounce", source="smtp",
-                         note=f"campaign {item.campaign_id}: {error}"[:500])
-                record_event(session, EventType.BOUNCE_HARD, source="worker", subscriber_id=item.subscriber_id,
-                             campaign_id=item.campaign_id, delivery_id=item.id, error=error)
-            session.commit()
 
     # -- the loop --
 
@@ -636,14 +307,14 @@ class Drainer:
             finally:
                 self._recording = False
             for campaign_id, reason in pauses:
-                pause(self.engine, campaign_id, reason)
+                halt(self.engine, campaign_id, reason)
                 self.halted.add(campaign_id)
             for outcome in group:
                 if outcome.future is not None and not outcome.future.done():
                     outcome.future.set_result(None)
             await self._report()
 
-    async def _submit(self, outcome: Outcome) -> None:
+    async def _submit(self, outcome: SendOutcome) -> None:
         outcome.future = asyncio.get_running_loop().create_future()
         self._pending.append(outcome)
         assert self._wake is not None
@@ -658,7 +329,7 @@ class Drainer:
         crash is a possible duplicate only if it carries that mark: at most one per connection.
         """
         holder = f"{self.owner}:{id(connection)}"
-        previous: Outcome | None = None
+        previous: SendOutcome | None = None
         while True:
             try:
                 work = queue.get_nowait()
@@ -677,13 +348,14 @@ class Drainer:
             finally:
                 self._busy -= 1
 
-    async def _send_one(self, connection, holder: str, work: Work, previous: Outcome | None) -> Outcome | None:
+    async def _send_one(self, connection, holder: str, work: Work,
+                        previous: SendOutcome | None) -> SendOutcome | None:
         if work.claimed.campaign_id in self.halted or self.stopping:
             if previous is not None:
                 await self._submit(previous)
-            await self._submit(Outcome(work, None))
+            await self._submit(SendOutcome(work, None))
             return None
-        carrier = previous if previous is not None else Outcome(None, None)
+        carrier = previous if previous is not None else SendOutcome(None, None)
         carrier.handing = work
         await self._submit(carrier)  # one commit: the previous outcome and this message's mark
         if work.lost:  # its lease ran out before its turn and it was claimed again: that claim sends it
@@ -699,7 +371,7 @@ class Drainer:
                 result = await connection.send(work.sender, work.email, work.data)
         finally:
             await self.limiter.release_connection(slot, holder)
-        return Outcome(work, result)
+        return SendOutcome(work, result)
 
     async def _report(self, force: bool = False) -> None:
         if self.progress is None or not self.campaign_ids:
@@ -711,36 +383,17 @@ class Drainer:
         figures = await asyncio.to_thread(summary, self.engine, self.campaign_ids[0])
         # counting a huge outbox is not free: spend at most a twentieth of the time on it
         self._report_every = max(0.5, 20 * (time.monotonic() - now))
-        elapsed = max(now - self.started, 1e-6)
-        rate = self.sent_here / elapsed
-        eta = figures.remaining / rate if rate > 0 else None
-        self.progress(Snapshot(figures.total, figures.sent, figures.failed, figures.suppressed, figures.deferred,
-                               figures.remaining, rate, eta))
+        self.progress(Snapshot.of(figures, self.sent_here / max(now - self.started, 1e-6)))
 
     def _next_due(self) -> float | None:
         """Seconds until the earliest queued retry or foreign lease of our campaigns comes due."""
-        with Session(self.engine) as session:
-            running = select(C.c.id).where(C.c.status == CampaignStatus.SENDING.value)
-            if self.campaign_ids is not None:
-                running = running.where(C.c.id.in_(self.campaign_ids))
-            running_ids = list(session.execute(running).scalars())
-            if not running_ids:
-                return None
-            retry = session.execute(select(func.min(D.c.next_attempt_at)).where(
-                D.c.campaign_id.in_(running_ids), D.c.status == DeliveryStatus.QUEUED.value)).scalar()
-            lease = session.execute(select(func.min(D.c.lease_expires_at)).where(
-                D.c.campaign_id.in_(running_ids), D.c.status == DeliveryStatus.SENDING.value)).scalar()
-        times = [t for t in (retry, lease) if t is not None]
-        if not times:
-            return None
-        return max((min(times) - utcnow()).total_seconds(), 0.0)
+        with self.engine.connect() as connection:
+            due = next_due(connection, running(connection, self.campaign_ids))
+        return None if due is None else max((due - utcnow()).total_seconds(), 0.0)
 
     def _finalize_all(self) -> None:
-        with Session(self.engine) as session:
-            query = select(C.c.id).where(C.c.status == CampaignStatus.SENDING.value)
-            if self.campaign_ids is not None:
-                query = query.where(C.c.id.in_(self.campaign_ids))
-            ids = list(session.execute(query).scalars())
+        with self.engine.connect() as connection:
+            ids = running(connection, self.campaign_ids)
         for campaign_id in ids:
             finalize(self.engine, campaign_id)
 
@@ -787,14 +440,14 @@ class Drainer:
                     chunk: list[Work] = []
                     for index, (item, recipient, context) in enumerate(batch):
                         if halted():
-                            release(self.engine, self.owner, [b[0].id for b in batch[index:]])
+                            release(self.engine, self.owner, [b.claimed.id for b in batch[index:]])
                             break
                         work = self.build_work(item, recipient, context)
                         if work is not None:
                             chunk.append(work)
                         if len(chunk) >= 8 or index == len(batch) - 1:
                             if signing is not None and chunk:
-                                await loop.run_in_executor(signing, self._sign, chunk)
+                                await loop.run_in_executor(signing, sign_all, self.signer, chunk)
                             for ready in chunk:
                                 await queue.put(ready)
                             chunk = []
@@ -817,7 +470,7 @@ class Drainer:
         finally:
             self.stopping = True
             if ahead:  # claimed but never queued: give them back at once
-                release(self.engine, self.owner, [entry[0].id for entries, _ in ahead for entry in entries])
+                release(self.engine, self.owner, [entry.claimed.id for entries, _ in ahead for entry in entries])
             for _ in senders:
                 if all(task.done() for task in senders):
                     break

@@ -9,7 +9,10 @@
   possible duplicate: the dead worker may have handed it to the SMTP server already.
 - :func:`mark_handed` and :func:`mark_sent` are the two writes per message of the send loop,
   made for a whole group of messages at once (on PostgreSQL one ``UPDATE … FROM unnest(…)``).
-- :func:`finalize` marks a campaign ``sent`` only when no delivery is left that is not final.
+- :func:`finalize` marks a campaign ``sent`` (through :func:`gll_mail.campaigns.lifecycle.finish`) only
+  when no delivery is left that is not final.
+- :func:`cancel_waiting` and :func:`requeue_failed` are the outbox's part of cancelling a campaign and
+  of retrying its failed messages (:mod:`gll_mail.delivery.control` pairs them with the transition).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
+from gll_mail.campaigns import lifecycle
 from gll_mail.campaigns.audience import audience_select
 from gll_mail.db import is_sqlite
 from gll_mail.errors import GllMailError
@@ -257,14 +261,55 @@ def pending_count(session: Session, campaign_id: int) -> int:
 
 def finalize(engine: Engine, campaign_id: int) -> bool:
     """Mark a sending campaign ``sent`` if, and only if, every delivery is final. True when it did."""
-    with engine.begin() as connection:
-        result = connection.execute(
-            update(C)
-            .where(C.c.id == campaign_id, C.c.status == CampaignStatus.SENDING.value,
-                   ~exists().where(D.c.campaign_id == campaign_id, D.c.status.not_in(FINAL)))
-            .values(status=CampaignStatus.SENT.value, finished_at=utcnow(), paused_reason="", updated_at=utcnow())
-        )
-        return result.rowcount == 1
+    return lifecycle.finish(engine, campaign_id)
+
+
+def cancel_waiting(connection: Connection, campaign_id: int) -> int:
+    """Queued rows of a campaign being cancelled become ``cancelled`` (claimed ones follow when
+    they are given back or wait for a retry: :data:`BACK_TO_QUEUE`). How many."""
+    return connection.execute(update(D).where(D.c.campaign_id == campaign_id,
+                                              D.c.status == DeliveryStatus.QUEUED.value)
+                              .values(status=DeliveryStatus.CANCELLED.value)).rowcount
+
+
+def requeue_failed(connection: Connection, campaign_id: int) -> int:
+    """A campaign's failed rows queued again as if new (attempts from zero). How many."""
+    return connection.execute(update(D).where(
+        D.c.campaign_id == campaign_id, D.c.status == DeliveryStatus.FAILED.value).values(
+        status=DeliveryStatus.QUEUED.value, attempts=0, next_attempt_at=None, lease_owner=None,
+        lease_expires_at=None)).rowcount
+
+
+def has_deliveries(connection: Connection, campaign_id: int) -> bool:
+    """Whether a campaign was ever launched (its audience is in the outbox)."""
+    return connection.execute(select(D.c.id).where(D.c.campaign_id == campaign_id).limit(1)).first() is not None
+
+
+def running(connection: Connection, campaign_ids: list[int] | None = None) -> list[int]:
+    """The ids of the campaigns that are ``sending`` (of ``campaign_ids``, when given)."""
+    query = select(C.c.id).where(C.c.status == CampaignStatus.SENDING.value)
+    if campaign_ids is not None:
+        query = query.where(C.c.id.in_(campaign_ids))
+    return list(connection.execute(query).scalars())
+
+
+def next_due(connection: Connection, campaign_ids: list[int]) -> datetime | None:
+    """When the earliest queued retry or running lease of these campaigns comes due (None: nothing waits)."""
+    if not campaign_ids:
+        return None
+    retry = connection.execute(select(func.min(D.c.next_attempt_at)).where(
+        D.c.campaign_id.in_(campaign_ids), D.c.status == DeliveryStatus.QUEUED.value)).scalar()
+    lease = connection.execute(select(func.min(D.c.lease_expires_at)).where(
+        D.c.campaign_id.in_(campaign_ids), D.c.status == DeliveryStatus.SENDING.value)).scalar()
+    times = [t for t in (retry, lease) if t is not None]
+    return min(times) if times else None
+
+
+def waiting_count(connection: Connection, campaign_id: int) -> int:
+    """A campaign's messages not yet sent nor given up: queued or claimed."""
+    return connection.execute(select(func.count()).select_from(D).where(
+        D.c.campaign_id == campaign_id,
+        D.c.status.in_((DeliveryStatus.QUEUED.value, DeliveryStatus.SENDING.value)))).scalar_one()
 
 
 def counts(session: Session, campaign_id: int) -> dict[str, int]:
@@ -278,3 +323,49 @@ def counts(session: Session, campaign_id: int) -> dict[str, int]:
         D.c.campaign_id == campaign_id, D.c.status == DeliveryStatus.QUEUED.value, D.c.attempts > 0)).scalar_one()
     result["total"] = sum(found.values())
     return result
+
+
+@dataclass
+class SendSummary:
+    sent: int = 0
+    failed: int = 0
+    suppressed: int = 0
+    deferred: int = 0
+    possible_duplicates: int = 0
+    cancelled: int = 0
+    remaining: int = 0
+    total: int = 0
+    status: str = ""
+    paused_reason: str = ""
+
+
+def summary(engine: Engine, campaign_id: int) -> SendSummary:
+    """A campaign's figures: deliveries by outcome, with its status and the reason of a pause."""
+    with Session(engine) as session:
+        found = counts(session, campaign_id)
+        campaign = session.get(Campaign, campaign_id)
+    return SendSummary(
+        sent=found["sent"], failed=found["failed"], suppressed=found["suppressed"], deferred=found["deferred"],
+        possible_duplicates=found["possible_duplicates"], cancelled=found["cancelled"],
+        remaining=found["queued"] + found["sending"], total=found["total"],
+        status=campaign.status if campaign else "", paused_reason=campaign.paused_reason if campaign else "",
+    )
+
+
+@dataclass
+class Snapshot:
+    """What a progress display shows."""
+
+    total: int
+    sent: int
+    failed: int
+    suppressed: int
+    deferred: int
+    remaining: int
+    rate: float       # messages per second since the start
+    eta: float | None  # seconds
+
+    @classmethod
+    def of(cls, figures: SendSummary, rate: float) -> "Snapshot":
+        return cls(figures.total, figures.sent, figures.failed, figures.suppressed, figures.deferred,
+                   figures.remaining, rate, figures.remaining / rate if rate > 0 else None)

@@ -46,7 +46,7 @@ def chunk_for(rate: float) -> int:
     return max(1, min(100, int(rate / 20)))
 
 
-class RateLimiter:
+class SendRateLimiter:
     """Per-process view of the shared limits: keeps reserved slots and waits for them."""
 
     def __init__(self, engine: Engine, *, rate: float = 0.0, per_domain_rate: float = 0.0,

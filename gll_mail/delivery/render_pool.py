@@ -20,6 +20,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from typing import NamedTuple
 
 from gll_mail.campaigns.render import Recipient
+from gll_mail.errors import GllMailError
 from gll_mail.settings import Settings
 
 CHUNK = 32  # messages per job: big enough that pickling is cheap, small enough to keep the helpers busy
@@ -109,6 +110,35 @@ def campaign_builder(settings: Settings, session, campaign, source, signer=None)
     builder = MessageBuilder(settings, campaign_id=campaign.id, slug=campaign.slug, kind=campaign.kind,
                              from_address=campaign.from_address, signer=signer)
     return renderer, builder
+
+
+class SourceChanged(GllMailError):
+    pass
+
+
+def load_builder(settings: Settings, session, campaign_id: int, source=None):
+    """:func:`campaign_builder` for a campaign being sent, reading its source file when ``source``
+    is None; :class:`SourceChanged` when the file is no longer what was launched."""
+    from pathlib import Path
+
+    from gll_mail.campaigns.sources import load_source
+    from gll_mail.models import Campaign
+
+    campaign = session.get(Campaign, campaign_id)
+    if source is None:
+        source = load_source(Path(campaign.source_path))
+    if campaign.source_hash and source.source_hash != campaign.source_hash:
+        raise SourceChanged(f"the source {campaign.source_path} changed after sending started")
+    return campaign_builder(settings, session, campaign, source)
+
+
+def sign_all(signer, works) -> None:
+    """DKIM-sign built messages in place (in a thread: OpenSSL releases the GIL)."""
+    from gll_mail.campaigns.message import split_message
+
+    for work in works:
+        headers, body = split_message(work.data)
+        work.data = signer.sign(headers, body) + work.data
 
 
 def build_one(renderer, builder, delivery_id: int, language: str, recipient: Recipient):

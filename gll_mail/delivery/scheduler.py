@@ -66,7 +66,7 @@ def unschedule_job(engine: Engine, campaign_id: int) -> None:
 
 def fire(campaign_id: int) -> None:
     """The job: launch a scheduled campaign (runs in a worker's scheduler thread)."""
-    from gll_mail.delivery.drainer import launch_checked
+    from gll_mail.delivery.control import launch_checked
 
     settings = _runtime.get("settings") or Settings.from_env()
     engine = _runtime.get("engine")
@@ -83,7 +83,7 @@ def fire(campaign_id: int) -> None:
 
 def launch_due(engine: Engine, settings: Settings) -> list[int]:
     """Launch (after its preflight) every scheduled campaign whose ``send_at`` has passed; their ids."""
-    from gll_mail.delivery.drainer import launch_checked
+    from gll_mail.delivery.control import launch_checked
 
     with engine.connect() as connection:
         ids = list(connection.execute(select(Campaign.id).where(

@@ -99,7 +99,7 @@ def run_demo(
 ) -> DemoSummary:
     """Seed, send every demo campaign through ``smtp_server`` and summarize what happened."""
     from gll_mail.campaigns.preflight import check
-    from gll_mail.delivery.drainer import send_now
+    from gll_mail.delivery.control import send_now
 
     on_step("Creating the database")
     migrate(engine)
