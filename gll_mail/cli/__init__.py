@@ -66,7 +66,7 @@ def _register() -> None:
     # Commands from later features register themselves if their module is present.
     import importlib
 
-    for name in ("campaign", "worker", "serve", "bounces", "admin", "suppressions", "dkim"):
+    for name in ("campaign", "worker", "serve", "bounces", "admin", "suppressions", "dkim", "audit"):
         try:
             module = importlib.import_module(f"gll_mail.cli.{name}")
         except ModuleNotFoundError as exc:
