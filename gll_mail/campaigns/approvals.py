@@ -178,7 +178,8 @@ def state(settings: Settings, session: Session, slug: str, *,
     return found
 
 
-def require_approved(settings: Settings, session: Session, source: CampaignSource) -> str:
+def require_approved(settings: Settings, session: Session, source: CampaignSource, *,
+                     clock: Callable[[], datetime] = utcnow) -> str:
     """The content hash of ``source`` when it has the approvals it needs; else :class:`ApprovalRequired`
     in one line. Call before scheduling, before sending, and when the worker launches a campaign."""
     required = settings.required_approvals
@@ -187,7 +188,7 @@ def require_approved(settings: Settings, session: Session, source: CampaignSourc
         return content
     latest = latest_revision(session, source.slug)
     if latest is None or latest.content_hash != content:
-        current_revision(settings, session, source.slug)  # keeps the revision, voids the old approvals
+        current_revision(settings, session, source.slug, clock=clock)  # keeps the revision, voids the old approvals
     rows = _rows(session, source.slug, content)
     approvals = [r for r in rows if r.decision == APPROVED]
     rejections = [r for r in rows if r.decision == REJECTED]
