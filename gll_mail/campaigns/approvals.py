@@ -9,8 +9,8 @@ campaign may be scheduled, sent or launched (:func:`require_approved`). Every re
 rejection and voiding goes to the audit log.
 
 The authors of a revision are the people who saved a revision since the last one somebody approved,
-and whoever asked for its approval (a campaign written by hand has no saved author: the person who
-sends it for approval answers for it).
+and whoever asked for the approval of any of those revisions (a campaign written by hand has no
+saved author: the person who sends it for approval answers for it).
 """
 
 from __future__ import annotations
@@ -96,9 +96,15 @@ def _authors(session: Session, revision: CampaignRevision) -> dict[int | None, s
                                            CampaignRevision.id <= revision.id)
     if since is not None:
         query = query.where(CampaignRevision.id > since.id)
-    found = {r.author_id: r.author for r in session.exec(query) if r.author_id is not None}
-    for row in _rows(session, revision.slug, revision.content_hash):
-        if row.decision == REQUESTED and row.user_id is not None:
+    written = list(session.exec(query))
+    found = {r.author_id: r.author for r in written if r.author_id is not None}
+    hashes = {r.content_hash for r in written} | {revision.content_hash}
+    requests = select(Approval).where(Approval.slug == revision.slug, Approval.decision == REQUESTED,
+                                      Approval.content_hash.in_(sorted(hashes)))
+    if since is not None:
+        requests = requests.where(Approval.created_at >= since.created_at)
+    for row in session.exec(requests):
+        if row.user_id is not None:
             found[row.user_id] = row.username
     return found
 
