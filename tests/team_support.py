@@ -3,11 +3,8 @@ accounts with roles, a small English and Arabic announcement with a gated link."
 
 from __future__ import annotations
 
-import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-
-import pytest
 
 from werkzeug.security import generate_password_hash
 
@@ -49,16 +46,6 @@ class Clock:
 
     def advance(self, **delta) -> None:
         self.now += timedelta(**delta)
-
-
-@pytest.fixture
-def team_settings(settings, tmp_path):
-    """Settings whose campaigns and layouts are copies this test may change."""
-    templates = tmp_path / "layouts"
-    shutil.copytree(REPO / "templates" / "emails", templates)
-    campaigns = tmp_path / "campaigns"
-    campaigns.mkdir()
-    return settings.replace(campaigns_dir=campaigns, templates_dir=templates)
 
 
 def seed_catalog(session, settings) -> None:

@@ -4,9 +4,24 @@ voided by any change (a language file, the layout, a linked resource), the one-l
 from __future__ import annotations
 
 import pytest
-from team_support import AR, EN, SLUG, Clock, seed_catalog, team, team_settings, write_campaign  # noqa: F401
+from team_support import (  # noqa: F401
+    AR,
+    EN,
+    SLUG,
+    Clock,
+    seed_catalog,
+    team,
+    write_campaign,
+)
 
-from gll_mail.campaigns.approvals import ApprovalRequired, approve, reject, request, require_approved, state
+from gll_mail.campaigns.approvals import (
+    ApprovalRequired,
+    approve,
+    reject,
+    request,
+    require_approved,
+    state,
+)
 from gll_mail.campaigns.revisions import load_files, save_source
 from gll_mail.campaigns.sources import load_source
 from gll_mail.catalog import get_resource

@@ -5,7 +5,15 @@ from __future__ import annotations
 import os
 
 import pytest
-from team_support import AR, EN, SLUG, Clock, seed_catalog, team, team_settings, write_campaign  # noqa: F401
+from team_support import (  # noqa: F401
+    AR,
+    EN,
+    SLUG,
+    Clock,
+    seed_catalog,
+    team,
+    write_campaign,
+)
 
 from gll_mail.campaigns.content_hash import content_hash, hash_inputs
 from gll_mail.campaigns.revisions import (
