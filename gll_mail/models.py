@@ -278,6 +278,64 @@ class AdminUser(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     # raised at sign-out: every session signed in before ends (the cookie is signed, not stored)
     session_epoch: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    role: str = Field(default="editor", max_length=16)  # viewer < editor < approver < admin (team/roles.py)
+    totp_secret: Optional[str] = Field(default=None, max_length=64)  # base32; None: no second factor
+    totp_last_step: int = Field(default=0, sa_column_kwargs={"server_default": "0"})  # no code is used twice
+    must_change_password: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+
+
+# --- Team console (issue 13) ------------------------------------------------------------------
+
+
+class AuditEntry(SQLModel, table=True):
+    """One team action: who (kept by name when the account is deleted), when, what, on which object,
+    the content hash before and after."""
+
+    __table_args__ = (Index("ix_auditentry_object", "object_type", "object_id"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    user_id: Optional[int] = Field(default=None, foreign_key="adminuser.id", ondelete="SET NULL")
+    username: str = Field(default="", max_length=100)
+    action: str = Field(max_length=64, index=True)
+    object_type: str = Field(default="", max_length=32)
+    object_id: str = Field(default="", max_length=200)
+    hash_before: str = Field(default="", max_length=64)
+    hash_after: str = Field(default="", max_length=64)
+    note: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class CampaignRevision(SQLModel, table=True):
+    """A snapshot of a campaign's files (``files``: language -> full text) and of everything else its
+    content hash covers (``inputs``: file digests, layout files, linked resources and pods)."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=128, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    author_id: Optional[int] = Field(default=None, foreign_key="adminuser.id", ondelete="SET NULL")
+    author: str = Field(default="", max_length=100)  # "" : found on disk (written by hand)
+    content_hash: str = Field(max_length=64, index=True)
+    files: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    inputs: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Approval(SQLModel, table=True):
+    """A request for approval, an approval or a rejection of one content hash of a campaign."""
+
+    __table_args__ = (Index("ix_approval_slug_hash", "slug", "content_hash"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=128)
+    revision_id: Optional[int] = Field(default=None, foreign_key="campaignrevision.id", ondelete="SET NULL")
+    content_hash: str = Field(max_length=64)
+    decision: str = Field(max_length=16)  # requested, approved, rejected
+    user_id: Optional[int] = Field(default=None, foreign_key="adminuser.id", ondelete="SET NULL")
+    username: str = Field(default="", max_length=100)
+    note: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    created_at: datetime = Field(default_factory=utcnow)
+    voided_at: Optional[datetime] = Field(default=None)
+    void_reason: str = Field(default="", max_length=500)
 
 
 # --- Delivery engine -------------------------------------------------------------------------

@@ -86,6 +86,8 @@ class Settings:
     register_rate_limit: int = 10
     admin_login_rate_limit: int = 10
     web_proxies: int = 0
+    # --- team console (issue 13) ---
+    approvals_required: int = -1  # -1: 1 when env is production, 0 otherwise (see required_approvals)
     debug: bool = False  # the CLI shows tracebacks instead of one-line errors (also `gll-mail --debug`)
     extra: dict = field(default_factory=dict, compare=False)
 
@@ -138,6 +140,8 @@ class Settings:
                 f"keys (`python -c 'import secrets; print(secrets.token_urlsafe(48))'`)")
         if not self.is_development and base.scheme != "https":
             raise SettingsError("GLL_MAIL_BASE_URL must use https in production")
+        if self.approvals_required < -1:
+            raise SettingsError("GLL_MAIL_APPROVALS_REQUIRED must be 0 or more (or -1: 1 in production, 0 otherwise)")
         self.domain_limit_map()  # refuses a malformed GLL_MAIL_DOMAIN_LIMITS
         if urlsplit(self.smtp_url).scheme not in ("smtp", "smtps"):
             raise SettingsError(f"GLL_MAIL_SMTP_URL must start with smtp:// or smtps://, not {self.smtp_url!r}")
@@ -154,6 +158,13 @@ class Settings:
             domain, rate, connections = match.group(1).lower(), match.group(2), match.group(3)
             found[domain] = (float(rate) if rate else None, int(connections) if connections else None)
         return found
+
+    @property
+    def required_approvals(self) -> int:
+        """How many approvers must sign off a campaign's content before it is scheduled or sent."""
+        if self.approvals_required >= 0:
+            return self.approvals_required
+        return 1 if self.env == "production" else 0
 
     def url_for(self, path: str) -> str:
         """An absolute URL on the member web site."""
@@ -246,6 +257,8 @@ SETTINGS_HELP: dict[str, str] = {
     "(default 2000; smaller campaigns render in the sending process, with no start-up cost).",
     "GLL_MAIL_ADMIN_LOGIN_RATE_LIMIT": "Failed /admin sign-ins one client address may make per 15 minutes, "
     "counted in the database for all web processes together, before it must wait (default 10; 0: no limit).",
+    "GLL_MAIL_APPROVALS_REQUIRED": "How many approvers (not authors of the content) must approve a campaign's "
+    "current content before it is scheduled or sent (default -1: 1 when GLL_MAIL_ENV=production, 0 otherwise).",
     "GLL_MAIL_DEBUG": "true to show the full traceback of database, SMTP and other errors instead of one line "
     "(same as `gll-mail --debug`; default false).",
     "GLL_MAIL_WEB_PROXIES": "How many reverse proxies stand in front of `gll-mail serve`; their X-Forwarded-For "

@@ -8,6 +8,7 @@ pytest-xdist worker gets its own throw-away database, so tests run in parallel s
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -102,6 +103,16 @@ def any_engine(request):
     if request.param == "sqlite":
         return request.getfixturevalue("engine")
     return request.getfixturevalue("pg_engine")
+
+
+@pytest.fixture
+def team_settings(settings, tmp_path):
+    """Settings whose campaigns and layouts folders are this test's own (the team console tests)."""
+    templates = tmp_path / "layouts"
+    shutil.copytree(REPO / "templates" / "emails", templates)
+    campaigns = tmp_path / "campaigns"
+    campaigns.mkdir()
+    return settings.replace(campaigns_dir=campaigns, templates_dir=templates)
 
 
 @pytest.fixture

@@ -61,9 +61,21 @@ def show_settings(app: AppContext) -> None:
 def _register() -> None:
     """Every command group, imported plainly: a group whose import fails stops the command with
     its error instead of vanishing from `gll-mail --help`."""
-    from gll_mail.cli import admin, bounces, campaign, catalog, demo, dkim, serve, subscribers, suppressions, worker
+    from gll_mail.cli import (
+        admin,
+        audit,
+        bounces,
+        campaign,
+        catalog,
+        demo,
+        dkim,
+        serve,
+        subscribers,
+        suppressions,
+        worker,
+    )
 
-    for module in (subscribers, catalog, campaign, worker, serve, bounces, admin, suppressions, dkim, demo):
+    for module in (subscribers, catalog, campaign, worker, serve, bounces, admin, audit, suppressions, dkim, demo):
         module.register(main)
 
 

@@ -17,7 +17,7 @@ def campaign() -> None:
 
 
 def register(main: click.Group) -> None:
-    for name in ("authoring", "sending", "reporting"):
+    for name in ("authoring", "sending", "reporting", "approvals"):
         try:
             module = importlib.import_module(f"gll_mail.cli.{name}")
         except ModuleNotFoundError as exc:

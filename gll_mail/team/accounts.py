@@ -1,8 +1,10 @@
-"""Admin accounts for the team's report pages (passwords hashed with werkzeug.security)."""
+"""Team accounts for the console (passwords hashed with werkzeug.security), each with a role
+(:mod:`gll_mail.team.roles`). Changes to accounts go to the audit log."""
 
 from __future__ import annotations
 
 import hashlib
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,6 +15,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from gll_mail.addresses import clean_text
 from gll_mail.errors import GllMailError
 from gll_mail.models import AdminUser, Campaign, Delivery, DeliveryStatus
+from gll_mail.team import audit
+from gll_mail.team.roles import ADMIN, EDITOR, check_role
 
 MIN_PASSWORD = 12
 # A real hash of a throwaway password: an unknown username costs the same time as a wrong password.
@@ -24,39 +28,92 @@ def _check_password(password: str) -> None:
         raise GllMailError(f"the password must have at least {MIN_PASSWORD} characters")
 
 
-def create_admin(session: Session, username: str, password: str) -> AdminUser:
+def default_role(session: Session) -> str:
+    """The role of an account created without one: the first account is an admin (somebody must be
+    able to manage the team); later ones are editors (a team mostly adds people who write)."""
+    has_admin = session.exec(select(AdminUser.id).where(AdminUser.role == ADMIN)).first() is not None
+    return EDITOR if has_admin else ADMIN
+
+
+def create_admin(session: Session, username: str, password: str, role: str | None = None, *,
+                 actor: AdminUser | None = None) -> AdminUser:
+    """A new team account (role: :func:`default_role` when not given)."""
     username = clean_text(username)
     if not username or len(username) > 64:
         raise GllMailError("the username must have 1 to 64 characters")
     _check_password(password)
+    role = check_role(role) if role else default_role(session)
     if session.exec(select(AdminUser).where(AdminUser.username == username)).first():
         raise GllMailError(f"admin {username!r} exists already")
-    user = AdminUser(username=username, password_hash=generate_password_hash(password))
+    user = AdminUser(username=username, password_hash=generate_password_hash(password), role=role)
     session.add(user)
     session.flush()
+    audit.record(session, actor, "team.create", object_type="admin", object_id=username, details={"role": role})
     return user
 
 
-def _get(session: Session, username: str) -> AdminUser:
+def get_admin(session: Session, username: str) -> AdminUser:
     user = session.exec(select(AdminUser).where(AdminUser.username == username)).first()
     if user is None:
         raise GllMailError(f"no admin {username!r}")
     return user
 
 
-def set_password(session: Session, username: str, password: str) -> AdminUser:
+_get = get_admin
+
+
+def set_password(session: Session, username: str, password: str, *, actor: AdminUser | None = None,
+                 temporary: bool = False) -> AdminUser:
     """A new password; sessions signed in with the old one end (see :func:`session_stamp`)."""
     _check_password(password)
     user = _get(session, username)
     user.password_hash = generate_password_hash(password)
+    user.must_change_password = temporary
     session.add(user)
     session.flush()
+    audit.record(session, actor, "team.reset-password" if temporary else "team.password",
+                 object_type="admin", object_id=username)
     return user
 
 
-def delete_admin(session: Session, username: str) -> None:
-    session.delete(_get(session, username))
+def reset_password(session: Session, username: str, *, actor: AdminUser | None = None) -> str:
+    """An admin resets someone's password: a random one-time password (returned, to hand over),
+    which the account must replace at its next sign-in (``must_change_password``)."""
+    password = secrets.token_urlsafe(12)
+    set_password(session, username, password, actor=actor, temporary=True)
+    return password
+
+
+def set_role(session: Session, username: str, role: str, *, actor: AdminUser | None = None) -> AdminUser:
+    """Change an account's role; the last admin cannot stop being one."""
+    check_role(role)
+    user = _get(session, username)
+    before = user.role
+    if before == ADMIN and role != ADMIN:
+        _keep_an_admin(session, username)
+    user.role = role
+    session.add(user)
     session.flush()
+    audit.record(session, actor, "team.role", object_type="admin", object_id=username,
+                 details={"before": before, "after": role})
+    return user
+
+
+def _keep_an_admin(session: Session, username: str) -> None:
+    admins = session.exec(select(func.count()).select_from(AdminUser).where(AdminUser.role == ADMIN)).one()
+    if admins <= 1:
+        raise GllMailError(f"{username} is the last admin; make another account admin first")
+
+
+def delete_admin(session: Session, username: str, *, actor: AdminUser | None = None) -> None:
+    user = _get(session, username)
+    others = session.exec(select(func.count()).select_from(AdminUser).where(AdminUser.id != user.id)).one()
+    if user.role == ADMIN and others:
+        _keep_an_admin(session, username)  # the team keeps someone who can manage it
+    session.delete(user)
+    session.flush()
+    audit.record(session, actor, "team.delete", object_type="admin", object_id=username,
+                 details={"role": user.role})
 
 
 def list_admins(session: Session) -> list[AdminUser]:
