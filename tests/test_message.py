@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from email import message_from_bytes, policy
+from email.header import decode_header, make_header
 
 import pytest
 
@@ -30,6 +31,13 @@ def builder(settings, **kwargs):
 
 def parse(data: bytes):
     return message_from_bytes(data, policy=policy.default)
+
+
+def display_name(data: bytes, header: str = "To") -> str:
+    """The display name as RFC 2047 §6.2 decodes it: the white space between two encoded words is
+    dropped (Python 3.11's address parser keeps it, unlike mail programs)."""
+    raw = message_from_bytes(data, policy=policy.compat32)[header]
+    return str(make_header(decode_header(raw))).rpartition(" <")[0]
 
 
 def test_all_bulk_sender_headers(settings):
@@ -92,7 +100,7 @@ def test_a_very_long_name_still_makes_a_sendable_message(settings):
                                     unsubscribe_url=UNSUBSCRIBE)
     head = built.data.split(b"\r\n\r\n", 1)[0]
     assert max(len(line) for line in head.split(b"\r\n")) <= 998
-    assert str(parse(built.data)["To"].addresses[0].display_name) == "😀" * 64
+    assert display_name(built.data) == "😀" * 64
 
 
 def test_an_address_with_a_line_break_is_refused(settings):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from gll_mail.languages import DEFAULT_LANGUAGE
+from gll_mail.languages import DEFAULT_LANGUAGE, language_tag
 
 STRINGS: dict[str, dict[str, str]] = {
     "en": {
@@ -174,6 +174,10 @@ _DATE_FORMATS = {
 }
 
 CORRIGENDUM_PREFIXES = tuple({s["corrigendum_prefix"].strip(" :：") for s in STRINGS.values()})
+
+
+for _code, _strings in STRINGS.items():
+    _strings["lang_tag"] = language_tag(_code)  # the layouts' lang attribute: zh-Hans, not zh
 
 
 def strings_for(language: str) -> dict[str, str]:
