@@ -196,7 +196,7 @@ def test_transactional_mail_has_no_list_headers(settings):
     built = made.build_transactional(rendered("zh", subject="请确认", html=""), subscriber_id=12, name="王伟",
                                      email="wei@example.org")
     message = parse(built.data)
-    assert not [name for name in message.keys() if name.lower().startswith("list-")]
+    assert not [name for name in message if name.lower().startswith("list-")]
     assert message["Precedence"] is None and message["Auto-Submitted"] == "auto-generated"
     assert message["Content-Language"] == "zh-Hans" and message.get_content_type() == "text/plain"
     assert message.get_content().replace("\r\n", "\n").rstrip("\n") == "Hello\nworld"

@@ -3,15 +3,15 @@
 ``DkimSigner.from_file(path, selector, domain).sign(headers, body)`` returns the
 ``DKIM-Signature:`` header line to put before ``headers``. Canonicalization is relaxed for headers
 and simple for the body (our bodies are quoted-printable ASCII with short lines, which relays leave
-alone).
+alone). The RSA signature is made by OpenSSL, which also releases the GIL, so signing in a thread
+pool uses every core; pure-Python RSA would cost ~6 ms a message.
 
 Oversigning: ``h=`` names every header of :data:`SIGNED_HEADERS` one more time than the message
 holds it (once when it holds none), so a relay that adds a Reply-To, a Cc, a second Subject or a
 second List-Unsubscribe breaks the signature instead of riding on it (RFC 6376 §8.15).
 
 Dual signing (RFC 8463): :func:`signer_from_settings` returns a :class:`DualSigner` when an
-Ed25519 key is configured beside the RSA one; it adds both signatures, each with its own selector. The RSA signature is made by OpenSSL, which also releases the GIL, so signing in a thread
-pool uses every core; pure-Python RSA would cost ~6 ms a message.
+Ed25519 key is configured beside the RSA one; it adds both signatures, each with its own selector.
 """
 
 from __future__ import annotations
