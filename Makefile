@@ -21,8 +21,9 @@ demo: $(STAMP)
 test: $(STAMP) browser
 	$(BIN)/pytest -n auto -p no:cacheprovider
 
-## browser: Debian's chromium for the Playwright tests (Playwright's own download does not work here)
-## and Debian's dovecot for the IMAP test; without root they skip locally, and fail CI (CI=true)
+## browser: Debian's chromium for the Playwright tests (Playwright's own download does not work here),
+## Debian's dovecot for the IMAP test and Debian's spamassassin for the spam-score test; without root
+## they skip locally, and fail CI (CI=true)
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "Installing Debian's chromium for the browser tests"; \
@@ -38,6 +39,11 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null) \
 	  || { echo "could not install dovecot-imapd (need root and the Debian mirror)"; \
 	       if [ "$$CI" = "true" ]; then exit 1; else echo "the IMAP test will skip"; fi; }; }
+	@command -v spamassassin >/dev/null 2>&1 || { \
+	  echo "Installing Debian's spamassassin for the spam-score test"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq spamassassin >/dev/null) \
+	  || { echo "could not install spamassassin (need root and the Debian mirror)"; \
+	       if [ "$$CI" = "true" ]; then exit 1; else echo "the spam-score test will skip"; fi; }; }
 
 ## bench: the benchmarks under bench/ (not part of the test suite)
 bench: $(STAMP)

@@ -40,5 +40,14 @@ def normalize_language(value: str | None) -> str:
     raise UnknownLanguage(f"unknown language {value!r} (use one of {', '.join(LANGUAGES)})")
 
 
+# BCP 47 tags where the bare code is not precise enough: our Chinese is written in simplified script
+_TAGS = {"zh": "zh-Hans"}
+
+
+def language_tag(code: str) -> str:
+    """The tag to mark text with (``lang``, ``Content-Language``): ``zh`` → ``zh-Hans``."""
+    return _TAGS.get(code, code)
+
+
 def text_direction(code: str) -> str:
     return LANGUAGES.get(code, LANGUAGES[DEFAULT_LANGUAGE])["dir"]

@@ -79,6 +79,9 @@ class Settings:
     dkim_key_file: str = ""
     dkim_selector: str = ""
     dkim_domain: str = ""
+    dkim_ed25519_key_file: str = ""  # a second, Ed25519 key signing beside the first (RFC 8463)
+    dkim_ed25519_selector: str = ""
+    list_archive_url: str = ""  # the public archive of past campaigns, when there is one (List-Archive)
     render_processes: int = -1
     render_pool_min: int = 2000
     # --- member web ---
@@ -138,6 +141,9 @@ class Settings:
                 f"GLL_MAIL_SECRET_KEYS still holds the development placeholder, but GLL_MAIL_BASE_URL "
                 f"({self.base_url}) is not on this machine: anyone could forge member links. Set real random "
                 f"keys (`python -c 'import secrets; print(secrets.token_urlsafe(48))'`)")
+        if not self.is_development and self.dkim_ed25519_key_file and not self.dkim_key_file:
+            raise SettingsError("production refuses to DKIM-sign with Ed25519 only (most receivers do not verify "
+                                "it yet): set an RSA-2048 key in GLL_MAIL_DKIM_KEY_FILE beside it")
         if not self.is_development and base.scheme != "https":
             raise SettingsError("GLL_MAIL_BASE_URL must use https in production")
         if self.approvals_required < -1:
@@ -246,6 +252,11 @@ SETTINGS_HELP: dict[str, str] = {
     "GLL_MAIL_DKIM_KEY_FILE": "PEM private key (RSA-2048 or Ed25519) to DKIM-sign campaign mail; empty: no DKIM.",
     "GLL_MAIL_DKIM_SELECTOR": "DKIM selector (the s= tag; DNS name SELECTOR._domainkey.DOMAIN).",
     "GLL_MAIL_DKIM_DOMAIN": "DKIM signing domain (the d= tag), normally the From domain.",
+    "GLL_MAIL_DKIM_ED25519_KEY_FILE": "PEM Ed25519 private key that signs beside GLL_MAIL_DKIM_KEY_FILE (RFC 8463 "
+    "dual signing; production refuses Ed25519 alone); empty: one signature.",
+    "GLL_MAIL_DKIM_ED25519_SELECTOR": "Selector of the Ed25519 key (its own DNS record, same domain).",
+    "GLL_MAIL_LIST_ARCHIVE_URL": "URL of the public archive of past campaigns, sent as List-Archive; empty "
+    "(default): no List-Archive header.",
     "GLL_MAIL_WEB_RATE_LIMIT": "Requests per minute one client address may make to member links (/r/, /p/, /m/, "
     "/u/, /confirm/) per web worker before getting 429 (default 300; 0: no limit).",
     "GLL_MAIL_REGISTER_RATE_LIMIT": "Registration forms one client address may send per hour, counted in the "

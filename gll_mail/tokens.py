@@ -273,27 +273,55 @@ def _b36(n: int) -> str:
             return out
 
 
-def make_verp_token(settings: Settings, delivery_id: int, *, now: datetime | None = None) -> str:
+VERP_KINDS = {"m": "member", "t": "test"}  # beside deliveries: transactional mail to a member, test sends
+
+
+@dataclass(frozen=True)
+class Verp:
+    kind: str  # "delivery", "member" (transactional mail: id is the subscriber's) or "test" (id: the campaign's)
+    id: int
+
+
+def make_verp_token(settings: Settings, delivery_id: int, *, now: datetime | None = None, kind: str = "delivery"
+                    ) -> str:
+    """A delivery's bounce token ``<id>.<day>.<mac>``; for ``kind`` "member" or "test",
+    ``<m|t>.<id>.<day>.<mac>``, so their bounces are told from a campaign's."""
     day = int((now or datetime.now(timezone.utc)).timestamp() // DAY) - _EPOCH_DAY
     body = f"{_b36(delivery_id)}.{_b36(max(day, 0))}"
+    if kind != "delivery":
+        body = {v: k for k, v in VERP_KINDS.items()}[kind] + "." + body
     return f"{body}.{_verp_mac(settings.secret_keys[0], body)}"
 
 
-def read_verp_token(settings: Settings, token: str, *, now: datetime | None = None) -> int:
-    """The delivery id of a VERP token, or :class:`TokenError` if forged, malformed or too old."""
+def read_verp(settings: Settings, token: str, *, now: datetime | None = None) -> Verp:
+    """What a VERP token names, or :class:`TokenError` if forged, malformed or too old."""
     import hmac
 
     parts = (token or "").lower().split(".")
-    if len(parts) != 3 or len(token) > 48:
+    kind = "delivery"
+    if len(parts) == 4 and parts[0] in VERP_KINDS:
+        kind = VERP_KINDS[parts[0]]
+    elif len(parts) != 3:
         raise TokenInvalid("not a gll-mail bounce token")
-    body = f"{parts[0]}.{parts[1]}"
-    if not any(hmac.compare_digest(_verp_mac(key, body), parts[2]) for key in settings.secret_keys):
+    if len(token) > 48:
+        raise TokenInvalid("not a gll-mail bounce token")
+    body = ".".join(parts[:-1])
+    if not any(hmac.compare_digest(_verp_mac(key, body), parts[-1]) for key in settings.secret_keys):
         raise TokenInvalid("bounce token signature does not match")
     try:
-        delivery_id, day = int(parts[0], 36), int(parts[1], 36)
+        number, day = int(parts[-3], 36), int(parts[-2], 36)
     except ValueError:
         raise TokenInvalid("not a gll-mail bounce token") from None
     today = int((now or datetime.now(timezone.utc)).timestamp() // DAY) - _EPOCH_DAY
     if today - day > VERP_MAX_DAYS:
         raise TokenExpired("bounce token too old")
-    return delivery_id
+    return Verp(kind, number)
+
+
+def read_verp_token(settings: Settings, token: str, *, now: datetime | None = None) -> int:
+    """The delivery id of a campaign message's VERP token, or :class:`TokenError` if forged,
+    malformed, too old, or the token of a transactional or test message."""
+    found = read_verp(settings, token, now=now)
+    if found.kind != "delivery":
+        raise TokenInvalid("not a campaign delivery's bounce token")
+    return found.id

@@ -83,13 +83,13 @@ def test_test_sends_real_marked_messages(runner, seeded, smtp_server, monkeypatc
     received = smtp_server.received
     assert [r.rcpt_tos for r in received] == [("reviewer@who.int",), (seeded,)]
     first = message_from_bytes(received[0].data, policy=policy.default)
-    assert first["Subject"] == "[TEST] WHO GLL releases reports on compassion – the heart of quality health services"
+    assert first["Subject"] == "[Test] WHO GLL releases reports on compassion – the heart of quality health services"
     assert first.get_content_type() == "multipart/alternative"
     html = first.get_body(("html",)).get_content()
     text = first.get_body(("plain",)).get_content()
     assert "https://gll.example.org/r/" in html and "Unsubscribe: https://gll.example.org/u/" in text
     second = message_from_bytes(received[1].data, policy=policy.default)
-    assert second["Subject"].startswith("[TEST] مختبر التعلّم العالمي")
+    assert second["Subject"].startswith("[تجربة] مختبر التعلّم العالمي")
     assert "Nadia &lt;b&gt;Benali&lt;/b&gt;" in second.get_body(("html",)).get_content()
 
 
@@ -113,7 +113,7 @@ def test_a_test_send_is_the_members_message_signed_and_all(runner, seeded, smtp_
     assert dkim.verify(first.data, dnsfunc=lambda name, timeout=5: record
                        if name == b"gll2026._domainkey.who.int." else None)
     message = message_from_bytes(first.data, policy=policy.default)
-    assert message["Subject"].startswith("[TEST] ")
+    assert message["Subject"].startswith("[تجربة] ")  # the seeded member reads Arabic
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "<https://gll.example.org/u/" in str(message["List-Unsubscribe"])
     assert message["Feedback-ID"] and message["List-Id"]

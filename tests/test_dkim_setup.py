@@ -128,3 +128,30 @@ def test_cli_keygen_record_and_check(runner, tmp_path, dns_server, monkeypatch):
     monkeypatch.setenv("GLL_MAIL_FROM", "GLL <news@gll.example.org>")
     misaligned = runner.invoke(main, ["dkim", "check", "--nameserver", dns_server.address])
     assert misaligned.exit_code == 0 and "DMARC will not count" in misaligned.stderr
+
+
+def test_cli_keygen_record_and_check_both_keys_of_dual_signing(runner, tmp_path, dns_server, monkeypatch):
+    rsa_made = runner.invoke(main, ["dkim", "keygen", "rsa.pem", "--selector", "gll2026", "--domain", "who.int"])
+    ed_made = runner.invoke(main, ["dkim", "keygen", "ed.pem", "--selector", "gll2026e", "--domain", "who.int",
+                                   "--algorithm", "ed25519"])
+    assert rsa_made.exit_code == 0 and ed_made.exit_code == 0, ed_made.output
+    assert "GLL_MAIL_DKIM_ED25519_KEY_FILE=ed.pem" in ed_made.output
+    assert "GLL_MAIL_DKIM_ED25519_SELECTOR=gll2026e" in ed_made.output and "Ed25519 alone" in ed_made.output
+    for name, value in {"KEY_FILE": tmp_path / "rsa.pem", "SELECTOR": "gll2026", "DOMAIN": "who.int",
+                        "ED25519_KEY_FILE": tmp_path / "ed.pem", "ED25519_SELECTOR": "gll2026e"}.items():
+        monkeypatch.setenv(f"GLL_MAIL_DKIM_{name}", str(value))
+    record = runner.invoke(main, ["dkim", "record"])
+    assert record.exit_code == 0, record.output
+    assert f"at {NAME}:" in record.output and "at gll2026e._domainkey.who.int:" in record.output
+    assert "k=rsa;" in record.output and "k=ed25519;" in record.output
+
+    rsa_signer = DkimSigner.from_file(tmp_path / "rsa.pem", "gll2026", "who.int")
+    ed_signer = DkimSigner.from_file(tmp_path / "ed.pem", "gll2026e", "who.int")
+    dns_server.records[NAME] = [zone_strings(rsa_signer)]
+    half = runner.invoke(main, ["dkim", "check", "--nameserver", dns_server.address])
+    assert half.exit_code == 1 and "OK: gll2026._domainkey.who.int publishes our rsa-sha256 key" in half.stdout
+    assert "DKIM check failed for gll2026e._domainkey.who.int: 1 error(s)" in half.stderr
+    dns_server.records["gll2026e._domainkey.who.int"] = [zone_strings(ed_signer)]
+    both = runner.invoke(main, ["dkim", "check", "--nameserver", dns_server.address])
+    assert both.exit_code == 0, both.output
+    assert "OK: gll2026e._domainkey.who.int publishes our ed25519-sha256 key" in both.stdout

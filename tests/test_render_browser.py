@@ -82,3 +82,64 @@ def test_every_link_is_present_and_visible_in_chromium(session, settings, tmp_pa
                 assert "Dear Amina," in page.inner_text("body") if language == "en" else True
         finally:
             browser.close()
+
+
+SCREENSHOTS = REPO / "docs" / "screenshots"
+
+
+def _luminance(css_color: str) -> float:
+    r, g, b = (int(float(x)) for x in css_color[css_color.index("(") + 1:].rstrip(")").split(",")[:3])
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+@pytest.mark.browser
+def test_light_and_dark_mode_rtl_accent_and_hidden_preheader_in_chromium(session, settings):
+    """Screenshots in light and dark mode (docs/screenshots/email-*-light.png, -dark.png); dark mode
+    recolours the page, cards and banner; the corrigendum accent is on the reading side; the
+    preheader is in the page but hidden; Chinese is zh-Hans."""
+    if not Path(CHROMIUM).exists():
+        need("Debian's chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    seed_catalog(session, settings.resources_dir)
+    renderers = {}
+    for name in ("2019-06-compassion-reports", "2019-06-18-corrigendum"):
+        source = load_source(REPO / "campaigns" / f"{name}.md")
+        renderers[source.kind] = CampaignRenderer(settings, session, source, sync_campaign(session, source))
+    cases = [("report-release", "en"), ("report-release", "zh"), ("corrigendum", "en"), ("corrigendum", "ar")]
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            for scheme in ("light", "dark"):
+                page = browser.new_page(viewport={"width": 700, "height": 1000}, color_scheme=scheme)
+                page.route("**/*", lambda route: route.abort())
+                for kind, language in cases:
+                    message = renderers[kind].render(Recipient("ScreenshotPublicId01", "x@example.org", "Amina",
+                                                               language))
+                    page.set_content(message.html, wait_until="load")
+                    page.screenshot(path=str(SCREENSHOTS / f"email-{kind}-{language}-{scheme}.png"), full_page=True)
+                    body = page.evaluate("getComputedStyle(document.body).backgroundColor")
+                    card = page.evaluate("getComputedStyle(document.querySelector('.gll-card')).backgroundColor")
+                    text = page.evaluate("getComputedStyle(document.querySelector('.gll-body')).color")
+                    if scheme == "dark":
+                        assert _luminance(body) < 60 and _luminance(card) < 60, (kind, language, body, card)
+                        assert _luminance(text) > 180, (kind, language, text)
+                    else:
+                        assert _luminance(body) > 200 and _luminance(card) > 240, (kind, language, body, card)
+                        assert _luminance(text) < 80, (kind, language, text)
+                    assert page.evaluate("document.documentElement.lang") == ("zh-Hans" if language == "zh"
+                                                                               else language)
+                    preview = page.locator('div[style^="display:none"]')
+                    assert preview.count() == 1 and preview.text_content() == message.preheader
+                    assert not preview.is_visible()
+                    assert message.preheader not in page.inner_text("body")
+                    if kind == "corrigendum":
+                        sides = page.evaluate("""(() => {
+                            const s = getComputedStyle(document.querySelector('.gll-banner td'));
+                            return [parseFloat(s.borderLeftWidth), parseFloat(s.borderRightWidth)];
+                        })()""")
+                        assert sides == ([0, 6] if language == "ar" else [6, 0]), (language, sides)
+                page.close()
+        finally:
+            browser.close()

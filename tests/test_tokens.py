@@ -140,3 +140,18 @@ def test_links_minted_by_the_old_renderer_still_open(settings):
     same = TokenMinter(settings.replace(secret_keys=(LEGACY_KEY,)), clock=T0.timestamp)
     assert same.mint([same.shape("gate", r="compassion-tools", c=42)], "Zx81_kq-PUBLICid0000000") == \
         [LEGACY_LINKS["gate"][0]]
+
+
+def test_verp_tokens_carry_their_kind_and_are_signed(settings):
+    from gll_mail.tokens import TokenInvalid, make_verp_token, read_verp, read_verp_token
+
+    for kind, number in (("delivery", 123456), ("member", 42), ("test", 7)):
+        token = make_verp_token(settings, number, kind=kind)
+        assert len(f"bounces+{token}") <= 64 and token == token.lower()
+        assert (read_verp(settings, token).kind, read_verp(settings, token).id) == (kind, number)
+    assert read_verp_token(settings, make_verp_token(settings, 5)) == 5
+    member = make_verp_token(settings, 5, kind="member")
+    with pytest.raises(TokenInvalid):
+        read_verp_token(settings, member)  # a member's token is never read as delivery 5's
+    with pytest.raises(TokenInvalid):
+        read_verp(settings, "t" + member[1:])  # the kind is signed too

@@ -26,7 +26,7 @@ from gll_mail.smtp.replies import (
     enhanced_code,
     generic_code,
 )
-from gll_mail.tokens import TokenError, read_token, read_verp_token
+from gll_mail.tokens import TokenError, read_token, read_verp
 
 HARD, SOFT, COMPLAINT, AUTO_REPLY, CHALLENGE, UNKNOWN, UNSUBSCRIBE = (
     "hard", "soft", "complaint", "auto-reply", "challenge", "unknown", "unsubscribe")
@@ -57,6 +57,8 @@ class BounceResult:
     rule: str                          # which rule decided
     recipients: list[str] = field(default_factory=list)
     delivery_id: int | None = None     # from a valid VERP token
+    subscriber_id: int | None = None   # from a valid VERP token of transactional mail (a confirmation)
+    test_send: bool = False            # a valid VERP token of a test send to the team
     message_ids: list[str] = field(default_factory=list)  # original Message-IDs found
     status: str = ""                   # enhanced status code, e.g. 5.1.1
     diagnostic: str = ""
@@ -226,8 +228,14 @@ def classify(settings: Settings, raw: bytes | str, envelope_to: str = "", *, use
     token = verp_token_of(settings, recipients)
     if token is not None:
         try:
-            result.delivery_id = read_verp_token(settings, token)
+            verp = read_verp(settings, token)
             result.verp = "valid"
+            if verp.kind == "delivery":
+                result.delivery_id = verp.id
+            elif verp.kind == "member":
+                result.subscriber_id = verp.id
+            else:
+                result.test_send = True
         except TokenError:
             result.verp = "forged"
     return result

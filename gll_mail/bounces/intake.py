@@ -181,6 +181,8 @@ def _find(session: Session, result: classify.BounceResult) -> tuple[Delivery | N
     def member(delivery: Delivery) -> Subscriber | None:  # None: the account was deleted since
         return session.get(Subscriber, delivery.subscriber_id) if delivery.subscriber_id is not None else None
 
+    if result.subscriber_id is not None:  # transactional mail: no delivery, the member is named
+        return None, session.get(Subscriber, result.subscriber_id)
     if result.delivery_id is not None:
         delivery = session.get(Delivery, result.delivery_id)
         if delivery is not None:
@@ -210,13 +212,15 @@ def apply(session: Session, settings: Settings, raw: bytes, envelope_to: str = "
         return _ignored(session, Outcome("forged-verp", "forged"), result, inbound_id)
     if result.kind == classify.UNSUBSCRIBE:
         return _unsubscribe(session, result, inbound_id)
+    if result.test_send:  # a test send went to the team's own address: never a member's bounce
+        return _ignored(session, Outcome(result.kind, "test-send"), result, inbound_id)
     delivery, sub = _find(session, result)
     if result.kind in (classify.AUTO_REPLY, classify.CHALLENGE, classify.UNKNOWN):
         # never a bounce; shown with the member it answered, when it can be told
         return _ignored(session, Outcome(result.kind, "ignored"), result, inbound_id, delivery, sub)
     if sub is None:
         return _ignored(session, Outcome(result.kind, "unmatched"), result, inbound_id)
-    match = _match_rule(result, delivery)
+    match = _match_rule(result, delivery, sub)
     if match == "address":
         # neither our signed VERP token nor one of our (unguessable) Message-IDs: anybody can write
         # a DSN or an ARF report naming a member's address to postmaster@ and have them suppressed
@@ -279,8 +283,10 @@ def _unsubscribe(session: Session, result: classify.BounceResult, inbound_id: in
     return Outcome(result.kind, "unsubscribed" if changed else "ignored", sub.id)
 
 
-def _match_rule(result: classify.BounceResult, delivery: Delivery | None) -> str:
+def _match_rule(result: classify.BounceResult, delivery: Delivery | None, sub: Subscriber | None = None) -> str:
     if result.verp == "valid" and delivery is not None and delivery.id == result.delivery_id:
+        return "verp"
+    if result.verp == "valid" and sub is not None and sub.id == result.subscriber_id:
         return "verp"
     if delivery is not None and delivery.message_id in result.message_ids:
         return "message-id"

@@ -18,12 +18,8 @@ import jinja2
 from jinja2 import meta
 from sqlmodel import Session, select
 
-from gll_mail.campaigns.render import (
-    classify_link,
-    layout_environment,
-    markdown_parser,
-    protect_jinja,
-)
+from gll_mail.campaigns.markdown import classify_link, markdown_parser, protect_jinja
+from gll_mail.campaigns.render import layout_environment
 from gll_mail.campaigns.sources import CampaignSource, variant_paths
 from gll_mail.languages import DEFAULT_LANGUAGE
 from gll_mail.models import Pod, Resource

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from gll_mail.languages import DEFAULT_LANGUAGE
+from gll_mail.languages import DEFAULT_LANGUAGE, language_tag
 
 STRINGS: dict[str, dict[str, str]] = {
     "en": {
@@ -33,7 +33,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "kind_report-release": "Report release",
         "kind_event": "Event",
         "kind_corrigendum": "Corrigendum",
-        "test_marker": "[TEST]",
+        "test_marker": "[Test]",
     },
     "fr": {
         "salutation_named": "Bonjour {name},",
@@ -57,7 +57,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "kind_report-release": "Publication de rapports",
         "kind_event": "Événement",
         "kind_corrigendum": "Rectificatif",
-        "test_marker": "[TEST]",
+        "test_marker": "[Test]",
     },
     "es": {
         "salutation_named": "Estimado/a {name}:",
@@ -81,7 +81,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "kind_report-release": "Publicación de informes",
         "kind_event": "Evento",
         "kind_corrigendum": "Corrección",
-        "test_marker": "[TEST]",
+        "test_marker": "[Prueba]",
     },
     "ru": {
         "salutation_named": "Уважаемый(-ая) {name}!",
@@ -106,7 +106,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "kind_report-release": "Публикация докладов",
         "kind_event": "Мероприятие",
         "kind_corrigendum": "Исправление",
-        "test_marker": "[TEST]",
+        "test_marker": "[Тест]",
     },
     "zh": {
         "salutation_named": "尊敬的{name}：",
@@ -129,7 +129,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "kind_report-release": "报告发布",
         "kind_event": "活动",
         "kind_corrigendum": "更正",
-        "test_marker": "[TEST]",
+        "test_marker": "[测试]",
     },
     "ar": {
         "salutation_named": "عزيزي/عزيزتي {name}،",
@@ -153,7 +153,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "kind_report-release": "إصدار تقارير",
         "kind_event": "فعالية",
         "kind_corrigendum": "تصويب",
-        "test_marker": "[TEST]",
+        "test_marker": "[تجربة]",
     },
 }
 
@@ -174,6 +174,10 @@ _DATE_FORMATS = {
 }
 
 CORRIGENDUM_PREFIXES = tuple({s["corrigendum_prefix"].strip(" :：") for s in STRINGS.values()})
+
+
+for _code, _strings in STRINGS.items():
+    _strings["lang_tag"] = language_tag(_code)  # the layouts' lang attribute: zh-Hans, not zh
 
 
 def strings_for(language: str) -> dict[str, str]:

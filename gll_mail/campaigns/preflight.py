@@ -157,6 +157,7 @@ def check(settings: Settings, session: Session, source: CampaignSource, *, check
     _check_rendering(report, settings, session, source, personalization_named=named)
     _check_schedule(report, session, source)
     _check_dkim(report, settings, source)
+    _check_production_signing(report, settings, source)
     return report
 
 
@@ -397,3 +398,23 @@ def _check_dkim(report: PreflightReport, settings: Settings, source: CampaignSou
     problem = signer and misalignment(signer, source.from_address or settings.from_address)
     if problem:
         report.warn(source.path, _key_line(source.path, "from") if source.from_address else None, problem)
+
+
+def _check_production_signing(report: PreflightReport, settings: Settings, source: CampaignSource) -> None:
+    """In production, unsigned mail or a signature DMARC does not count (d= not aligned with the From
+    domain) is an error: receivers would file the campaign as spam or reject it. Elsewhere the
+    warnings of :func:`_check_dkim` stay warnings."""
+    if settings.env != "production":
+        return
+    try:
+        signer = DkimSigner.from_settings(settings)
+    except DkimError:
+        return  # already an error
+    if signer is None:
+        report.error(None, None, "production refuses unsigned mail: set GLL_MAIL_DKIM_KEY_FILE, "
+                     "GLL_MAIL_DKIM_SELECTOR and GLL_MAIL_DKIM_DOMAIN (see `gll-mail dkim keygen`)")
+        return
+    problem = misalignment(signer, source.from_address or settings.from_address)
+    if problem:
+        report.error(source.path, _key_line(source.path, "from") if source.from_address else None,
+                     f"production refuses mail DMARC would not count as signed: {problem}")

@@ -3,9 +3,10 @@
 A proof is built by the campaign's own :class:`~gll_mail.campaigns.message.MessageBuilder` (every bulk-sender
 header, the DKIM signature when it is configured, the VERP envelope sender), so what the team
 checks in their inbox — the rendering, the one-click unsubscribe their mail program offers, the
-DKIM result in "show original" — is what members will see. Only the subject says ``[TEST]`` (in
-the message's language), and the Message-ID is new each time, so mail programs never fold two
-proofs into one.
+DKIM result in "show original" — is what members will see. Only the subject says ``[Test]`` (in
+the message's language), the Message-ID is new each time, so mail programs never fold two
+proofs into one, and the envelope sender and Feedback-ID mark the message as a test: a bounce or
+a complaint about a proof never counts against a member or the campaign.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from gll_mail.campaigns.render import CampaignRenderer, Recipient, recipient_for
 from gll_mail.campaigns.sources import CampaignSource
 from gll_mail.settings import Settings
 from gll_mail.smtp.client import SmtpConfig, send_raw
-from gll_mail.smtp.dkim import DkimSigner
+from gll_mail.smtp.dkim import signer_from_settings
 from gll_mail.subscribers import find_by_email
 
 
@@ -43,7 +44,7 @@ def build_proofs(settings: Settings, session: Session, source: CampaignSource, a
     campaign_id = campaign.id if campaign is not None else 0
     renderer = CampaignRenderer(settings, session, source, campaign)
     builder = MessageBuilder(settings, campaign_id=campaign_id, slug=source.slug, kind=source.kind,
-                             from_address=source.from_address or "", signer=DkimSigner.from_settings(settings))
+                             from_address=source.from_address or "", signer=signer_from_settings(settings), test=True)
     proofs = []
     for address in addresses:
         email = normalize_email(address)

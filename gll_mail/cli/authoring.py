@@ -103,7 +103,7 @@ def preview_command(app: AppContext, source: str, language: str | None, as_email
 @click.option("--force", is_flag=True, help="Send even when the preflight finds errors.")
 @pass_app
 def test_command(app: AppContext, source: str, to: tuple[str, ...], language: str | None, force: bool) -> None:
-    """Send real test messages of SOURCE, marked [TEST], to the given addresses.
+    """Send real test messages of SOURCE, marked [Test], to the given addresses.
 
     Each is the message a recipient gets: every campaign header, the one-click unsubscribe and,
     when GLL_MAIL_DKIM_* is set, the DKIM signature. A subscriber's address gets their language,

@@ -16,8 +16,6 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 from typing import Mapping
 
 from sqlalchemy import String, cast, update
@@ -26,7 +24,9 @@ from sqlmodel import Session, select
 
 from gll_mail import links
 from gll_mail.addresses import InvalidAddress, clean_text, email_hash, normalize_email
+from gll_mail.campaigns.message import BuiltMessage, MessageBuilder
 from gll_mail.campaigns.records import linked_campaign
+from gll_mail.campaigns.render import RenderedMessage
 from gll_mail.catalog import list_topics
 from gll_mail.db import write_lock
 from gll_mail.events import record_event
@@ -41,7 +41,8 @@ from gll_mail.models import (
     utcnow,
 )
 from gll_mail.settings import Settings
-from gll_mail.smtp.client import SmtpConfig, send_one
+from gll_mail.smtp.client import SmtpConfig, send_raw
+from gll_mail.smtp.dkim import signer_from_settings
 from gll_mail.suppressions import unsuppress
 from gll_mail.tokens import TokenData
 
@@ -153,30 +154,29 @@ def start_registration(session: Session, settings: Settings, form: RegistrationF
     return Started(subscriber, url)
 
 
-def confirmation_message(settings: Settings, subscriber: Subscriber, url: str) -> EmailMessage:
+def confirmation_message(settings: Settings, subscriber: Subscriber, url: str) -> BuiltMessage:
+    """The confirmation email, built like a campaign message (DKIM, VERP envelope sender naming the
+    member, exact headers, Content-Language) but as transactional mail: no List-* headers."""
     from gll_mail.members.web_strings import strings_for
 
     pending = (subscriber.attributes or {}).get(PENDING, {})
     language = pending.get("language") or subscriber.language
     s = strings_for(language)
-    message = EmailMessage()
-    message["From"] = settings.from_address
-    message["To"] = subscriber.email
-    message["Subject"] = s["mail_confirm_subject"]
-    message["Date"] = format_datetime(utcnow())
-    message["Message-ID"] = make_msgid(domain=settings.bounce_domain)
-    message["Auto-Submitted"] = "auto-generated"
-    message["Content-Language"] = language
     # never the name just typed into the form: anyone can type anything for any address, and this
     # email goes out from the WHO's address; the name on record (imported or confirmed) is fine
     name = subscriber.name or s["colleague"]
-    message.set_content(s["mail_confirm_body"].format(name=name, url=url) + "\n\n-- \n" + s["site"] + "\n")
-    return message
+    text = s["mail_confirm_body"].format(name=name, url=url) + "\n\n-- \n" + s["site"] + "\n"
+    builder = MessageBuilder(settings, campaign_id=0, slug="confirm", kind="transactional", transactional=True,
+                             signer=signer_from_settings(settings))
+    return builder.build_transactional(RenderedMessage(language, s["mail_confirm_subject"], "", text, ""),
+                                       subscriber_id=subscriber.id, name=subscriber.name or "",
+                                       email=subscriber.email)
 
 
 def send_confirmation(settings: Settings, subscriber: Subscriber, url: str) -> None:
     """Mail the confirm link now (raises the SMTP client's error when the server refuses)."""
-    send_one(SmtpConfig.from_url(settings.smtp_url), confirmation_message(settings, subscriber, url))
+    built = confirmation_message(settings, subscriber, url)
+    send_raw(SmtpConfig.from_url(settings.smtp_url), built.sender, built.recipient, built.data)
 
 
 class ConfirmError(LookupError):

@@ -47,8 +47,9 @@ def generate_key(path: str | Path, selector: str, domain: str, algorithm: str = 
     return signer
 
 
-def dns_name(signer: DkimSigner) -> str:
-    return f"{signer.selector.decode()}._domainkey.{signer.domain.decode()}"
+def dns_name(signer) -> str:
+    """``SELECTOR._domainkey.DOMAIN`` of a signer (both names, comma-separated, when dual signing)."""
+    return ", ".join(f"{s.selector.decode()}._domainkey.{s.domain.decode()}" for s in signer.signers)
 
 
 def zone_entry(signer: DkimSigner, ttl: int = 3600) -> str:
