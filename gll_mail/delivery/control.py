@@ -55,12 +55,14 @@ class DeliveryError(GllMailError):
 
 
 def prepare(engine: Engine, settings: Settings, source) -> Campaign:
-    """Preflight, then the campaign row in step with its source. Raises when it may not be sent.
+    """Preflight, then the approvals (``GLL_MAIL_APPROVALS_REQUIRED``: the current content must carry
+    them), then the campaign row in step with its source. Raises when it may not be sent.
 
     A campaign that has started sending is frozen (``sync_campaign`` refuses changed content); its
     preflight may fail for reasons of the moment (say, everyone left the audience), which must not
     keep its remaining messages from going out.
     """
+    from gll_mail.campaigns.approvals import require_approved
     from gll_mail.campaigns.preflight import check
     from gll_mail.campaigns.records import get_campaign, sync_campaign
 
@@ -72,6 +74,8 @@ def prepare(engine: Engine, settings: Settings, source) -> Campaign:
         if not report.ok and not started:
             problems = "\n".join(f"  {p}" for p in report.errors)
             raise DeliveryError(f"{source.slug} fails its preflight ({report.summary()}):\n{problems}")
+        if not started:
+            require_approved(settings, session, source)  # keeps the revision it checked
         campaign = sync_campaign(session, source)
         session.commit()
         return campaign
@@ -111,6 +115,7 @@ def launch_checked(engine: Engine, settings: Settings, campaign_id: int) -> int:
     ``campaign schedule`` and the send time a resource file can be deleted, a pod removed or the
     source edited. A campaign that fails is paused before anything is enqueued, with the first
     problem as the reason (`campaign status` shows it); fixed, `campaign resume` launches it."""
+    from gll_mail.campaigns.approvals import ApprovalRequired, require_approved
     from gll_mail.campaigns.preflight import check
     from gll_mail.campaigns.sources import SourceError, load_source
 
@@ -132,6 +137,12 @@ def launch_checked(engine: Engine, settings: Settings, campaign_id: int) -> int:
                 report = check(settings, session, source)
                 if not report.ok:
                     problem = f"preflight failed at send time ({report.summary()}): {report.errors[0]}"
+                else:
+                    try:  # the approved content, and nothing else, goes out
+                        require_approved(settings, session, source)
+                        session.commit()
+                    except ApprovalRequired as exc:
+                        problem = f"not approved at send time: {exc}"
     if problem:
         log.warning("campaign %s not launched: %s", campaign_id, problem)
         lifecycle.hold(engine, campaign_id, problem)
