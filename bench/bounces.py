@@ -49,9 +49,17 @@ def main() -> None:
     report = scan_maildir(engine, settings, str(tmp / "Maildir"))
     rate = report.stored / (time.perf_counter() - t)
     print(f"processed {report.stored} messages, kinds {report.kinds}", file=sys.stderr)
-    print(json.dumps({"messages": report.stored, "msgs_per_s": round(rate, 1),
-                      "baseline_flufl_scan_msgs_per_s": round(baseline, 1), "failed": report.failed,
-                      "database": "sqlite"}))
+    print(
+        json.dumps(
+            {
+                "messages": report.stored,
+                "msgs_per_s": round(rate, 1),
+                "baseline_flufl_scan_msgs_per_s": round(baseline, 1),
+                "failed": report.failed,
+                "database": "sqlite",
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,9 @@ def make_csv(path: Path, rows: int) -> None:
         writer = csv.writer(fh)
         writer.writerow(["email", "name", "language", "country", "organization", "role"])
         for i in range(rows):
-            writer.writerow([f"Member.{i}@Example-{i % 97}.org", f"Member {i}", LANGS[i % 6], "Ghana",
-                             "District Hospital", "Nurse"])
+            writer.writerow(
+                [f"Member.{i}@Example-{i % 97}.org", f"Member {i}", LANGS[i % 6], "Ghana", "District Hospital", "Nurse"]
+            )
 
 
 def ceiling(path: Path, db: Path) -> float:

@@ -46,8 +46,10 @@ TARGET = 10_000
 
 def recipients(count: int) -> list[Recipient]:
     names = ["Amina Haddad", "Wei Zhang", "Olga Petrova", "Carlos García", "", "Jean Dubois", "Priya Sharma"]
-    return [Recipient(secrets.token_urlsafe(16), f"member{i}@example.org", names[i % len(names)], LANGS[i % 6])
-            for i in range(count)]
+    return [
+        Recipient(secrets.token_urlsafe(16), f"member{i}@example.org", names[i % len(names)], LANGS[i % 6])
+        for i in range(count)
+    ]
 
 
 def timed(fn, items) -> tuple[float, float]:
@@ -66,10 +68,15 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        settings = Settings(env="test", database_url=f"sqlite:///{tmp / 'bench.db'}",
-                            base_url="https://gll.example.org", secret_keys=("bench-" + "k" * 40,),
-                            campaigns_dir=REPO / "campaigns", templates_dir=REPO / "templates" / "emails",
-                            resources_dir=tmp / "resources")
+        settings = Settings(
+            env="test",
+            database_url=f"sqlite:///{tmp / 'bench.db'}",
+            base_url="https://gll.example.org",
+            secret_keys=("bench-" + "k" * 40,),
+            campaigns_dir=REPO / "campaigns",
+            templates_dir=REPO / "templates" / "emails",
+            resources_dir=tmp / "resources",
+        )
         engine = make_engine(settings.database_url)
         migrate(engine)
         with session_scope(engine) as session:
@@ -86,20 +93,35 @@ def main() -> None:
         wall, cpu = timed(renderer.render, people)
         sample = renderer.render(people[0])
 
-        mjml_templates = {code: jinja2.Environment(autoescape=True).from_string(v.mjml)
-                          for code, v in renderer.variants.items()}
-        text_templates = {code: jinja2.Environment(autoescape=False).from_string(v.text_source)
-                          for code, v in renderer.variants.items()}
+        mjml_templates = {
+            code: jinja2.Environment(autoescape=True).from_string(v.mjml) for code, v in renderer.variants.items()
+        }
+        text_templates = {
+            code: jinja2.Environment(autoescape=False).from_string(v.text_source)
+            for code, v in renderer.variants.items()
+        }
 
         def naive(recipient: Recipient) -> tuple[str, str]:
             variant = renderer.variant_for(recipient.language)
             strings = variant.strings
-            context = dict(_GLOBALS, links=renderer.minter.urls(variant.link_keys, recipient.public_id),
-                           subscriber=_SubscriberView(recipient.name or strings["colleague"], recipient.email,
-                                                      variant.language, recipient.public_id, (), bool(recipient.name)),
-                           language=variant.language, pods=(), subject=variant.subject_text,
-                           salutation=strings["salutation_named"].format(name=recipient.name) if recipient.name
-                           else strings["salutation"])
+            context = dict(
+                _GLOBALS,
+                links=renderer.minter.urls(variant.link_keys, recipient.public_id),
+                subscriber=_SubscriberView(
+                    recipient.name or strings["colleague"],
+                    recipient.email,
+                    variant.language,
+                    recipient.public_id,
+                    (),
+                    bool(recipient.name),
+                ),
+                language=variant.language,
+                pods=(),
+                subject=variant.subject_text,
+                salutation=strings["salutation_named"].format(name=recipient.name)
+                if recipient.name
+                else strings["salutation"],
+            )
             html = compile_mjml(mjml_templates[variant.language].render(context))
             return html, text_templates[variant.language].render(context)
 
@@ -129,10 +151,14 @@ def main() -> None:
         "cpus": os.cpu_count(),
     }
     print(f"{source.slug}: {result['languages']} languages compiled in {compile_s * 1000:.0f} ms")
-    print(f"compiled once:   {result['messages_per_s']:>7,} messages/s ({result['per_recipient_us']} µs each, "
-          f"{result['messages_per_cpu_s']:,} per CPU second)")
-    print(f"MJML per message:{result['baseline_messages_per_s']:>7,} messages/s "
-          f"({result['baseline_per_recipient_us']} µs each) — baseline")
+    print(
+        f"compiled once:   {result['messages_per_s']:>7,} messages/s ({result['per_recipient_us']} µs each, "
+        f"{result['messages_per_cpu_s']:,} per CPU second)"
+    )
+    print(
+        f"MJML per message:{result['baseline_messages_per_s']:>7,} messages/s "
+        f"({result['baseline_per_recipient_us']} µs each) — baseline"
+    )
     print(f"speed-up ×{result['speedup']}; target {TARGET:,}/s/core: {'met' if result['meets_target'] else 'NOT met'}")
     print(json.dumps(result))
 

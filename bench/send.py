@@ -84,7 +84,7 @@ class TreeMemory:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> "TreeMemory":
+    def __enter__(self) -> TreeMemory:
         self._thread.start()
         return self
 
@@ -145,7 +145,7 @@ class CpuMeter:
         busy = user + nice + system + irq + softirq
         return busy, busy + idle + iowait
 
-    def __enter__(self) -> "CpuMeter":
+    def __enter__(self) -> CpuMeter:
         self._start = self._read() if os.path.exists("/proc/stat") else None
         return self
 
@@ -169,12 +169,14 @@ def start_sink() -> tuple[subprocess.Popen, int, str]:
     binary = shutil.which("smtp-sink") or ("/usr/sbin/smtp-sink" if Path("/usr/sbin/smtp-sink").exists() else None)
     if binary:
         args = [binary, "-u", "nobody"] if os.geteuid() == 0 else [binary]
-        proc = subprocess.Popen(args + [f"127.0.0.1:{port}", "256"], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            args + [f"127.0.0.1:{port}", "256"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         kind = "postfix smtp-sink"
     else:
-        proc = subprocess.Popen([sys.executable, "-c", SINK_SCRIPT, str(port)], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", SINK_SCRIPT, str(port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
         proc.stdout.readline()
         kind = "aiosmtpd sink"
     for _ in range(200):
@@ -191,19 +193,35 @@ def add_subscribers(engine, count: int, start: int = 0) -> None:
     langs = ["en"] * 4 + ["fr", "es"]
     step = 20_000
     for offset in range(start, start + count, step):
-        rows = [dict(public_id=secrets.token_urlsafe(16), email=f"member{i:07d}@example.org", name=NAMES[i % 7],
-                     language=langs[i % len(langs)], country="", organization="", role="", status="active",
-                     paused=False, consent_source="bench", created_at=now, updated_at=now, attributes={})
-                for i in range(offset, min(offset + step, start + count))]
+        rows = [
+            {
+                "public_id": secrets.token_urlsafe(16),
+                "email": f"member{i:07d}@example.org",
+                "name": NAMES[i % 7],
+                "language": langs[i % len(langs)],
+                "country": "",
+                "organization": "",
+                "role": "",
+                "status": "active",
+                "paused": False,
+                "consent_source": "bench",
+                "created_at": now,
+                "updated_at": now,
+                "attributes": {},
+            }
+            for i in range(offset, min(offset + step, start + count))
+        ]
         with engine.begin() as connection:
             connection.execute(insert(Subscriber.__table__), rows)
 
 
 def campaign_source(folder: Path, slug: str, audience: str) -> Path:
     path = folder / f"{slug}.md"
-    path.write_text(f"---\nslug: {slug}\nkind: report-release\nsubject: \"Reports on compassion, "
-                    f"{{{{ subscriber.name or 'colleague' }}}}\"\naudience:\n  {audience}\n---\n\n{BODY}",
-                    encoding="utf-8")
+    path.write_text(
+        f'---\nslug: {slug}\nkind: report-release\nsubject: "Reports on compassion, '
+        f"{{{{ subscriber.name or 'colleague' }}}}\"\naudience:\n  {audience}\n---\n\n{BODY}",
+        encoding="utf-8",
+    )
     return path
 
 
@@ -217,8 +235,9 @@ def baseline(settings, engine, source_path: Path, port: int, count: int) -> floa
     """The naive way: per recipient render, build an EmailMessage, and send it with smtplib."""
     with Session(engine) as session:
         renderer = CampaignRenderer(settings, session, load_source(source_path), None)
-        people = session.execute(text("SELECT public_id, email, name, language FROM subscriber ORDER BY id LIMIT :n"),
-                                 {"n": count}).all()
+        people = session.execute(
+            text("SELECT public_id, email, name, language FROM subscriber ORDER BY id LIMIT :n"), {"n": count}
+        ).all()
     started = time.perf_counter()
     for public_id, email, name, language in people:
         rendered = renderer.render(Recipient(public_id, email, name, language, ()))
@@ -237,26 +256,41 @@ def baseline(settings, engine, source_path: Path, port: int, count: int) -> floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--subscribers", type=int, default=100_000)
-    parser.add_argument("--dkim-subscribers", type=int, default=0,
-                        help="recipients of the DKIM run (default: as many as --subscribers, so both runs "
-                             "carry the same start-up costs)")
+    parser.add_argument(
+        "--dkim-subscribers",
+        type=int,
+        default=0,
+        help="recipients of the DKIM run (default: as many as --subscribers, so both runs "
+        "carry the same start-up costs)",
+    )
     parser.add_argument("--baseline", type=int, default=2_000, help="recipients of the naive smtplib loop")
     parser.add_argument("--database", default="", help="a PostgreSQL URL (default: SQLite in a temp folder)")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=1, help="drain with this many worker processes")
-    parser.add_argument("--render-processes", type=int, default=-1,
-                        help="GLL_MAIL_RENDER_PROCESSES of each worker (-1: automatic, 0: render in the sender)")
+    parser.add_argument(
+        "--render-processes",
+        type=int,
+        default=-1,
+        help="GLL_MAIL_RENDER_PROCESSES of each worker (-1: automatic, 0: render in the sender)",
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="gll-bench-send-"))
     database = args.database or f"sqlite:///{workdir / 'bench.db'}"
     sink, port, sink_kind = start_sink()
     try:
-        settings = Settings(env="test", database_url=database, base_url="https://gll.example.org",
-                            secret_keys=("bench-key-" + "x" * 40,), smtp_url=f"smtp://127.0.0.1:{port}",
-                            campaigns_dir=workdir / "campaigns", templates_dir=REPO / "templates" / "emails",
-                            resources_dir=workdir / "resources", smtp_connections=args.connections,
-                            render_processes=args.render_processes)
+        settings = Settings(
+            env="test",
+            database_url=database,
+            base_url="https://gll.example.org",
+            secret_keys=("bench-key-" + "x" * 40,),
+            smtp_url=f"smtp://127.0.0.1:{port}",
+            campaigns_dir=workdir / "campaigns",
+            templates_dir=REPO / "templates" / "emails",
+            resources_dir=workdir / "resources",
+            smtp_connections=args.connections,
+            render_processes=args.render_processes,
+        )
         settings.campaigns_dir.mkdir()
         if not database.startswith("sqlite"):
             create_postgres_database(database)
@@ -291,8 +325,11 @@ def main() -> None:
 
         key = rsa.generate_private_key(65537, 2048)
         key_path = workdir / "dkim.pem"
-        key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
+        key_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
         dkim_settings = settings.replace(dkim_key_file=str(key_path), dkim_selector="bench", dkim_domain="who.int")
         dkim_count = min(args.dkim_subscribers or args.subscribers, args.subscribers)
         with engine.begin() as connection:
@@ -311,8 +348,13 @@ def main() -> None:
 
         baseline_rate = baseline(settings, engine, main_path, port, min(args.baseline, args.subscribers))
         rate = args.subscribers / total_s
-        peak_rss_mb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                          resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024  # sink excluded: not ours
+        peak_rss_mb = (
+            max(
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+            )
+            / 1024
+        )  # sink excluded: not ours
         result = {
             "subscribers": args.subscribers,
             "msgs_per_s": round(rate),
@@ -347,11 +389,13 @@ def create_postgres_database(url: str) -> None:
     from sqlalchemy.engine import make_url
 
     target = make_url(url)
-    admin = make_engine(target.set(database="postgres").render_as_string(hide_password=False),
-                        isolation_level="AUTOCOMMIT")
+    admin = make_engine(
+        target.set(database="postgres").render_as_string(hide_password=False), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as connection:
-        if not connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
-                                  {"n": target.database}).scalar():
+        if not connection.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}
+        ).scalar():
             connection.execute(text(f'CREATE DATABASE "{target.database}"'))
     admin.dispose()
 

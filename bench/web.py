@@ -33,22 +33,22 @@ sys.path.insert(0, str(REPO))
 from sqlalchemy import func, insert  # noqa: E402
 from sqlmodel import Session, select  # noqa: E402
 
-from gll_mail import links
+from gll_mail import links  # noqa: E402
 from gll_mail.db import make_engine, migrate  # noqa: E402
 from gll_mail.demo.data import seed_catalog  # noqa: E402
 from gll_mail.models import Pod, PodMembership, Resource, Subscriber, utcnow  # noqa: E402
 from gll_mail.settings import Settings  # noqa: E402
 
 KEY = secrets.token_urlsafe(48)
-HELLO_APP = '''
+HELLO_APP = """
 from flask import Flask
 app = Flask(__name__)
 
 @app.get("/hello")
 def hello():
     return "hello"
-'''
-LUA = '''
+"""
+LUA = """
 local paths = {}
 init = function(args)
   for line in io.lines(args[1]) do paths[#paths + 1] = line end
@@ -63,7 +63,7 @@ done = function(summary, latency, requests)
   io.write(string.format("WRKJSON {\\"requests\\": %d, \\"seconds\\": %f, \\"p50_us\\": %d, \\"p99_us\\": %d, \\"errors\\": %d}\\n",
     summary.requests, summary.duration / 1e6, latency:percentile(50), latency:percentile(99), bad))
 end
-'''
+"""
 
 
 def free_port() -> int:
@@ -77,8 +77,12 @@ def ensure_wrk() -> str:
     if found:
         return found
     print("installing wrk with apt-get …", file=sys.stderr)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False, capture_output=True,
-                   env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "wrk"],
+        check=False,
+        capture_output=True,
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+    )
     found = shutil.which("wrk")
     if not found:
         raise SystemExit("wrk is not installed and apt-get could not install it")
@@ -106,10 +110,27 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def run_wrk(wrk: str, url: str, paths_file: Path, script: Path, seconds: int, connections: int,
-            threads: int) -> dict:
-    out = subprocess.run([wrk, "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--timeout", "5s",
-                          "-s", str(script), url, str(paths_file)], capture_output=True, text=True, check=True)
+def run_wrk(wrk: str, url: str, paths_file: Path, script: Path, seconds: int, connections: int, threads: int) -> dict:
+    out = subprocess.run(
+        [
+            wrk,
+            "-t",
+            str(threads),
+            "-c",
+            str(connections),
+            "-d",
+            f"{seconds}s",
+            "--timeout",
+            "5s",
+            "-s",
+            str(script),
+            url,
+            str(paths_file),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     match = re.search(r"WRKJSON (\{.*\})", out.stdout)
     if not match:
         raise SystemExit(f"wrk printed no summary:\n{out.stdout}\n{out.stderr}")
@@ -125,23 +146,46 @@ def seed(database_url: str, resources_dir: Path, members: int, settings: Setting
     migrate(engine)
     with Session(engine) as session:
         seed_catalog(session, resources_dir)
-        session.add(Resource(slug="quality-handbook", title="Handbook for national quality policy",
-                             url="https://www.who.int/publications/i/item/9789241565561", access="registered"))
+        session.add(
+            Resource(
+                slug="quality-handbook",
+                title="Handbook for national quality policy",
+                url="https://www.who.int/publications/i/item/9789241565561",
+                access="registered",
+            )
+        )
         session.commit()
         now = utcnow()
-        rows = [dict(public_id=secrets.token_urlsafe(16), email=f"m{i:06d}@example.org", name=f"Member {i}",
-                     language="en", country="", organization="", role="", status="active", paused=False,
-                     registered_at=now, consent_source="bench", created_at=now, updated_at=now, attributes={})
-                for i in range(members)]
+        rows = [
+            {
+                "public_id": secrets.token_urlsafe(16),
+                "email": f"m{i:06d}@example.org",
+                "name": f"Member {i}",
+                "language": "en",
+                "country": "",
+                "organization": "",
+                "role": "",
+                "status": "active",
+                "paused": False,
+                "registered_at": now,
+                "consent_source": "bench",
+                "created_at": now,
+                "updated_at": now,
+                "attributes": {},
+            }
+            for i in range(members)
+        ]
         session.execute(insert(Subscriber.__table__), rows)
         pod_id = session.exec(select(Pod.id).where(Pod.slug == "compassion")).one()
         ids = session.exec(select(Subscriber.id).order_by(Subscriber.id)).all()
-        session.execute(insert(PodMembership.__table__),
-                        [dict(subscriber_id=i, pod_id=pod_id, joined_at=now) for i in ids[::5]])
+        session.execute(
+            insert(PodMembership.__table__),
+            [{"subscriber_id": i, "pod_id": pod_id, "joined_at": now} for i in ids[::5]],
+        )
         session.commit()
     engine.dispose()
     prefix = settings.base_url.rstrip("/")
-    return [links.gate_url(settings, r["public_id"], "quality-handbook")[len(prefix):] for r in rows]
+    return [links.gate_url(settings, r["public_id"], "quality-handbook")[len(prefix) :] for r in rows]
 
 
 def main() -> int:
@@ -157,8 +201,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="gll-bench-web-") as tmp:
         folder = Path(tmp)
         port, hello_port = free_port(), free_port()
-        settings = Settings(env="development", database_url=f"sqlite:///{folder / 'web.db'}", secret_keys=(KEY,),
-                            base_url=f"http://127.0.0.1:{port}", resources_dir=folder / "resources")
+        settings = Settings(
+            env="development",
+            database_url=f"sqlite:///{folder / 'web.db'}",
+            secret_keys=(KEY,),
+            base_url=f"http://127.0.0.1:{port}",
+            resources_dir=folder / "resources",
+        )
         paths = seed(settings.database_url, settings.resources_dir, args.members, settings)
         paths_file = folder / "paths.txt"
         paths_file.write_text("\n".join(paths) + "\n")
@@ -168,16 +217,40 @@ def main() -> int:
         script.write_text(LUA)
         (folder / "hello_app.py").write_text(HELLO_APP)
         env = {k: v for k, v in os.environ.items() if not k.startswith("GLL_MAIL_")}
-        env.update(GLL_MAIL_ENV="development", GLL_MAIL_DATABASE_URL=settings.database_url, GLL_MAIL_SECRET_KEYS=KEY,
-                   GLL_MAIL_BASE_URL=settings.base_url, GLL_MAIL_RESOURCES_DIR=str(settings.resources_dir),
-                   GLL_MAIL_WEB_RATE_LIMIT="0")
+        env.update(
+            GLL_MAIL_ENV="development",
+            GLL_MAIL_DATABASE_URL=settings.database_url,
+            GLL_MAIL_SECRET_KEYS=KEY,
+            GLL_MAIL_BASE_URL=settings.base_url,
+            GLL_MAIL_RESOURCES_DIR=str(settings.resources_dir),
+            GLL_MAIL_WEB_RATE_LIMIT="0",
+        )
         results = {}
         servers = {
-            "hello": ([sys.executable, "-m", "gunicorn", "-w", str(args.workers), "-b", f"127.0.0.1:{hello_port}",
-                       "--no-control-socket",
-                       "--chdir", str(folder), "hello_app:app"], hello_port, "/hello", hello_paths),
-            "gated": ([str(gll), "serve", "--port", str(port), "--workers", str(args.workers)], port, "/healthz",
-                      paths_file),
+            "hello": (
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "-w",
+                    str(args.workers),
+                    "-b",
+                    f"127.0.0.1:{hello_port}",
+                    "--no-control-socket",
+                    "--chdir",
+                    str(folder),
+                    "hello_app:app",
+                ],
+                hello_port,
+                "/hello",
+                hello_paths,
+            ),
+            "gated": (
+                [str(gll), "serve", "--port", str(port), "--workers", str(args.workers)],
+                port,
+                "/healthz",
+                paths_file,
+            ),
         }
         for name, (command, server_port, probe, plist) in servers.items():
             proc = subprocess.Popen(command, env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -195,17 +268,31 @@ def main() -> int:
             clicks = session.exec(select(func.count()).select_from(Event)).one()
         engine.dispose()
     gated, hello = results["gated"], results["hello"]
-    print(f"gated links: {gated['req_per_s']:.0f} req/s, p50 {gated['p50_us'] / 1000:.1f} ms, "
-          f"p99 {gated['p99_us'] / 1000:.1f} ms ({gated['non_2xx_3xx']} non-2xx/3xx, {clicks} click events)")
+    print(
+        f"gated links: {gated['req_per_s']:.0f} req/s, p50 {gated['p50_us'] / 1000:.1f} ms, "
+        f"p99 {gated['p99_us'] / 1000:.1f} ms ({gated['non_2xx_3xx']} non-2xx/3xx, {clicks} click events)"
+    )
     print(f"hello ceiling: {hello['req_per_s']:.0f} req/s, p99 {hello['p99_us'] / 1000:.1f} ms")
-    print(json.dumps({
-        "req_per_s": round(gated["req_per_s"]), "p50_ms": round(gated["p50_us"] / 1000, 2),
-        "p99_ms": round(gated["p99_us"] / 1000, 2), "hello_req_per_s": round(hello["req_per_s"]),
-        "hello_p99_ms": round(hello["p99_us"] / 1000, 2), "ratio": round(gated["req_per_s"] / hello["req_per_s"], 3),
-        "non_2xx_3xx": gated["non_2xx_3xx"], "errors": gated["errors"], "click_events": clicks,
-        "workers": args.workers, "connections": args.connections, "seconds": args.seconds,
-        "target_req_per_s": 1500, "target_p99_ms": 25,
-    }))
+    print(
+        json.dumps(
+            {
+                "req_per_s": round(gated["req_per_s"]),
+                "p50_ms": round(gated["p50_us"] / 1000, 2),
+                "p99_ms": round(gated["p99_us"] / 1000, 2),
+                "hello_req_per_s": round(hello["req_per_s"]),
+                "hello_p99_ms": round(hello["p99_us"] / 1000, 2),
+                "ratio": round(gated["req_per_s"] / hello["req_per_s"], 3),
+                "non_2xx_3xx": gated["non_2xx_3xx"],
+                "errors": gated["errors"],
+                "click_events": clicks,
+                "workers": args.workers,
+                "connections": args.connections,
+                "seconds": args.seconds,
+                "target_req_per_s": 1500,
+                "target_p99_ms": 25,
+            }
+        )
+    )
     return 0
 
 

@@ -35,6 +35,7 @@ def check_slug(slug: str) -> str:
 
 # --- topics ---------------------------------------------------------------------------------
 
+
 def create_topic(session: Session, *, slug: str, name: str, description: str = "") -> Topic:
     check_slug(slug)
     if session.exec(select(Topic).where(Topic.slug == slug)).first():
@@ -57,6 +58,7 @@ def list_topics(session: Session) -> list[Topic]:
 
 
 # --- pods -----------------------------------------------------------------------------------
+
 
 def create_pod(session: Session, *, slug: str, name: str, description: str = "") -> Pod:
     check_slug(slug)
@@ -93,14 +95,17 @@ def is_pod_member(session: Session, subscriber: Subscriber, pod: Pod) -> bool:
     return active_membership(session, subscriber, pod) is not None
 
 
-def join_pod(session: Session, subscriber: Subscriber, pod: Pod, *, source: str, campaign_id: int | None = None) -> bool:
+def join_pod(
+    session: Session, subscriber: Subscriber, pod: Pod, *, source: str, campaign_id: int | None = None
+) -> bool:
     """Add the member to the pod; returns False when they already were in it. ``campaign_id``: the
     campaign whose link they followed (its report counts the join)."""
     if is_pod_member(session, subscriber, pod):
         return False
     session.add(PodMembership(subscriber_id=subscriber.id, pod_id=pod.id))
-    record_event(session, EventType.POD_JOINED, subscriber=subscriber, pod_id=pod.id, source=source,
-                 campaign_id=campaign_id)
+    record_event(
+        session, EventType.POD_JOINED, subscriber=subscriber, pod_id=pod.id, source=source, campaign_id=campaign_id
+    )
     session.flush()
     return True
 
@@ -129,6 +134,7 @@ def member_pods(session: Session, subscriber: Subscriber) -> list[Pod]:
 
 
 # --- resources ------------------------------------------------------------------------------
+
 
 def parse_access(access: str) -> tuple[str, str | None]:
     """``'public'`` → ('public', None); ``'pod:ipc'`` → ('pod', 'ipc')."""

@@ -6,10 +6,11 @@ from __future__ import annotations
 import re
 import time
 import weakref
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Hashable, Iterator
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -91,7 +92,8 @@ class ReadCache:
         self.keep_missing = keep_missing
         self.clock = clock
         self._entries: weakref.WeakKeyDictionary[Engine, dict[Hashable, tuple[float, Any]]] = (
-            weakref.WeakKeyDictionary())
+            weakref.WeakKeyDictionary()
+        )
 
     def get(self, engine: Engine, key: Hashable, load: Callable[[], Any]) -> Any:
         entries = self._entries.setdefault(engine, {})
@@ -169,8 +171,12 @@ def sqlite_file(url: str | URL) -> Path | None:
     """The absolute path of an SQLite file database (relative paths resolve from the current folder);
     None for in-memory SQLite and for other databases."""
     url = make_url(url) if isinstance(url, str) else url
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:" \
-            or url.database.startswith("file:"):
+    if (
+        url.get_backend_name() != "sqlite"
+        or not url.database
+        or url.database == ":memory:"
+        or url.database.startswith("file:")
+    ):
         return None
     return Path(url.database).expanduser().absolute()
 
@@ -190,12 +196,14 @@ def open_engine(url: str, factory=None) -> Engine:
     except ArgumentError:
         raise DatabaseProblem(
             f"{URL_SETTING} is not a database URL: {mask_url(url)!r}. Write it like sqlite:///subscribers.db "
-            f"or postgresql://user:password@host:5432/dbname") from None
+            f"or postgresql://user:password@host:5432/dbname"
+        ) from None
     except (NoSuchModuleError, ModuleNotFoundError) as exc:
         scheme = url.split(":", 1)[0]
         raise DatabaseProblem(
             f"{URL_SETTING} asks for a {scheme} database, which gll-mail cannot open "
-            f"({exc.__class__.__name__}: {exc}). Use sqlite:///FILE or postgresql://user@host/dbname") from None
+            f"({exc.__class__.__name__}: {exc}). Use sqlite:///FILE or postgresql://user@host/dbname"
+        ) from None
 
 
 def check_folder(engine: Engine) -> None:
@@ -206,8 +214,10 @@ def check_folder(engine: Engine) -> None:
 
 
 def _no_folder(path: Path) -> str:
-    return (f"the folder {path.parent} of the SQLite database {path.name} does not exist: create it, "
-            f"or set {URL_SETTING} to a file in a folder that exists")
+    return (
+        f"the folder {path.parent} of the SQLite database {path.name} does not exist: create it, "
+        f"or set {URL_SETTING} to a file in a folder that exists"
+    )
 
 
 def check_ready(engine: Engine) -> None:
@@ -220,9 +230,14 @@ def check_ready(engine: Engine) -> None:
         relative = not Path(engine.url.database).expanduser().is_absolute()
         raise DatabaseProblem(
             f"no database at {where}"
-            + (f" ({URL_SETTING} is {engine.url.render_as_string()}, a file in the folder you run in)" if relative else "")
+            + (
+                f" ({URL_SETTING} is {engine.url.render_as_string()}, a file in the folder you run in)"
+                if relative
+                else ""
+            )
             + f". Run gll-mail in the folder that holds your database, set {URL_SETTING} to it, or create "
-            f"a new one with `gll-mail init`")
+            f"a new one with `gll-mail init`"
+        )
     with engine.connect() as connection:
         from alembic.runtime.migration import MigrationContext
 
@@ -234,7 +249,8 @@ def check_ready(engine: Engine) -> None:
     if revision not in heads:
         raise DatabaseProblem(
             f"the database {where} is at schema {revision or 'unknown'}, this gll-mail needs {', '.join(sorted(heads))}: "
-            f"run `gll-mail init` to migrate it (back it up first)")
+            f"run `gll-mail init` to migrate it (back it up first)"
+        )
 
 
 def explain(exc: DBAPIError, url: str | URL) -> str:
@@ -251,14 +267,24 @@ def explain(exc: DBAPIError, url: str | URL) -> str:
         return f"cannot use the SQLite database {describe(parsed)}: {reason}"
     server = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
     if re.search(r'database "[^"]*" does not exist', reason):
-        return (f"the database {parsed.database!r} does not exist on the PostgreSQL server at {server}: create it "
-                f"(createdb -h {parsed.host or 'localhost'} -U {parsed.username or 'postgres'} {parsed.database}), "
-                f"then run `gll-mail init`; or fix the database name in {URL_SETTING}")
+        return (
+            f"the database {parsed.database!r} does not exist on the PostgreSQL server at {server}: create it "
+            f"(createdb -h {parsed.host or 'localhost'} -U {parsed.username or 'postgres'} {parsed.database}), "
+            f"then run `gll-mail init`; or fix the database name in {URL_SETTING}"
+        )
     if re.search(r'role "[^"]*" does not exist|password authentication failed|no password supplied', reason):
-        return (f"the PostgreSQL server at {server} refused user {parsed.username!r} ({reason}): fix the user "
-                f"or password in {URL_SETTING}")
-    if re.search(r"Connection refused|could not connect|timeout expired|Name or service not known|"
-                 r"could not translate host name|No route to host|Network is unreachable", reason, re.IGNORECASE):
-        return (f"cannot reach the database server at {server} ({reason}): is PostgreSQL running there? "
-                f"Start it, or fix the host and port in {URL_SETTING}")
+        return (
+            f"the PostgreSQL server at {server} refused user {parsed.username!r} ({reason}): fix the user "
+            f"or password in {URL_SETTING}"
+        )
+    if re.search(
+        r"Connection refused|could not connect|timeout expired|Name or service not known|"
+        r"could not translate host name|No route to host|Network is unreachable",
+        reason,
+        re.IGNORECASE,
+    ):
+        return (
+            f"cannot reach the database server at {server} ({reason}): is PostgreSQL running there? "
+            f"Start it, or fix the host and port in {URL_SETTING}"
+        )
     return f"database {describe(parsed)}: {reason}"

@@ -13,7 +13,9 @@ from gll_mail.models import Event, Subscriber
 SCANNER_AGENTS = re.compile(
     r"(bot|crawler|spider|scanner|preview|proofpoint|mimecast|barracuda|safelinks|microsoft office|"
     r"google-safety|symantec|forcepoint|trendmicro|sophos|fortinet|python-requests|curl|wget|"
-    r"go-http-client|headlesschrome|phantomjs|msoffice|outlook-ios-linkpreview|slackbot|facebookexternalhit)", re.I)
+    r"go-http-client|headlesschrome|phantomjs|msoffice|outlook-ios-linkpreview|slackbot|facebookexternalhit)",
+    re.I,
+)
 
 
 def is_scanner(method: str, user_agent: str | None) -> bool:

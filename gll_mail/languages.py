@@ -19,7 +19,10 @@ _ALIASES = {
     **{code: code for code in LANGUAGES},
     **{info["english"].lower(): code for code, info in LANGUAGES.items()},
     **{info["native"].lower(): code for code, info in LANGUAGES.items()},
-    "español": "es", "espanol": "es", "francais": "fr", "chinese (simplified)": "zh",
+    "español": "es",
+    "espanol": "es",
+    "francais": "fr",
+    "chinese (simplified)": "zh",
 }
 
 

@@ -13,15 +13,18 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from gll_mail.settings import Settings
 from gll_mail.tokens import TokenMinter, TokenShape, make_token
 
 # A campaign body's link schemes (and the layout's links): the token purpose and the path each opens.
 LINK_PATHS: dict[str, tuple[str, str]] = {
-    "resource": ("gate", "/r/"), "pod": ("join-pod", "/p/"), "manage": ("manage", "/m/"),
-    "unsubscribe": ("unsubscribe", "/u/"), "archive": ("archive", "/a/"),
+    "resource": ("gate", "/r/"),
+    "pod": ("join-pod", "/p/"),
+    "manage": ("manage", "/m/"),
+    "unsubscribe": ("unsubscribe", "/u/"),
+    "archive": ("archive", "/a/"),
 }
 
 
@@ -29,8 +32,9 @@ def gate_url(settings: Settings, public_id: str, resource_slug: str, campaign_id
     return settings.url_for(f"/r/{make_token(settings, 'gate', public_id, r=resource_slug, c=campaign_id)}")
 
 
-def join_pod_url(settings: Settings, public_id: str, pod_slug: str, resource_slug: str | None = None,
-                 campaign_id: int | None = None) -> str:
+def join_pod_url(
+    settings: Settings, public_id: str, pod_slug: str, resource_slug: str | None = None, campaign_id: int | None = None
+) -> str:
     token = make_token(settings, "join-pod", public_id, p=pod_slug, r=resource_slug, c=campaign_id)
     return settings.url_for(f"/p/{token}")
 
@@ -39,8 +43,9 @@ def manage_url(settings: Settings, public_id: str, campaign_id: int | None = Non
     return settings.url_for(f"/m/{make_token(settings, 'manage', public_id, c=campaign_id, l=language)}")
 
 
-def unsubscribe_url(settings: Settings, public_id: str, campaign_id: int | None = None,
-                    language: str | None = None) -> str:
+def unsubscribe_url(
+    settings: Settings, public_id: str, campaign_id: int | None = None, language: str | None = None
+) -> str:
     return settings.url_for(f"/u/{make_token(settings, 'unsubscribe', public_id, c=campaign_id, l=language)}")
 
 
@@ -48,8 +53,14 @@ def archive_url(settings: Settings, public_id: str, campaign_slug: str) -> str:
     return settings.url_for(f"/a/{make_token(settings, 'archive', public_id, c=campaign_slug)}")
 
 
-def confirm_url(settings: Settings, public_id: str, resource_slug: str | None = None,
-                pod_slug: str | None = None, campaign_id: int | None = None, nonce: str | None = None) -> str:
+def confirm_url(
+    settings: Settings,
+    public_id: str,
+    resource_slug: str | None = None,
+    pod_slug: str | None = None,
+    campaign_id: int | None = None,
+    nonce: str | None = None,
+) -> str:
     token = make_token(settings, "confirm", public_id, r=resource_slug, p=pod_slug, c=campaign_id, n=nonce)
     return settings.url_for(f"/confirm/{token}")
 
@@ -73,8 +84,14 @@ class CampaignLinks:
     :func:`manage_url`, :func:`unsubscribe_url` and :func:`archive_url` minted at the same second.
     """
 
-    def __init__(self, settings: Settings, campaign_id: int | None, campaign_slug: str, *,
-                 clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        campaign_id: int | None,
+        campaign_slug: str,
+        *,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self._minter = TokenMinter(settings, clock=clock)
         self._base = settings.base_url.rstrip("/")
         self.campaign_id = campaign_id
@@ -104,7 +121,7 @@ class CampaignLinks:
 
     def urls(self, keys: tuple[str, ...], public_id: str) -> dict[str, str]:
         """The recipient's URL for each link key."""
-        return dict(zip(keys, self.url_list(keys, public_id)))
+        return dict(zip(keys, self.url_list(keys, public_id), strict=False))
 
     def url(self, key: str, public_id: str) -> str:
         return self.url_list((key,), public_id)[0]

@@ -4,18 +4,17 @@ All times are timezone-aware UTC (``utcnow()``); SQLModel stores them as UTC on 
 PostgreSQL alike and gives them back aware.
 """
 
-
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Optional
+from typing import Any
 
 from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def new_public_id() -> str:
@@ -24,7 +23,7 @@ def new_public_id() -> str:
 
 
 class SubscriberStatus(StrEnum):
-    PENDING = "pending"            # asked to register, has not confirmed yet
+    PENDING = "pending"  # asked to register, has not confirmed yet
     ACTIVE = "active"
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"
@@ -32,7 +31,7 @@ class SubscriberStatus(StrEnum):
 
 
 class Subscriber(SQLModel, table=True):
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     public_id: str = Field(default_factory=new_public_id, max_length=32, unique=True, index=True)
     email: str = Field(max_length=320, unique=True, index=True)
     name: str = Field(default="", max_length=200)
@@ -42,10 +41,10 @@ class Subscriber(SQLModel, table=True):
     role: str = Field(default="", max_length=200)
     status: str = Field(default=SubscriberStatus.ACTIVE, max_length=16, index=True)
     paused: bool = Field(default=False)  # "pause all mail" from the manage page
-    registered_at: Optional[datetime] = Field(default=None)
+    registered_at: datetime | None = Field(default=None)
     consent_source: str = Field(default="", max_length=32)  # import, web-register, admin, ...
-    consent_at: Optional[datetime] = Field(default=None)
-    consent_ip: Optional[str] = Field(default=None, max_length=64)
+    consent_at: datetime | None = Field(default=None)
+    consent_ip: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     attributes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
@@ -60,7 +59,7 @@ class Subscriber(SQLModel, table=True):
 
 
 class Topic(SQLModel, table=True):
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     slug: str = Field(max_length=64, unique=True, index=True)
     name: str = Field(max_length=200)
     description: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
@@ -70,14 +69,14 @@ class Topic(SQLModel, table=True):
 class Subscription(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("subscriber_id", "topic_id", name="uq_subscription"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     subscriber_id: int = Field(foreign_key="subscriber.id", ondelete="CASCADE", index=True)
     topic_id: int = Field(foreign_key="topic.id", ondelete="CASCADE", index=True)
     created_at: datetime = Field(default_factory=utcnow)
 
 
 class Pod(SQLModel, table=True):
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     slug: str = Field(max_length=64, unique=True, index=True)
     name: str = Field(max_length=200)
     description: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
@@ -89,16 +88,20 @@ class PodMembership(SQLModel, table=True):
 
     __table_args__ = (
         Index(
-            "uq_active_pod_membership", "subscriber_id", "pod_id", unique=True,
-            sqlite_where=text("left_at IS NULL"), postgresql_where=text("left_at IS NULL"),
+            "uq_active_pod_membership",
+            "subscriber_id",
+            "pod_id",
+            unique=True,
+            sqlite_where=text("left_at IS NULL"),
+            postgresql_where=text("left_at IS NULL"),
         ),
     )
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     subscriber_id: int = Field(foreign_key="subscriber.id", ondelete="CASCADE", index=True)
     pod_id: int = Field(foreign_key="pod.id", ondelete="CASCADE", index=True)
     joined_at: datetime = Field(default_factory=utcnow)
-    left_at: Optional[datetime] = Field(default=None)
+    left_at: datetime | None = Field(default=None)
 
 
 class Resource(SQLModel, table=True):
@@ -107,11 +110,11 @@ class Resource(SQLModel, table=True):
     The target is either an absolute ``url`` or a ``file_path`` relative to the resources folder.
     """
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     slug: str = Field(max_length=64, unique=True, index=True)
     title: str = Field(max_length=300)
-    url: Optional[str] = Field(default=None, max_length=2000)
-    file_path: Optional[str] = Field(default=None, max_length=500)
+    url: str | None = Field(default=None, max_length=2000)
+    file_path: str | None = Field(default=None, max_length=500)
     access: str = Field(default="registered", max_length=80)
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -126,7 +129,7 @@ class CampaignStatus(StrEnum):
 
 
 class Campaign(SQLModel, table=True):
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     slug: str = Field(max_length=128, unique=True, index=True)
     kind: str = Field(default="announcement", max_length=32)
     subject: str = Field(max_length=300)
@@ -136,20 +139,20 @@ class Campaign(SQLModel, table=True):
     template: str = Field(default="", max_length=200)
     from_address: str = Field(default="", max_length=320)
     audience: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    corrects_id: Optional[int] = Field(default=None, foreign_key="campaign.id")
-    send_at: Optional[datetime] = Field(default=None)
-    started_at: Optional[datetime] = Field(default=None)
-    finished_at: Optional[datetime] = Field(default=None)
+    corrects_id: int | None = Field(default=None, foreign_key="campaign.id")
+    send_at: datetime | None = Field(default=None)
+    started_at: datetime | None = Field(default=None)
+    finished_at: datetime | None = Field(default=None)
     paused_reason: str = Field(default="", max_length=500)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
 
 class DeliveryStatus(StrEnum):
-    QUEUED = "queued"          # waiting (also after a retryable failure, until next_attempt_at)
-    SENDING = "sending"        # claimed by a worker until lease_expires_at
+    QUEUED = "queued"  # waiting (also after a retryable failure, until next_attempt_at)
+    SENDING = "sending"  # claimed by a worker until lease_expires_at
     SENT = "sent"
-    FAILED = "failed"          # permanently (5xx, or retries exhausted)
+    FAILED = "failed"  # permanently (5xx, or retries exhausted)
     SUPPRESSED = "suppressed"  # not sent: unsubscribed, bounced or suppressed after enqueue
     CANCELLED = "cancelled"
 
@@ -169,21 +172,21 @@ class Delivery(SQLModel, table=True):
         Index("ix_delivery_claim", "campaign_id", "status", "next_attempt_at"),
     )
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     campaign_id: int = Field(foreign_key="campaign.id", ondelete="CASCADE")
-    subscriber_id: Optional[int] = Field(default=None, foreign_key="subscriber.id", ondelete="SET NULL", index=True)
+    subscriber_id: int | None = Field(default=None, foreign_key="subscriber.id", ondelete="SET NULL", index=True)
     status: str = Field(default=DeliveryStatus.QUEUED, max_length=16)
     language: str = Field(default="en", max_length=8)
     attempts: int = Field(default=0)
-    next_attempt_at: Optional[datetime] = Field(default=None)
-    lease_owner: Optional[str] = Field(default=None, max_length=100)
-    lease_expires_at: Optional[datetime] = Field(default=None)
-    message_id: Optional[str] = Field(default=None, max_length=300)
-    smtp_code: Optional[int] = Field(default=None)
+    next_attempt_at: datetime | None = Field(default=None)
+    lease_owner: str | None = Field(default=None, max_length=100)
+    lease_expires_at: datetime | None = Field(default=None)
+    message_id: str | None = Field(default=None, max_length=300)
+    smtp_code: int | None = Field(default=None)
     last_error: str = Field(default="", max_length=1000)
     possible_duplicate: bool = Field(default=False)
     created_at: datetime = Field(default_factory=utcnow)
-    sent_at: Optional[datetime] = Field(default=None)
+    sent_at: datetime | None = Field(default=None)
 
 
 class EventType(StrEnum):
@@ -220,15 +223,15 @@ class Event(SQLModel, table=True):
         Index("ix_event_subscriber", "subscriber_id", "created_at"),
     )
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     type: str = Field(max_length=32)
     created_at: datetime = Field(default_factory=utcnow)
     source: str = Field(default="", max_length=32)  # web, cli, import, smtp, bounce, worker ...
-    subscriber_id: Optional[int] = Field(default=None, foreign_key="subscriber.id", ondelete="SET NULL")
-    campaign_id: Optional[int] = Field(default=None, foreign_key="campaign.id", ondelete="SET NULL")
-    delivery_id: Optional[int] = Field(default=None, foreign_key="delivery.id", ondelete="SET NULL")
-    resource_id: Optional[int] = Field(default=None, foreign_key="resource.id", ondelete="SET NULL")
-    pod_id: Optional[int] = Field(default=None, foreign_key="pod.id", ondelete="SET NULL")
+    subscriber_id: int | None = Field(default=None, foreign_key="subscriber.id", ondelete="SET NULL")
+    campaign_id: int | None = Field(default=None, foreign_key="campaign.id", ondelete="SET NULL")
+    delivery_id: int | None = Field(default=None, foreign_key="delivery.id", ondelete="SET NULL")
+    resource_id: int | None = Field(default=None, foreign_key="resource.id", ondelete="SET NULL")
+    pod_id: int | None = Field(default=None, foreign_key="pod.id", ondelete="SET NULL")
     is_bot: bool = Field(default=False)
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
@@ -236,9 +239,9 @@ class Event(SQLModel, table=True):
 class Suppression(SQLModel, table=True):
     """Addresses never to be mailed. Keyed by the hash so a deleted account leaves no address behind."""
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     email_hash: str = Field(max_length=64, unique=True, index=True)
-    email: Optional[str] = Field(default=None, max_length=320)
+    email: str | None = Field(default=None, max_length=320)
     reason: str = Field(max_length=32)  # hard-bounce, complaint, unsubscribe, deleted, manual
     source: str = Field(default="", max_length=32)
     note: str = Field(default="", max_length=500)
@@ -249,42 +252,42 @@ class Suppression(SQLModel, table=True):
 
 
 class InboundStatus(StrEnum):
-    NEW = "new"              # stored raw, not processed yet
+    NEW = "new"  # stored raw, not processed yet
     PROCESSED = "processed"
-    FAILED = "failed"        # processing raised; kept for `gll-mail bounces retry`
+    FAILED = "failed"  # processing raised; kept for `gll-mail bounces retry`
 
 
 class InboundMessage(SQLModel, table=True):
     """Every bounce/complaint message exactly as received, stored before it is processed."""
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     received_at: datetime = Field(default_factory=utcnow)
-    source: str = Field(default="", max_length=300)        # smtp, maildir:..., mbox:..., imap:...
-    source_key: Optional[str] = Field(default=None, max_length=300, unique=True)  # idempotent re-scans
+    source: str = Field(default="", max_length=300)  # smtp, maildir:..., mbox:..., imap:...
+    source_key: str | None = Field(default=None, max_length=300, unique=True)  # idempotent re-scans
     envelope_from: str = Field(default="", max_length=320)
     envelope_to: str = Field(default="", max_length=1000)
     raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     status: str = Field(default=InboundStatus.NEW, max_length=16, index=True)
-    kind: str = Field(default="", max_length=32)          # hard, soft, complaint, auto-reply, ...
+    kind: str = Field(default="", max_length=32)  # hard, soft, complaint, auto-reply, ...
     error: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     attempts: int = Field(default=0)
-    processed_at: Optional[datetime] = Field(default=None)
+    processed_at: datetime | None = Field(default=None)
 
 
 class AdminUser(SQLModel, table=True):
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     username: str = Field(max_length=100, unique=True, index=True)
     password_hash: str = Field(max_length=300)
     created_at: datetime = Field(default_factory=utcnow)
     # raised at sign-out: every session signed in before ends (the cookie is signed, not stored)
     session_epoch: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     role: str = Field(default="editor", max_length=16)  # viewer < editor < approver < admin (team/roles.py)
-    totp_secret: Optional[str] = Field(default=None, max_length=64)  # base32; None: no second factor
+    totp_secret: str | None = Field(default=None, max_length=64)  # base32; None: no second factor
     totp_last_step: int = Field(default=0, sa_column_kwargs={"server_default": "0"})  # no code is used twice
     must_change_password: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
 
 
-# --- Team console (issue 13) ------------------------------------------------------------------
+# --- Team console ----------------------------------------------------------------------------
 
 
 class AuditEntry(SQLModel, table=True):
@@ -293,9 +296,9 @@ class AuditEntry(SQLModel, table=True):
 
     __table_args__ = (Index("ix_auditentry_object", "object_type", "object_id"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     created_at: datetime = Field(default_factory=utcnow, index=True)
-    user_id: Optional[int] = Field(default=None, foreign_key="adminuser.id", ondelete="SET NULL")
+    user_id: int | None = Field(default=None, foreign_key="adminuser.id", ondelete="SET NULL")
     username: str = Field(default="", max_length=100)
     action: str = Field(max_length=64, index=True)
     object_type: str = Field(default="", max_length=32)
@@ -310,10 +313,10 @@ class CampaignRevision(SQLModel, table=True):
     """A snapshot of a campaign's files (``files``: language -> full text) and of everything else its
     content hash covers (``inputs``: file digests, layout files, linked resources and pods)."""
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     slug: str = Field(max_length=128, index=True)
     created_at: datetime = Field(default_factory=utcnow)
-    author_id: Optional[int] = Field(default=None, foreign_key="adminuser.id", ondelete="SET NULL")
+    author_id: int | None = Field(default=None, foreign_key="adminuser.id", ondelete="SET NULL")
     author: str = Field(default="", max_length=100)  # "" : found on disk (written by hand)
     content_hash: str = Field(max_length=64, index=True)
     files: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
@@ -325,16 +328,16 @@ class Approval(SQLModel, table=True):
 
     __table_args__ = (Index("ix_approval_slug_hash", "slug", "content_hash"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     slug: str = Field(max_length=128)
-    revision_id: Optional[int] = Field(default=None, foreign_key="campaignrevision.id", ondelete="SET NULL")
+    revision_id: int | None = Field(default=None, foreign_key="campaignrevision.id", ondelete="SET NULL")
     content_hash: str = Field(max_length=64)
     decision: str = Field(max_length=16)  # requested, approved, rejected
-    user_id: Optional[int] = Field(default=None, foreign_key="adminuser.id", ondelete="SET NULL")
+    user_id: int | None = Field(default=None, foreign_key="adminuser.id", ondelete="SET NULL")
     username: str = Field(default="", max_length=100)
     note: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     created_at: datetime = Field(default_factory=utcnow)
-    voided_at: Optional[datetime] = Field(default=None)
+    voided_at: datetime | None = Field(default=None)
     void_reason: str = Field(default="", max_length=500)
 
 
@@ -369,8 +372,8 @@ class SendSlot(SQLModel, table=True):
 
     __table_args__ = (UniqueConstraint("key", "slot", name="uq_sendslot"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=300)
     slot: int = Field(default=0)
-    holder: Optional[str] = Field(default=None, max_length=100)
+    holder: str | None = Field(default=None, max_length=100)
     expires_at: float = Field(default=0.0)

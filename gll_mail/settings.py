@@ -89,13 +89,13 @@ class Settings:
     register_rate_limit: int = 10
     admin_login_rate_limit: int = 10
     web_proxies: int = 0
-    # --- team console (issue 13) ---
+    # --- team console ---
     approvals_required: int = -1  # -1: 1 when env is production, 0 otherwise (see required_approvals)
     debug: bool = False  # the CLI shows tracebacks instead of one-line errors (also `gll-mail --debug`)
     extra: dict = field(default_factory=dict, compare=False)
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:
         env = os.environ if environ is None else environ
         values: dict = {}
         for f in fields(cls):
@@ -110,7 +110,7 @@ class Settings:
         settings.validate()
         return settings
 
-    def replace(self, **changes) -> "Settings":
+    def replace(self, **changes) -> Settings:
         new = replace(self, **changes)
         new.validate()
         return new
@@ -140,10 +140,13 @@ class Settings:
             raise SettingsError(
                 f"GLL_MAIL_SECRET_KEYS still holds the development placeholder, but GLL_MAIL_BASE_URL "
                 f"({self.base_url}) is not on this machine: anyone could forge member links. Set real random "
-                f"keys (`python -c 'import secrets; print(secrets.token_urlsafe(48))'`)")
+                f"keys (`python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+            )
         if not self.is_development and self.dkim_ed25519_key_file and not self.dkim_key_file:
-            raise SettingsError("production refuses to DKIM-sign with Ed25519 only (most receivers do not verify "
-                                "it yet): set an RSA-2048 key in GLL_MAIL_DKIM_KEY_FILE beside it")
+            raise SettingsError(
+                "production refuses to DKIM-sign with Ed25519 only (most receivers do not verify "
+                "it yet): set an RSA-2048 key in GLL_MAIL_DKIM_KEY_FILE beside it"
+            )
         if not self.is_development and base.scheme != "https":
             raise SettingsError("GLL_MAIL_BASE_URL must use https in production")
         if self.approvals_required < -1:
@@ -159,8 +162,10 @@ class Settings:
         for entry in filter(None, (e.strip() for e in self.domain_limits.split(","))):
             match = _DOMAIN_LIMIT.fullmatch(entry)
             if match is None:
-                raise SettingsError(f"GLL_MAIL_DOMAIN_LIMITS: {entry!r} is not DOMAIN=RATE/s:CONNECTIONS "
-                                    f"(e.g. gmail.com=20/s:10, yahoo.com=5/s, example.org=:2)")
+                raise SettingsError(
+                    f"GLL_MAIL_DOMAIN_LIMITS: {entry!r} is not DOMAIN=RATE/s:CONNECTIONS "
+                    f"(e.g. gmail.com=20/s:10, yahoo.com=5/s, example.org=:2)"
+                )
             domain, rate, connections = match.group(1).lower(), match.group(2), match.group(3)
             found[domain] = (float(rate) if rate else None, int(connections) if connections else None)
         return found
@@ -200,8 +205,9 @@ def shown_values(settings: Settings, environ: dict[str, str] | None = None) -> l
             continue
         value = getattr(settings, f.name)
         if f.name in SECRET_SETTINGS:
-            shown = f"*** ({len(value)} key{'s' if len(value) != 1 else ''}" + \
-                (", the development placeholder)" if PLACEHOLDER_SECRET in value else ")")
+            shown = f"*** ({len(value)} key{'s' if len(value) != 1 else ''}" + (
+                ", the development placeholder)" if PLACEHOLDER_SECRET in value else ")"
+            )
         elif isinstance(value, bool):
             shown = "true" if value else "false"
         elif isinstance(value, str) and "://" in value:
@@ -210,6 +216,8 @@ def shown_values(settings: Settings, environ: dict[str, str] | None = None) -> l
             shown = str(value)
         rows.append((env_name(f.name), shown, bool(env.get(env_name(f.name)))))
     return rows
+
+
 _DOMAIN_LIMIT = re.compile(r"([A-Za-z0-9.-]+\.[A-Za-z]{2,})=(\d+(?:\.\d+)?)?(?:/s)?(?::(\d+))?")
 
 SETTINGS_HELP: dict[str, str] = {

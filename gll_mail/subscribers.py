@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from sqlmodel import Session, select
 
@@ -13,8 +14,21 @@ from gll_mail.events import events_of
 from gll_mail.models import Pod, PodMembership, Subscriber, Subscription, Topic
 
 EXPORT_FIELDS = (
-    "public_id", "email", "name", "language", "country", "organization", "role", "status", "paused",
-    "registered_at", "consent_source", "consent_at", "created_at", "topics", "pods",
+    "public_id",
+    "email",
+    "name",
+    "language",
+    "country",
+    "organization",
+    "role",
+    "status",
+    "paused",
+    "registered_at",
+    "consent_source",
+    "consent_at",
+    "created_at",
+    "topics",
+    "pods",
 )
 
 
@@ -126,10 +140,20 @@ def export_rows(session: Session, batch_size: int = 2000) -> Iterator[dict[str, 
             pods.setdefault(sub_id, []).append(pod_names[pod_id])
         for s in batch:
             yield {
-                "public_id": s.public_id, "email": s.email, "name": s.name, "language": s.language,
-                "country": s.country, "organization": s.organization, "role": s.role, "status": s.status,
-                "paused": s.paused, "registered_at": _iso(s.registered_at), "consent_source": s.consent_source,
-                "consent_at": _iso(s.consent_at), "created_at": _iso(s.created_at),
-                "topics": " ".join(sorted(topics.get(s.id, []))), "pods": " ".join(sorted(pods.get(s.id, []))),
+                "public_id": s.public_id,
+                "email": s.email,
+                "name": s.name,
+                "language": s.language,
+                "country": s.country,
+                "organization": s.organization,
+                "role": s.role,
+                "status": s.status,
+                "paused": s.paused,
+                "registered_at": _iso(s.registered_at),
+                "consent_source": s.consent_source,
+                "consent_at": _iso(s.consent_at),
+                "created_at": _iso(s.created_at),
+                "topics": " ".join(sorted(topics.get(s.id, []))),
+                "pods": " ".join(sorted(pods.get(s.id, []))),
             }
         last_id = ids[-1]

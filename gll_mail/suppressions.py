@@ -33,7 +33,13 @@ def suppressed_hashes(session: Session, normalized_emails: list[str]) -> set[str
 
 
 def suppress(
-    session: Session, email: str, *, reason: str, source: str = "", note: str = "", keep_address: bool = True,
+    session: Session,
+    email: str,
+    *,
+    reason: str,
+    source: str = "",
+    note: str = "",
+    keep_address: bool = True,
     subscriber: Subscriber | None = None,
 ) -> Suppression:
     """Add an address (idempotent). ``keep_address=False`` stores only its hash (deleted accounts).
@@ -82,8 +88,15 @@ def list_suppressions(session: Session) -> list[Suppression]:
 def suppress_by_hand(session: Session, email: str, *, reason: str = "manual", note: str = "") -> Suppression:
     """`gll-mail suppressions add`: suppress, and record the decision (with the member when known)."""
     row = suppress(session, email, reason=reason, source="cli", note=note)
-    record_event(session, EventType.SUPPRESSED, source="cli", subscriber=_member(session, email), reason=reason,
-                 note=note or None, email_hash=row.email_hash)
+    record_event(
+        session,
+        EventType.SUPPRESSED,
+        source="cli",
+        subscriber=_member(session, email),
+        reason=reason,
+        note=note or None,
+        email_hash=row.email_hash,
+    )
     return row
 
 
@@ -91,8 +104,13 @@ def unsuppress_by_hand(session: Session, email: str) -> bool:
     """`gll-mail suppressions remove`: take the address off the list, and record it."""
     if not unsuppress(session, email):
         return False
-    record_event(session, EventType.UNSUPPRESSED, source="cli", subscriber=_member(session, email),
-                 email_hash=email_hash(normalize_email(email)))
+    record_event(
+        session,
+        EventType.UNSUPPRESSED,
+        source="cli",
+        subscriber=_member(session, email),
+        email_hash=email_hash(normalize_email(email)),
+    )
     return True
 
 

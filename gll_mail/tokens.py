@@ -17,9 +17,10 @@ import hashlib
 import json
 import re
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, NamedTuple, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
 from itsdangerous import (
     BadData,
@@ -34,14 +35,14 @@ from gll_mail.settings import Settings
 DAY = 24 * 3600
 
 MAX_AGE: dict[str, int] = {
-    "gate": 400 * DAY,         # gated resource links in emails keep working for months
+    "gate": 400 * DAY,  # gated resource links in emails keep working for months
     "join-pod": 400 * DAY,
     "manage": 400 * DAY,
     "unsubscribe": 800 * DAY,  # an unsubscribe link must outlive any reasonable inbox
     "archive": 800 * DAY,
-    "confirm": 7 * DAY,        # double opt-in confirmation
-    "verp": 400 * DAY,         # bounce address token
-    "open": 400 * DAY,         # the optional open-tracking pixel
+    "confirm": 7 * DAY,  # double opt-in confirmation
+    "verp": 400 * DAY,  # bounce address token
+    "open": 400 * DAY,  # the optional open-tracking pixel
 }
 PURPOSES = tuple(MAX_AGE)
 
@@ -97,8 +98,9 @@ def _serializer(settings: Settings, purpose: str, now: datetime | None = None) -
     keys = list(reversed(settings.secret_keys))
     if now is None:
         return URLSafeTimedSerializer(keys, salt=_salt(purpose))
-    return URLSafeTimedSerializer(keys, salt=_salt(purpose), signer=_SignerAt,
-                                  signer_kwargs={"timestamp": int(now.timestamp())})
+    return URLSafeTimedSerializer(
+        keys, salt=_salt(purpose), signer=_SignerAt, signer_kwargs={"timestamp": int(now.timestamp())}
+    )
 
 
 def _payload(subject: str, extra: dict[str, Any]) -> dict[str, Any]:
@@ -113,8 +115,9 @@ def make_token(settings: Settings, purpose: str, subject: str, *, now: datetime 
     return _serializer(settings, purpose, now).dumps(_payload(subject, extra))
 
 
-def read_token(settings: Settings, purpose: str, token: str, *, max_age: int | None = None,
-               now: datetime | None = None) -> TokenData:
+def read_token(
+    settings: Settings, purpose: str, token: str, *, max_age: int | None = None, now: datetime | None = None
+) -> TokenData:
     """Verify ``token`` for ``purpose`` or raise a :class:`TokenError` saying why it fails.
 
     ``max_age`` (seconds) defaults to the purpose's :data:`MAX_AGE`; ``now`` (default: the current
@@ -138,7 +141,7 @@ def read_token(settings: Settings, purpose: str, token: str, *, max_age: int | N
     if not isinstance(payload, dict) or not isinstance(payload.get("s"), str):
         raise TokenInvalid("the link is damaged")
     subject = payload.pop("s")
-    issued = signed_at.astimezone(timezone.utc) if signed_at else None
+    issued = signed_at.astimezone(UTC) if signed_at else None
     return TokenData(purpose=purpose, subject=subject, extra=payload, issued_at=issued)
 
 
@@ -282,11 +285,12 @@ class Verp:
     id: int
 
 
-def make_verp_token(settings: Settings, delivery_id: int, *, now: datetime | None = None, kind: str = "delivery"
-                    ) -> str:
+def make_verp_token(
+    settings: Settings, delivery_id: int, *, now: datetime | None = None, kind: str = "delivery"
+) -> str:
     """A delivery's bounce token ``<id>.<day>.<mac>``; for ``kind`` "member" or "test",
     ``<m|t>.<id>.<day>.<mac>``, so their bounces are told from a campaign's."""
-    day = int((now or datetime.now(timezone.utc)).timestamp() // DAY) - _EPOCH_DAY
+    day = int((now or datetime.now(UTC)).timestamp() // DAY) - _EPOCH_DAY
     body = f"{_b36(delivery_id)}.{_b36(max(day, 0))}"
     if kind != "delivery":
         body = {v: k for k, v in VERP_KINDS.items()}[kind] + "." + body
@@ -312,7 +316,7 @@ def read_verp(settings: Settings, token: str, *, now: datetime | None = None) ->
         number, day = int(parts[-3], 36), int(parts[-2], 36)
     except ValueError:
         raise TokenInvalid("not a gll-mail bounce token") from None
-    today = int((now or datetime.now(timezone.utc)).timestamp() // DAY) - _EPOCH_DAY
+    today = int((now or datetime.now(UTC)).timestamp() // DAY) - _EPOCH_DAY
     if today - day > VERP_MAX_DAYS:
         raise TokenExpired("bounce token too old")
     return Verp(kind, number)

@@ -71,7 +71,7 @@ def postgres_server_url():
     try:
         with admin.connect() as conn:
             conn.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any connection failure means "no server"
+    except Exception as exc:
         admin.dispose()
         need(f"PostgreSQL not reachable at {POSTGRES_URL}: {exc.__class__.__name__}")
     name = f"gll_test_{uuid.uuid4().hex[:12]}"
@@ -89,9 +89,13 @@ def pg_engine(postgres_server_url):
     migrate(engine)
     yield engine
     with engine.begin() as conn:
-        tables = conn.execute(text(
-            "SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version'"
-        )).scalars().all()
+        tables = (
+            conn.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version'")
+            )
+            .scalars()
+            .all()
+        )
         if tables:
             conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
     engine.dispose()

@@ -20,27 +20,50 @@ A short note for {{ subscriber.name }}: see the [WHO web site](https://www.who.i
 """
 
 
-def write_campaign(folder: Path, slug: str = "note", *, audience: str = "all: true", subject: str = "A GLL note",
-                   send_at: str | None = None, body: str = BODY) -> Path:
+def write_campaign(
+    folder: Path,
+    slug: str = "note",
+    *,
+    audience: str = "all: true",
+    subject: str = "A GLL note",
+    send_at: str | None = None,
+    body: str = BODY,
+) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{slug}.md"
     extra = f"send_at: {send_at}\n" if send_at else ""
-    path.write_text(f"---\nslug: {slug}\nkind: announcement\nsubject: \"{subject}\"\n{extra}audience:\n"
-                    f"  {audience}\n---\n\n{body}", encoding="utf-8")
+    path.write_text(
+        f'---\nslug: {slug}\nkind: announcement\nsubject: "{subject}"\n{extra}audience:\n  {audience}\n---\n\n{body}',
+        encoding="utf-8",
+    )
     return path
 
 
-def add_subscribers(engine, count: int, *, domains=("example.org",), languages=("en",), prefix: str = "m",
-                    name: str = "Member") -> list[str]:
+def add_subscribers(
+    engine, count: int, *, domains=("example.org",), languages=("en",), prefix: str = "m", name: str = "Member"
+) -> list[str]:
     """``count`` active subscribers ``m0000@domain`` …; their addresses in id order."""
     now = utcnow()
     rows = []
     for i in range(count):
         email = f"{prefix}{i:05d}@{domains[i % len(domains)]}"
-        rows.append(dict(public_id=secrets.token_urlsafe(16), email=email, name=f"{name} {i}",
-                         language=languages[i % len(languages)], country="", organization="", role="",
-                         status="active", paused=False, consent_source="test", created_at=now, updated_at=now,
-                         attributes={}))
+        rows.append(
+            {
+                "public_id": secrets.token_urlsafe(16),
+                "email": email,
+                "name": f"{name} {i}",
+                "language": languages[i % len(languages)],
+                "country": "",
+                "organization": "",
+                "role": "",
+                "status": "active",
+                "paused": False,
+                "consent_source": "test",
+                "created_at": now,
+                "updated_at": now,
+                "attributes": {},
+            }
+        )
     with engine.begin() as connection:
         connection.execute(insert(Subscriber.__table__), rows)
     return [r["email"] for r in rows]
@@ -49,8 +72,11 @@ def add_subscribers(engine, count: int, *, domains=("example.org",), languages=(
 def deliveries(engine, campaign_slug: str) -> list:
     with engine.connect() as connection:
         campaign_id = connection.execute(select(Campaign.id).where(Campaign.slug == campaign_slug)).scalar_one()
-        return list(connection.execute(select(Delivery.__table__).where(Delivery.campaign_id == campaign_id)
-                                       .order_by(Delivery.id)).mappings())
+        return list(
+            connection.execute(
+                select(Delivery.__table__).where(Delivery.campaign_id == campaign_id).order_by(Delivery.id)
+            ).mappings()
+        )
 
 
 class TimedSink(LocalSMTPServer):

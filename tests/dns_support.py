@@ -28,7 +28,7 @@ class TxtServer:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
-    def __enter__(self) -> "TxtServer":
+    def __enter__(self) -> TxtServer:
         self._thread.start()
         return self
 
@@ -53,8 +53,9 @@ class TxtServer:
             if name not in self.records:
                 response.set_rcode(dns.rcode.NXDOMAIN)
             elif question.rdtype == dns.rdatatype.TXT:
-                rdatas = [dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.TXT,
-                                              " ".join(f'"{part}"' for part in strings))
-                          for strings in self.records[name]]
+                rdatas = [
+                    dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.TXT, " ".join(f'"{part}"' for part in strings))
+                    for strings in self.records[name]
+                ]
                 response.answer.append(dns.rrset.from_rdata_list(question.name, 300, rdatas))
             self._sock.sendto(response.to_wire(), peer)

@@ -28,16 +28,23 @@ from gll_mail.smtp.dkim import signer_from_settings
 
 REPO = Path(__file__).resolve().parent.parent
 KINDS = ("report-release", "announcement", "event", "corrigendum", "test", "confirmation")
-NAMES = {"en": "Amina Haddad", "fr": "Zoë Ångström", "es": "José Núñez", "ru": "Ирина Петрова",
-         "zh": "王伟", "ar": "مريم الحسيني"}
+NAMES = {
+    "en": "Amina Haddad",
+    "fr": "Zoë Ångström",
+    "es": "José Núñez",
+    "ru": "Ирина Петрова",
+    "zh": "王伟",
+    "ar": "مريم الحسيني",
+}
 RELEASE = "2019-06-compassion-reports"
 CORRIGENDUM = "2019-06-18-corrigendum"
 
 
 def write_key(path: Path, kind: str = "rsa") -> Path:
     key = rsa.generate_private_key(65537, 2048) if kind == "rsa" else ed25519.Ed25519PrivateKey.generate()
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return path
 
 
@@ -56,11 +63,16 @@ def campaigns_dir(tmp_path: Path) -> Path:
 
 def signed_settings(settings, tmp_path: Path, *, ed25519_too: bool = False):
     """``settings`` with a DKIM key (d=who.int, the From domain) and the demo campaigns of every kind."""
-    changes = dict(dkim_key_file=str(write_key(tmp_path / "dkim-rsa.pem")), dkim_selector="gll2026",
-                   dkim_domain="who.int", campaigns_dir=campaigns_dir(tmp_path))
+    changes = {
+        "dkim_key_file": str(write_key(tmp_path / "dkim-rsa.pem")),
+        "dkim_selector": "gll2026",
+        "dkim_domain": "who.int",
+        "campaigns_dir": campaigns_dir(tmp_path),
+    }
     if ed25519_too:
-        changes.update(dkim_ed25519_key_file=str(write_key(tmp_path / "dkim-ed.pem", "ed25519")),
-                       dkim_ed25519_selector="gll2026e")
+        changes.update(
+            dkim_ed25519_key_file=str(write_key(tmp_path / "dkim-ed.pem", "ed25519")), dkim_ed25519_selector="gll2026e"
+        )
     return settings.replace(**changes)
 
 
@@ -86,8 +98,13 @@ def build_all(settings, session) -> dict[tuple[str, str], tuple[str, bytes]]:
                 out[kind, language] = (proof.sender, proof.data)
                 continue
             if kind == "confirmation":
-                member = Subscriber(email=email, name=NAMES[language], language=language,
-                                    status=SubscriberStatus.PENDING, attributes={PENDING: {"language": language}})
+                member = Subscriber(
+                    email=email,
+                    name=NAMES[language],
+                    language=language,
+                    status=SubscriberStatus.PENDING,
+                    attributes={PENDING: {"language": language}},
+                )
                 session.add(member)
                 session.flush()
                 url = links.confirm_url(settings, member.public_id, resource_slug="compassion-tools", nonce="n")
@@ -96,11 +113,17 @@ def build_all(settings, session) -> dict[tuple[str, str], tuple[str, bytes]]:
                 continue
             source, campaign = sources[_slug(kind)]
             renderer = CampaignRenderer(settings, session, source, campaign)
-            builder = MessageBuilder(settings, campaign_id=campaign.id, slug=source.slug, kind=source.kind,
-                                     signer=signer)
+            builder = MessageBuilder(
+                settings, campaign_id=campaign.id, slug=source.slug, kind=source.kind, signer=signer
+            )
             recipient = Recipient(f"PublicId{language}{n:04d}x", email, NAMES[language], language)
             rendered = renderer.render(recipient)
-            built = builder.build(rendered, delivery_id=100 + n, name=recipient.name, email=email,
-                                  unsubscribe_url=renderer.minter.url("unsubscribe", recipient.public_id))
+            built = builder.build(
+                rendered,
+                delivery_id=100 + n,
+                name=recipient.name,
+                email=email,
+                unsubscribe_url=renderer.minter.url("unsubscribe", recipient.public_id),
+            )
             out[kind, language] = (built.sender, built.data)
     return out

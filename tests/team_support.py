@@ -3,7 +3,7 @@ accounts with roles, a small English and Arabic announcement with a gated link."
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from werkzeug.security import generate_password_hash
@@ -39,7 +39,7 @@ class Clock:
     """An injected clock: each call returns the time, which only moves when a test says so."""
 
     def __init__(self, start: datetime | None = None) -> None:
-        self.now = start or datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
+        self.now = start or datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
     def __call__(self) -> datetime:
         return self.now
@@ -51,15 +51,28 @@ class Clock:
 def seed_catalog(session, settings) -> None:
     create_topic(session, slug="announcements", name="Announcements")
     create_pod(session, slug="ipc", name="Infection prevention and control")
-    add_resource(session, slug="dec-report", title="December report", access="registered",
-                 url="https://www.who.int/publications/dec-report", resources_dir=settings.resources_dir)
+    add_resource(
+        session,
+        slug="dec-report",
+        title="December report",
+        access="registered",
+        url="https://www.who.int/publications/dec-report",
+        resources_dir=settings.resources_dir,
+    )
 
 
 def team(session) -> dict:
     """One account of each role, plus a second approver (all with the password PASSWORD)."""
-    users = {name: AdminUser(username=name, password_hash=PASSWORD_HASH, role=role)
-             for name, role in (("ada", "admin"), ("eve", "editor"), ("abe", "approver"), ("amy", "approver"),
-                                ("vic", "viewer"))}
+    users = {
+        name: AdminUser(username=name, password_hash=PASSWORD_HASH, role=role)
+        for name, role in (
+            ("ada", "admin"),
+            ("eve", "editor"),
+            ("abe", "approver"),
+            ("amy", "approver"),
+            ("vic", "viewer"),
+        )
+    }
     session.add_all(users.values())
     session.flush()
     return users

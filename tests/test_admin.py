@@ -24,8 +24,9 @@ def admin_client(settings, engine, session):
 
 def sign_in(client, password=PASSWORD, next_="/admin/campaigns/nov-news", username="lead"):
     token = csrf(client.get("/admin/login"))
-    return client.post(f"/admin/login?next={next_}", data={"username": username, "password": password,
-                                                           "csrf_token": token})
+    return client.post(
+        f"/admin/login?next={next_}", data={"username": username, "password": password, "csrf_token": token}
+    )
 
 
 def test_cli_creates_lists_changes_and_deletes_admins(runner, session):
@@ -76,9 +77,19 @@ def test_sign_in_needs_the_csrf_token(admin_client):
     assert admin_client.get("/admin/").status_code == 302  # not signed in
 
 
-@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/admin/", "/admin/\\evil",
-                                    "/admin//evil.example", "javascript:alert(1)", "/r/abc",
-                                    "/admin/\x00", "/admin/\x7f"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/",
+        "//evil.example/admin/",
+        "/admin/\\evil",
+        "/admin//evil.example",
+        "javascript:alert(1)",
+        "/r/abc",
+        "/admin/\x00",
+        "/admin/\x7f",
+    ],
+)
 def test_next_never_leaves_admin(admin_client, target):
     r = sign_in(admin_client, next_=target)
     assert r.status_code == 302 and r.headers["Location"] == "/admin/"
@@ -97,14 +108,15 @@ def test_failed_sign_ins_are_limited_per_address_across_web_processes(settings, 
     other = create_app(limited, engine).test_client()  # another gunicorn worker, or another machine
     assert sign_in(other).status_code == 429
     elsewhere = create_app(limited, engine).test_client()
-    r = elsewhere.post("/admin/login", data={"username": "lead", "password": PASSWORD,
-                                             "csrf_token": csrf(elsewhere.get("/admin/login"))},
-                       environ_base={"REMOTE_ADDR": "198.51.100.7"})
+    r = elsewhere.post(
+        "/admin/login",
+        data={"username": "lead", "password": PASSWORD, "csrf_token": csrf(elsewhere.get("/admin/login"))},
+        environ_base={"REMOTE_ADDR": "198.51.100.7"},
+    )
     assert r.status_code == 302  # another client address has its own allowance
 
 
-@pytest.mark.parametrize("any_engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
-                         indirect=True)
+@pytest.mark.parametrize("any_engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
 def test_guesses_sent_at_once_do_not_slip_under_the_limit(settings, any_engine):
     """Twelve wrong passwords at the same moment, to two web processes: only three are checked."""
     import threading
@@ -114,8 +126,9 @@ def test_guesses_sent_at_once_do_not_slip_under_the_limit(settings, any_engine):
     with Session(any_engine) as session:
         create_admin(session, "lead", PASSWORD)
         session.commit()
-    limited = settings.replace(admin_login_rate_limit=3,
-                               database_url=any_engine.url.render_as_string(hide_password=False))
+    limited = settings.replace(
+        admin_login_rate_limit=3, database_url=any_engine.url.render_as_string(hide_password=False)
+    )
     apps = [create_app(limited, any_engine) for _ in range(2)]
     statuses, barrier = [], threading.Barrier(12)
 
@@ -123,8 +136,11 @@ def test_guesses_sent_at_once_do_not_slip_under_the_limit(settings, any_engine):
         client = apps[n % 2].test_client()
         token = csrf(client.get("/admin/login"))
         barrier.wait()
-        statuses.append(client.post("/admin/login", data={"username": "lead", "password": f"guess {n}",
-                                                          "csrf_token": token}).status_code)
+        statuses.append(
+            client.post(
+                "/admin/login", data={"username": "lead", "password": f"guess {n}", "csrf_token": token}
+            ).status_code
+        )
 
     threads = [threading.Thread(target=guess, args=(n,)) for n in range(12)]
     for thread in threads:
@@ -177,7 +193,9 @@ def test_a_copied_cookie_dies_with_the_sign_out_and_after_a_working_day(admin_cl
     password_hash = session.exec(select(AdminUser)).one().password_hash
     assert content["admin_stamp"] not in password_hash  # nothing of the password hash in the cookie
     admin_client.post("/admin/logout", data={"csrf_token": csrf(page)})
-    admin_client.set_cookie("gll_session", copied, domain="gll.example.org")  # a stolen copy, replayed after the sign-out
+    admin_client.set_cookie(
+        "gll_session", copied, domain="gll.example.org"
+    )  # a stolen copy, replayed after the sign-out
     assert admin_client.get("/admin/").status_code == 302
 
     sign_in(admin_client)

@@ -4,7 +4,7 @@ voided by any change (a language file, the layout, a linked resource), the one-l
 from __future__ import annotations
 
 import pytest
-from team_support import (  # noqa: F401
+from team_support import (
     AR,
     EN,
     SLUG,
@@ -50,8 +50,9 @@ def _source(settings):
 
 def _edit(settings, session, user, old, new, language="en"):
     loaded = load_files(settings, SLUG)
-    return save_source(settings, session, user, SLUG, {language: loaded.files[language].replace(old, new)},
-                       loaded.files_hash)
+    return save_source(
+        settings, session, user, SLUG, {language: loaded.files[language].replace(old, new)}, loaded.files_hash
+    )
 
 
 def test_required_approvals_default_to_one_in_production_only(settings):
@@ -67,8 +68,10 @@ def test_nobody_approves_their_own_revision(db, four_eyes):
     with pytest.raises(PermissionDenied, match="editor; campaign.approve needs"):
         approve(four_eyes, db, u["eve"], SLUG)
     req = request(four_eyes, db, u["abe"], SLUG, "please check the Arabic", clock=clock)  # an approver asks
-    with pytest.raises(PermissionDenied, match=f"you wrote this revision of {SLUG} \\({req.content_hash[:8]}\\); "
-                                               "another approver must sign off"):
+    with pytest.raises(
+        PermissionDenied,
+        match=f"you wrote this revision of {SLUG} \\({req.content_hash[:8]}\\); another approver must sign off",
+    ):
         approve(four_eyes, db, u["abe"], SLUG)
     with pytest.raises(ApprovalRequired):
         require_approved(four_eyes, db, _source(four_eyes))
@@ -114,7 +117,8 @@ def test_any_change_voids_the_approval(db, four_eyes, change):
     new_hash = state(four_eyes, db, SLUG).content_hash
     assert str(refused.value) == (
         f"campaign {SLUG} needs 1 approval of its current content (hash {new_hash[:8]}); it has 0 — ask an "
-        f"approver: gll-mail campaign approvals {SLUG}")
+        f"approver: gll-mail campaign approvals {SLUG}"
+    )
     st = state(four_eyes, db, SLUG, clock=clock)
     assert not st.approved and st.approvals == [] and st.last_approved.content_hash == approved.content_hash
     assert {v.decision for v in st.voided} == {"requested", "approved"}
@@ -125,7 +129,8 @@ def test_any_change_voids_the_approval(db, four_eyes, change):
         assert '+   "url": "https://www.who.int/publications/dec-report-v2"' in st.changes["links"]
     voided = entries(db, object=f"campaign:{SLUG}", action="campaign.approval-voided")
     assert [(e.username, e.hash_before, e.hash_after) for e in voided] == [
-        ("(system)", approved.content_hash, new_hash)] * 2
+        ("(system)", approved.content_hash, new_hash)
+    ] * 2
     approve(four_eyes, db, u["amy"], SLUG, clock=clock)  # re-approval of the new content
     require_approved(four_eyes, db, _source(four_eyes))
 
@@ -163,6 +168,12 @@ def test_every_step_is_in_the_audit_log(db, four_eyes):
     _edit(four_eyes, db, u["eve"], "December", "Winter")
     approve(four_eyes, db, u["amy"], SLUG, "fine now")
     log = [(e.username, e.action) for e in entries(db, object=("campaign", SLUG))]
-    assert log == [("eve", "campaign.save"), ("eve", "campaign.request-approval"), ("abe", "campaign.reject"),
-                   ("(system)", "campaign.approval-voided"), ("(system)", "campaign.approval-voided"),
-                   ("eve", "campaign.save"), ("amy", "campaign.approve")]
+    assert log == [
+        ("eve", "campaign.save"),
+        ("eve", "campaign.request-approval"),
+        ("abe", "campaign.reject"),
+        ("(system)", "campaign.approval-voided"),
+        ("(system)", "campaign.approval-voided"),
+        ("eve", "campaign.save"),
+        ("amy", "campaign.approve"),
+    ]

@@ -10,8 +10,11 @@ from gll_mail.members.attempts import A, Attempts
 def count(engine, attempts: Attempts, bucket: str, client: str, window: int, now: float) -> int:
     """The window's count of ``client``, read from the table as another web process would."""
     with engine.connect() as connection:
-        found = connection.execute(select(A.c.count).where(
-            A.c.bucket == bucket, A.c.key == attempts._key(client), A.c.slot == int(now // window))).scalar()
+        found = connection.execute(
+            select(A.c.count).where(
+                A.c.bucket == bucket, A.c.key == attempts._key(client), A.c.slot == int(now // window)
+            )
+        ).scalar()
     return found or 0
 
 

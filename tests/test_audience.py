@@ -32,10 +32,26 @@ from gll_mail.models import (
 )
 
 
-def add(session: Session, email: str, *, language="en", topics=(), pods=(), left_pods=(), registered=False,
-        status="active", paused=False) -> Subscriber:
-    subscriber = Subscriber(email=email, name=email.split("@")[0].title(), language=language, status=status,
-                            paused=paused, registered_at=utcnow() if registered else None)
+def add(
+    session: Session,
+    email: str,
+    *,
+    language="en",
+    topics=(),
+    pods=(),
+    left_pods=(),
+    registered=False,
+    status="active",
+    paused=False,
+) -> Subscriber:
+    subscriber = Subscriber(
+        email=email,
+        name=email.split("@")[0].title(),
+        language=language,
+        status=status,
+        paused=paused,
+        registered_at=utcnow() if registered else None,
+    )
     session.add(subscriber)
     session.flush()
     for slug in topics:
@@ -46,8 +62,11 @@ def add(session: Session, email: str, *, language="en", topics=(), pods=(), left
         session.add(PodMembership(subscriber_id=subscriber.id, pod_id=pod.id))
     for slug in left_pods:
         pod = session.execute(select(Pod).where(Pod.slug == slug)).scalar_one()
-        session.add(PodMembership(subscriber_id=subscriber.id, pod_id=pod.id,
-                                  joined_at=utcnow() - timedelta(days=30), left_at=utcnow()))
+        session.add(
+            PodMembership(
+                subscriber_id=subscriber.id, pod_id=pod.id, joined_at=utcnow() - timedelta(days=30), left_at=utcnow()
+            )
+        )
     session.flush()
     return subscriber
 
@@ -57,8 +76,14 @@ def population(any_engine, tmp_path):
     with session_scope(any_engine) as session:
         seed_catalog(session, tmp_path / "resources")
         add(session, "ann@example.org", topics=["announcements"], pods=["compassion"], registered=True)
-        add(session, "bea@example.org", language="fr", topics=["announcements", "webinars"], pods=["ipc"],
-            registered=True)
+        add(
+            session,
+            "bea@example.org",
+            language="fr",
+            topics=["announcements", "webinars"],
+            pods=["ipc"],
+            registered=True,
+        )
         add(session, "carl@example.org", language="es", topics=["webinars"])
         add(session, "dina@example.org", language="ar", topics=["announcements"], left_pods=["compassion"])
         add(session, "eli@example.org", topics=["announcements"], pods=["compassion"], status="unsubscribed")
@@ -74,10 +99,17 @@ def emails(session: Session, spec: dict, **kwargs) -> list[str]:
 
 def test_each_key_selects_only_mailable_subscribers(population):
     with session_scope(population) as session:
-        assert emails(session, {"all": True}) == ["ann@example.org", "bea@example.org", "carl@example.org",
-                                                   "dina@example.org"]
-        assert emails(session, {"topics": ["announcements"]}) == ["ann@example.org", "bea@example.org",
-                                                                   "dina@example.org"]
+        assert emails(session, {"all": True}) == [
+            "ann@example.org",
+            "bea@example.org",
+            "carl@example.org",
+            "dina@example.org",
+        ]
+        assert emails(session, {"topics": ["announcements"]}) == [
+            "ann@example.org",
+            "bea@example.org",
+            "dina@example.org",
+        ]
         assert emails(session, {"topics": ["webinars"]}) == ["bea@example.org", "carl@example.org"]
         # dina left the compassion pod: only active memberships count
         assert emails(session, {"pods": ["compassion"]}) == ["ann@example.org"]
@@ -114,12 +146,30 @@ def _send(session: Session, slug: str, spec: dict) -> Campaign:
     session.add(campaign)
     session.flush()
     audience = audience_select(session, spec).subquery()
-    session.execute(insert(Delivery).from_select(
-        ["campaign_id", "subscriber_id", "language", "status", "attempts", "possible_duplicate", "last_error",
-         "created_at"],
-        select(literal(campaign.id), audience.c.id, audience.c.language, literal(DeliveryStatus.SENT), literal(0),
-               literal(False), literal(""), literal(utcnow())),
-    ))
+    session.execute(
+        insert(Delivery).from_select(
+            [
+                "campaign_id",
+                "subscriber_id",
+                "language",
+                "status",
+                "attempts",
+                "possible_duplicate",
+                "last_error",
+                "created_at",
+            ],
+            select(
+                literal(campaign.id),
+                audience.c.id,
+                audience.c.language,
+                literal(DeliveryStatus.SENT),
+                literal(0),
+                literal(False),
+                literal(""),
+                literal(utcnow()),
+            ),
+        )
+    )
     session.flush()
     return campaign
 
@@ -128,9 +178,11 @@ def test_insert_select_and_recipients_of(population):
     with session_scope(population) as session:
         original = _send(session, "original", {"topics": ["announcements"]})
         assert original_recipient_count(session, "original") == 3
-        languages = dict(session.execute(
-            select(Subscriber.email, Delivery.language).join(Delivery, Delivery.subscriber_id == Subscriber.id)
-        ).all())
+        languages = dict(
+            session.execute(
+                select(Subscriber.email, Delivery.language).join(Delivery, Delivery.subscriber_id == Subscriber.id)
+            ).all()
+        )
         assert languages == {"ann@example.org": "en", "bea@example.org": "fr", "dina@example.org": "ar"}
         # a later subscriber to the topic was not sent the original: a corrigendum must not reach them
         add(session, "hal@example.org", topics=["announcements"])

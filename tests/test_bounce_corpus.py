@@ -50,9 +50,32 @@ def test_manifest_lists_every_message_once_and_is_broad():
     assert len(rows) >= 150 and {r["expected"] for r in rows} == set(CLASSES)
     assert all(r["why"].strip() and r["mta"].strip() for r in rows)
     mtas = " ".join(r["mta"] for r in rows).lower()
-    for name in ("postfix", "exim", "sendmail", "qmail", "exchange 5.5", "exchange 2010", "exchange 2016", "gmail",
-                 "yahoo", "office365", "outlook.com", "domino", "groupwise", "aol", "smtpsvc", "courier", "mdaemon",
-                 "postini", "zimbra", "yandex", "mail.ru", "qq", "amavis", "boxbe"):
+    for name in (
+        "postfix",
+        "exim",
+        "sendmail",
+        "qmail",
+        "exchange 5.5",
+        "exchange 2010",
+        "exchange 2016",
+        "gmail",
+        "yahoo",
+        "office365",
+        "outlook.com",
+        "domino",
+        "groupwise",
+        "aol",
+        "smtpsvc",
+        "courier",
+        "mdaemon",
+        "postini",
+        "zimbra",
+        "yandex",
+        "mail.ru",
+        "qq",
+        "amavis",
+        "boxbe",
+    ):
         assert name in mtas, name
 
 
@@ -64,8 +87,12 @@ def test_precision_and_recall_per_class(settings, capsys):
         print(f"\nbounce corpus, {len(pairs)} messages:")
         for c, (precision, recall, n) in figures.items():
             print(f"  {c:8} n={n:3}  precision {precision:.3f}  recall {recall:.3f}")
-    misses = [f"{row['file']} ({row['mta']}): expected {row['expected']}, got {result.kind} by {result.rule} "
-              f"[{result.status}] — {row['why']}" for row, result in results if row["expected"] != as_class(result.kind)]
+    misses = [
+        f"{row['file']} ({row['mta']}): expected {row['expected']}, got {result.kind} by {result.rule} "
+        f"[{result.status}] — {row['why']}"
+        for row, result in results
+        if row["expected"] != as_class(result.kind)
+    ]
     low = {c: f for c, f in figures.items() if min(f[:2]) < THRESHOLD}
     assert not low, f"below {THRESHOLD}: {low}; misses:\n" + "\n".join(misses)
 
@@ -82,12 +109,14 @@ def test_recipients_and_verp_are_found(settings):
 
 def _text_bounce(reason: str) -> bytes:
     """An Exim text bounce with no status code anywhere: only flufl.bounce's detectors read it."""
-    return (f"From: Mail Delivery System <Mailer-Daemon@mx.example.org>\nTo: bounces@x.example\n"
-            f"Subject: Mail delivery failed: returning message to sender\nX-Failed-Recipients: member@example.org\n\n"
-            f"This message was created automatically by mail delivery software.\n\n"
-            f"A message that you sent could not be delivered to one or more of its\n"
-            f"recipients. This is a permanent error. The following address(es) failed:\n\n"
-            f"  member@example.org\n    {reason}\n").encode()
+    return (
+        f"From: Mail Delivery System <Mailer-Daemon@mx.example.org>\nTo: bounces@x.example\n"
+        f"Subject: Mail delivery failed: returning message to sender\nX-Failed-Recipients: member@example.org\n\n"
+        f"This message was created automatically by mail delivery software.\n\n"
+        f"A message that you sent could not be delivered to one or more of its\n"
+        f"recipients. This is a permanent error. The following address(es) failed:\n\n"
+        f"  member@example.org\n    {reason}\n"
+    ).encode()
 
 
 def test_flufl_permanent_without_a_code_is_hard_and_temporary_is_soft(settings):
@@ -100,34 +129,39 @@ def test_flufl_permanent_without_a_code_is_hard_and_temporary_is_soft(settings):
     permanent = classify.classify(settings, _text_bounce("the recipient has gone away"))
     assert (permanent.kind, permanent.rule, permanent.status) == ("hard", "flufl.bounce", "")
 
-    warning = (b"From: Mail Delivery System <Mailer-Daemon@mx.example.org>\nTo: bounces@x.example\n"
-               b"Subject: Warning: message 1tAx1-000abc-2F delayed 24 hours\n\n"
-               b"This message was created automatically by mail delivery software.\n"
-               b"A message that you sent has not yet been delivered to one or more of its\n"
-               b"recipients after more than 24 hours on the queue on mx.example.org.\n\n"
-               b"The message identifier is:     1tAx1-000abc-2F\n\n"
-               b"The address to which the message has not yet been delivered is:\n\n"
-               b"  member@example.org\n\n"
-               b"No action is required on your part. Delivery attempts will continue for\n"
-               b"some time, and this warning may be repeated at intervals if the message\n"
-               b"remains undelivered. Eventually the mail delivery software will give up,\n"
-               b"and when that happens, the message will be returned to you.\n")
+    warning = (
+        b"From: Mail Delivery System <Mailer-Daemon@mx.example.org>\nTo: bounces@x.example\n"
+        b"Subject: Warning: message 1tAx1-000abc-2F delayed 24 hours\n\n"
+        b"This message was created automatically by mail delivery software.\n"
+        b"A message that you sent has not yet been delivered to one or more of its\n"
+        b"recipients after more than 24 hours on the queue on mx.example.org.\n\n"
+        b"The message identifier is:     1tAx1-000abc-2F\n\n"
+        b"The address to which the message has not yet been delivered is:\n\n"
+        b"  member@example.org\n\n"
+        b"No action is required on your part. Delivery attempts will continue for\n"
+        b"some time, and this warning may be repeated at intervals if the message\n"
+        b"remains undelivered. Eventually the mail delivery software will give up,\n"
+        b"and when that happens, the message will be returned to you.\n"
+    )
     assert all_failures(classify.parse(warning)) == (frozenset({b"member@example.org"}), frozenset())
     temporary = classify.classify(settings, warning)
     assert (temporary.kind, temporary.rule) == ("soft", "flufl.bounce")
 
 
-@pytest.mark.parametrize("text, code", [
-    ("550 5.1.1 <a@b>: User unknown", "5.1.1"),
-    ("host x said: 550-5.7.1 blocked", "5.7.1"),
-    ("Remote host said: 550: 5.1.1 <a@b>", "5.1.1"),
-    ("Status: 4.2.2\n", "4.2.2"),
-    ("Sorry, no mailbox here by that name. (#5.1.1)", "5.1.1"),
-    ("5.2.1 The email account that you tried to reach is disabled", "5.2.1"),  # one SMTP reply's text
-    ("host 10.5.1.20[10.5.1.20] said: 452 mailbox full", ""),   # an IP is not a status
-    ('boundary="=_2.0.13_gll"', ""),                            # nor a MIME boundary
-    ("Mailman 2.0.13 released", ""),                             # nor a version
-])
+@pytest.mark.parametrize(
+    "text, code",
+    [
+        ("550 5.1.1 <a@b>: User unknown", "5.1.1"),
+        ("host x said: 550-5.7.1 blocked", "5.7.1"),
+        ("Remote host said: 550: 5.1.1 <a@b>", "5.1.1"),
+        ("Status: 4.2.2\n", "4.2.2"),
+        ("Sorry, no mailbox here by that name. (#5.1.1)", "5.1.1"),
+        ("5.2.1 The email account that you tried to reach is disabled", "5.2.1"),  # one SMTP reply's text
+        ("host 10.5.1.20[10.5.1.20] said: 452 mailbox full", ""),  # an IP is not a status
+        ('boundary="=_2.0.13_gll"', ""),  # nor a MIME boundary
+        ("Mailman 2.0.13 released", ""),  # nor a version
+    ],
+)
 def test_a_status_code_is_read_only_where_one_belongs(text, code):
     assert classify.enhanced_code(text) == code
 

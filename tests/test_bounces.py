@@ -84,8 +84,18 @@ def test_corpus_classification(settings, case):
 
 def test_corpus_is_broad():
     names = " ".join(CASES)
-    for vendor in ("postfix-real", "postfix", "exim", "sendmail", "exchange", "gmail", "yahoo", "arf", "autoreply",
-                   "challenge"):
+    for vendor in (
+        "postfix-real",
+        "postfix",
+        "exim",
+        "sendmail",
+        "exchange",
+        "gmail",
+        "yahoo",
+        "arf",
+        "autoreply",
+        "challenge",
+    ):
         assert vendor in names
 
 
@@ -119,19 +129,22 @@ def test_corpus_decisions(engine, settings, session, case):
 
 
 def _plain_bounce(to: str = "somebody@nowhere.example") -> bytes:
-    return (f"From: MAILER-DAEMON@x.example\r\nTo: bounces@x\r\nSubject: Undelivered Mail\r\n"
-            f"MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"
-            f"--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; x\r\n\r\n"
-            f"Final-Recipient: rfc822; {to}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
-            f"Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n\r\n--b--\r\n").encode()
+    return (
+        f"From: MAILER-DAEMON@x.example\r\nTo: bounces@x\r\nSubject: Undelivered Mail\r\n"
+        f"MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"
+        f"--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; x\r\n\r\n"
+        f"Final-Recipient: rfc822; {to}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        f"Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n\r\n--b--\r\n"
+    ).encode()
 
 
 def test_verp_token_decides_over_addresses(engine, settings, session):
     deliveries = seed(session)
     target = deliveries["bystander@example.org"]
     token = make_verp_token(settings, target.id)
-    out = receive(engine, settings, _plain_bounce(), source="test",
-                  envelope_to=f"bounces+{token}@{settings.bounce_domain}")
+    out = receive(
+        engine, settings, _plain_bounce(), source="test", envelope_to=f"bounces+{token}@{settings.bounce_domain}"
+    )
     assert out.action == "suppressed"
     assert _status(session, "bystander@example.org") == "bounced"
     ev = session.exec(select(Event).where(Event.type == "bounce-hard")).one()
@@ -142,23 +155,35 @@ def test_forged_verp_is_ignored(engine, settings, session):
     deliveries = seed(session)
     token = make_verp_token(settings, deliveries["bystander@example.org"].id)
     forged = token[:-3] + ("aaa" if not token.endswith("aaa") else "bbb")
-    out = receive(engine, settings, _plain_bounce("bystander@example.org"), source="test",
-                  envelope_to=f"bounces+{forged}@{settings.bounce_domain}")
+    out = receive(
+        engine,
+        settings,
+        _plain_bounce("bystander@example.org"),
+        source="test",
+        envelope_to=f"bounces+{forged}@{settings.bounce_domain}",
+    )
     assert out.action == "forged"
     assert _status(session, "bystander@example.org") == "active"
     assert not session.exec(select(Suppression)).all()
 
 
 def test_messages_that_change_nothing_are_recorded_with_their_evidence(engine, settings, session):
-    deliveries = seed(session)
+    seed(session)
     auto = receive(engine, settings, (CORPUS / "out-of-office.eml").read_bytes(), source="test")
-    forged = receive(engine, settings, (CORPUS / "sendmail-dsn.eml").read_bytes(), source="test",
-                     envelope_to=f"bounces+not-a-token@{settings.bounce_domain}")
+    forged = receive(
+        engine,
+        settings,
+        (CORPUS / "sendmail-dsn.eml").read_bytes(),
+        source="test",
+        envelope_to=f"bounces+not-a-token@{settings.bounce_domain}",
+    )
     assert (auto.action, forged.action) == ("ignored", "forged")
     session.expire_all()
     ignored = session.exec(select(Event).where(Event.type == "bounce-ignored").order_by(Event.id)).all()
-    assert [(e.data["kind"], e.data["decision"]) for e in ignored] == [("auto-reply", "ignored"),
-                                                                       ("forged-verp", "forged")]
+    assert [(e.data["kind"], e.data["decision"]) for e in ignored] == [
+        ("auto-reply", "ignored"),
+        ("forged-verp", "forged"),
+    ]
     assert all(e.data["rule"] and e.data["inbound_id"] for e in ignored)
     assert ignored[1].subscriber_id is None  # a forged token names nobody
 
@@ -181,8 +206,16 @@ def test_soft_bounces_of_three_messages_reach_threshold(engine, settings, sessio
         session.add(later[-1])
     session.commit()
     raw = (CORPUS / "yahoo-mailbox-full.eml").read_bytes()
-    actions = [receive(engine, settings, raw, source="test", envelope_to=f"bounces+{make_verp_token(settings, d.id)}"
-                       f"@{settings.bounce_domain}").action for d in [first, *later]]
+    actions = [
+        receive(
+            engine,
+            settings,
+            raw,
+            source="test",
+            envelope_to=f"bounces+{make_verp_token(settings, d.id)}@{settings.bounce_domain}",
+        ).action
+        for d in [first, *later]
+    ]
     assert actions == ["counted"] * (SOFT_THRESHOLD - 1) + ["suppressed"]
     assert _status(session, "joao.silva@yahoo.example") == "bounced"
 
@@ -260,15 +293,17 @@ def test_a_report_that_proves_nothing_suppresses_nobody(engine, settings, sessio
     assert ignored.data["decision"] == "unverified" and ignored.subscriber_id is not None
 
 
-
-@pytest.mark.parametrize("status, diagnostic, kind", [
-    ("5.1.1", "smtp; 550 5.1.1 <x@example.org>: Recipient address rejected: User unknown", classify.HARD),
-    ("5.2.1", "smtp; 550 5.2.1 The email account that you tried to reach is disabled", classify.HARD),
-    ("5.7.1", "smtp; 554 5.7.1 Message rejected as spam", classify.SOFT),  # the message, not the address
-    ("", "smtp; 550 No such user here", classify.HARD),
-    ("", "smtp; 550 Rejected for policy reasons", classify.SOFT),
-    ("4.2.2", "smtp; 452 4.2.2 Mailbox full", classify.SOFT),
-])
+@pytest.mark.parametrize(
+    "status, diagnostic, kind",
+    [
+        ("5.1.1", "smtp; 550 5.1.1 <x@example.org>: Recipient address rejected: User unknown", classify.HARD),
+        ("5.2.1", "smtp; 550 5.2.1 The email account that you tried to reach is disabled", classify.HARD),
+        ("5.7.1", "smtp; 554 5.7.1 Message rejected as spam", classify.SOFT),  # the message, not the address
+        ("", "smtp; 550 No such user here", classify.HARD),
+        ("", "smtp; 550 Rejected for policy reasons", classify.SOFT),
+        ("4.2.2", "smtp; 452 4.2.2 Mailbox full", classify.SOFT),
+    ],
+)
 def test_a_returned_dsn_suppresses_only_a_bad_address(status, diagnostic, kind):
     """The same rule as for a refusal during the send (smtp_pool.SendResult.hard_bounce)."""
     assert classify.classify_status(status, "failed", diagnostic) == kind

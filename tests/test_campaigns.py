@@ -33,12 +33,30 @@ CORRIGENDUM = REPO / "campaigns" / "2019-06-18-corrigendum.md"
 
 def mark_sent(session, campaign: Campaign) -> int:
     audience = audience_select(session, campaign.audience, campaign=campaign).subquery()
-    result = session.execute(insert(Delivery).from_select(
-        ["campaign_id", "subscriber_id", "language", "status", "attempts", "possible_duplicate", "last_error",
-         "created_at"],
-        select(literal(campaign.id), audience.c.id, audience.c.language, literal(DeliveryStatus.SENT), literal(1),
-               literal(False), literal(""), literal(utcnow())),
-    ))
+    result = session.execute(
+        insert(Delivery).from_select(
+            [
+                "campaign_id",
+                "subscriber_id",
+                "language",
+                "status",
+                "attempts",
+                "possible_duplicate",
+                "last_error",
+                "created_at",
+            ],
+            select(
+                literal(campaign.id),
+                audience.c.id,
+                audience.c.language,
+                literal(DeliveryStatus.SENT),
+                literal(1),
+                literal(False),
+                literal(""),
+                literal(utcnow()),
+            ),
+        )
+    )
     campaign.status = CampaignStatus.SENT
     campaign.started_at = utcnow()
     session.add(campaign)
@@ -78,8 +96,10 @@ def test_corrigendum_needs_its_original_and_gets_the_prefix(session):
     original = sync_campaign(session, load_source(ORIGINAL))
     corrigendum = sync_campaign(session, load_source(CORRIGENDUM))
     assert corrigendum.corrects_id == original.id
-    assert corrigendum.subject == "Corrigendum: WHO GLL releases reports on compassion – the heart of quality " \
-                                  "health services"
+    assert (
+        corrigendum.subject == "Corrigendum: WHO GLL releases reports on compassion – the heart of quality "
+        "health services"
+    )
     assert effective_subject(load_source(CORRIGENDUM), "ar").startswith("تصويب: ")
 
 
@@ -105,10 +125,14 @@ def test_corrigendum_reaches_only_the_originals_recipients(engine, settings):
         report = check(settings, session, source)
         assert report.ok and report.audience == 59
         corrigendum = sync_campaign(session, source)
-        ids = set(session.execute(
-            select(audience_select(session, corrigendum.audience, campaign=corrigendum).subquery().c.id)).scalars())
-        originals = set(session.execute(
-            select(Delivery.subscriber_id).where(Delivery.campaign_id == original.id)).scalars())
+        ids = set(
+            session.execute(
+                select(audience_select(session, corrigendum.audience, campaign=corrigendum).subquery().c.id)
+            ).scalars()
+        )
+        originals = set(
+            session.execute(select(Delivery.subscriber_id).where(Delivery.campaign_id == original.id)).scalars()
+        )
         assert ids == originals - {leaver.id}
         assert newcomer.id not in ids
         renderer = CampaignRenderer(settings, session, source, corrigendum)

@@ -34,16 +34,27 @@ def test_catalog_commands(team):
     assert "GLL announcements" in invoke(team, "topics", "list").output
     assert invoke(team, "pods", "create", "compassion", "--name", "Compassion").exit_code == 0
     assert "compassion" in invoke(team, "pods", "list").output
-    added = invoke(team, "resources", "add", "scoping", "--title", "Scoping report",
-                   "--url", "https://www.who.int/r", "--access", "pod:compassion")
+    added = invoke(
+        team,
+        "resources",
+        "add",
+        "scoping",
+        "--title",
+        "Scoping report",
+        "--url",
+        "https://www.who.int/r",
+        "--access",
+        "pod:compassion",
+    )
     assert added.exit_code == 0, added.output
     listing = invoke(team, "resources", "list").output
     assert "scoping" in listing and "pod:compassion" in listing
 
 
 def test_domain_errors_are_one_line_messages(team):
-    result = team.invoke(main, ["resources", "add", "x", "--title", "X", "--url", "https://who.int/x",
-                                  "--access", "pod:nope"])
+    result = team.invoke(
+        main, ["resources", "add", "x", "--title", "X", "--url", "https://who.int/x", "--access", "pod:nope"]
+    )
     assert result.exit_code == 1
     assert "Error: no learning pod 'nope'" in result.output
     assert "Traceback" not in result.output

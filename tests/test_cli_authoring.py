@@ -54,16 +54,18 @@ def test_check_lists_every_problem_with_its_line(runner, seeded, tmp_path):
     assert "unknown-variable.md:8: `salutaton` is not a variable here; did you mean salutation?" in result.output
     result = runner.invoke(main, ["campaign", "check", str(FIXTURES / "unknown-layout.md")])
     assert "(layouts: announcement, corrigendum, event, report-release)" in result.output
-    (tmp_path / "unclosed.md").write_text("---\nsubject: x\naudience: [announcements\nkind: event\n---\nHi\n",
-                                          encoding="utf-8")
+    (tmp_path / "unclosed.md").write_text(
+        "---\nsubject: x\naudience: [announcements\nkind: event\n---\nHi\n", encoding="utf-8"
+    )
     result = runner.invoke(main, ["campaign", "check", str(tmp_path / "unclosed.md")])
     assert result.exit_code == 1 and "unclosed.md:3: front matter is not valid YAML" in result.output
 
 
 def test_preview_html_text_lang_and_as(runner, seeded, tmp_path):
     out = tmp_path / "preview.html"
-    result = runner.invoke(main, ["campaign", "preview", "2019-06-compassion-reports", "--lang", "fr",
-                                  "--out", str(out)])
+    result = runner.invoke(
+        main, ["campaign", "preview", "2019-06-compassion-reports", "--lang", "fr", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     html = out.read_text(encoding="utf-8")
     assert '<html lang="fr" dir="ltr"' in html and "Se désabonner" in html
@@ -77,8 +79,9 @@ def test_preview_html_text_lang_and_as(runner, seeded, tmp_path):
 
 def test_test_sends_real_marked_messages(runner, seeded, smtp_server, monkeypatch):
     monkeypatch.setenv("GLL_MAIL_SMTP_URL", smtp_server.url)
-    result = runner.invoke(main, ["campaign", "test", "2019-06-compassion-reports", "--to", "reviewer@who.int",
-                                  "--to", seeded])
+    result = runner.invoke(
+        main, ["campaign", "test", "2019-06-compassion-reports", "--to", "reviewer@who.int", "--to", seeded]
+    )
     assert result.exit_code == 0, result.output
     received = smtp_server.received
     assert [r.rcpt_tos for r in received] == [("reviewer@who.int",), (seeded,)]
@@ -102,16 +105,21 @@ def test_a_test_send_is_the_members_message_signed_and_all(runner, seeded, smtp_
 
     signer = generate_key(tmp_path / "dkim.pem", "gll2026", "who.int")
     record = signer.public_dns_record().encode()
-    for name, value in {"SMTP_URL": smtp_server.url, "DKIM_KEY_FILE": str(tmp_path / "dkim.pem"),
-                        "DKIM_SELECTOR": "gll2026", "DKIM_DOMAIN": "who.int"}.items():
+    for name, value in {
+        "SMTP_URL": smtp_server.url,
+        "DKIM_KEY_FILE": str(tmp_path / "dkim.pem"),
+        "DKIM_SELECTOR": "gll2026",
+        "DKIM_DOMAIN": "who.int",
+    }.items():
         monkeypatch.setenv("GLL_MAIL_" + name, value)
     for _ in range(2):
         result = runner.invoke(main, ["campaign", "test", "2019-06-compassion-reports", "--to", seeded])
         assert result.exit_code == 0, result.output
     first, second = smtp_server.received
     assert first.mail_from.startswith("bounces+") and first.rcpt_tos == (seeded,)
-    assert dkim.verify(first.data, dnsfunc=lambda name, timeout=5: record
-                       if name == b"gll2026._domainkey.who.int." else None)
+    assert dkim.verify(
+        first.data, dnsfunc=lambda name, timeout=5: record if name == b"gll2026._domainkey.who.int." else None
+    )
     message = message_from_bytes(first.data, policy=policy.default)
     assert message["Subject"].startswith("[تجربة] ")  # the seeded member reads Arabic
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
@@ -125,8 +133,7 @@ def test_test_refuses_a_broken_campaign_unless_forced(runner, seeded, smtp_serve
     result = runner.invoke(main, ["campaign", "test", str(FIXTURES / "todo.md"), "--to", "reviewer@who.int"])
     assert result.exit_code == 1 and "Not sending tests" in result.output
     assert smtp_server.received == []
-    result = runner.invoke(main, ["campaign", "test", str(FIXTURES / "todo.md"), "--to", "reviewer@who.int",
-                                  "--force"])
+    result = runner.invoke(main, ["campaign", "test", str(FIXTURES / "todo.md"), "--to", "reviewer@who.int", "--force"])
     assert result.exit_code == 0 and len(smtp_server.received) == 1
 
 
@@ -147,14 +154,34 @@ def test_audience_of_a_corrigendum_reports_unreachable(runner, seeded, engine):
     from gll_mail.models import Delivery, utcnow
 
     with session_scope(engine) as session:
-        original = sync_campaign(session, load_source(Path(__file__).resolve().parent.parent / "campaigns"
-                                                      / "2019-06-compassion-reports.md"))
+        original = sync_campaign(
+            session, load_source(Path(__file__).resolve().parent.parent / "campaigns" / "2019-06-compassion-reports.md")
+        )
         audience = audience_select(session, original.audience).subquery()
-        session.execute(insert(Delivery).from_select(
-            ["campaign_id", "subscriber_id", "language", "status", "attempts", "possible_duplicate", "last_error",
-             "created_at"],
-            select(literal(original.id), audience.c.id, audience.c.language, literal("sent"), literal(1),
-                   literal(False), literal(""), literal(utcnow()))))
+        session.execute(
+            insert(Delivery).from_select(
+                [
+                    "campaign_id",
+                    "subscriber_id",
+                    "language",
+                    "status",
+                    "attempts",
+                    "possible_duplicate",
+                    "last_error",
+                    "created_at",
+                ],
+                select(
+                    literal(original.id),
+                    audience.c.id,
+                    audience.c.language,
+                    literal("sent"),
+                    literal(1),
+                    literal(False),
+                    literal(""),
+                    literal(utcnow()),
+                ),
+            )
+        )
         original.status = "sent"
         session.add(original)
         member = session.get(Subscriber, 5)

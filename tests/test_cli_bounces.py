@@ -29,8 +29,12 @@ def _free_port() -> int:
 
 def _env(settings) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(GLL_MAIL_DATABASE_URL=settings.database_url, GLL_MAIL_SECRET_KEYS=TEST_KEY, GLL_MAIL_ENV="test",
-               GLL_MAIL_BOUNCE_DOMAIN=settings.bounce_domain)
+    env.update(
+        GLL_MAIL_DATABASE_URL=settings.database_url,
+        GLL_MAIL_SECRET_KEYS=TEST_KEY,
+        GLL_MAIL_ENV="test",
+        GLL_MAIL_BOUNCE_DOMAIN=settings.bounce_domain,
+    )
     return env
 
 
@@ -39,7 +43,11 @@ def test_receive_end_to_end_over_smtp(engine, settings, session, runner):
     port = _free_port()
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "gll-mail"), "bounces", "receive", "--port", str(port)],
-        env=_env(settings), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        env=_env(settings),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -52,8 +60,11 @@ def test_receive_end_to_end_over_smtp(engine, settings, session, runner):
                 time.sleep(0.1)
         token = make_verp_token(settings, deliveries["li.wei@example.edu"].id)
         with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
-            client.sendmail("", [f"bounces+{token}@{settings.bounce_domain}"],
-                            (CORPUS / "sendmail-dsn.eml").read_bytes().replace(b"\n", b"\r\n"))
+            client.sendmail(
+                "",
+                [f"bounces+{token}@{settings.bounce_domain}"],
+                (CORPUS / "sendmail-dsn.eml").read_bytes().replace(b"\n", b"\r\n"),
+            )
             # addresses outside the bounce domain are refused
             try:
                 client.sendmail("", ["someone@elsewhere.example"], b"Subject: x\r\n\r\nx\r\n")

@@ -49,7 +49,7 @@ def postgres():
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any connection failure means "no server"
+    except Exception as exc:
         need(f"PostgreSQL not reachable at {POSTGRES_URL}: {exc.__class__.__name__}")
     finally:
         engine.dispose()
@@ -63,20 +63,34 @@ def broken_url(case: str, postgres_url, tmp_path: Path) -> tuple[str, str]:
     return {
         "unparseable": ("not a url at all", "GLL_MAIL_DATABASE_URL is not a database URL"),
         "missing driver": ("mysql://gll:s3cret@db.example.org/gll", "asks for a mysql database"),
-        "server down": (f"postgresql://postgres@127.0.0.1:{closed_port()}/gll",
-                        "cannot reach the database server at 127.0.0.1:"),
-        "missing database": (postgres_url.set(database=missing).render_as_string(hide_password=False),
-                             f"the database '{missing}' does not exist on the PostgreSQL server"),
-        "wrong user": (postgres_url.set(username=stranger, password="s3cret").render_as_string(hide_password=False),
-                       f"refused user '{stranger}'"),
-        "sqlite folder missing": (f"sqlite:///{tmp_path / 'no-such-folder' / 'subscribers.db'}",
-                                  f"the folder {tmp_path / 'no-such-folder'} of the SQLite database"),
+        "server down": (
+            f"postgresql://postgres@127.0.0.1:{closed_port()}/gll",
+            "cannot reach the database server at 127.0.0.1:",
+        ),
+        "missing database": (
+            postgres_url.set(database=missing).render_as_string(hide_password=False),
+            f"the database '{missing}' does not exist on the PostgreSQL server",
+        ),
+        "wrong user": (
+            postgres_url.set(username=stranger, password="s3cret").render_as_string(hide_password=False),
+            f"refused user '{stranger}'",
+        ),
+        "sqlite folder missing": (
+            f"sqlite:///{tmp_path / 'no-such-folder' / 'subscribers.db'}",
+            f"the folder {tmp_path / 'no-such-folder'} of the SQLite database",
+        ),
     }[case]
 
 
 CASES = ["unparseable", "missing driver", "server down", "missing database", "wrong user", "sqlite folder missing"]
-COMMANDS = [["campaign", "list"], ["init"], ["serve", "--dev", "--port", "1"], ["worker"], ["subscribers", "export"],
-            ["demo", "--no-serve"]]
+COMMANDS = [
+    ["campaign", "list"],
+    ["init"],
+    ["serve", "--dev", "--port", "1"],
+    ["worker"],
+    ["subscribers", "export"],
+    ["demo", "--no-serve"],
+]
 
 
 @pytest.mark.postgres
@@ -101,15 +115,35 @@ def _env(**values: str) -> dict[str, str]:
 @pytest.mark.postgres
 def test_a_missing_postgres_database_is_one_line_and_debug_shows_the_traceback(postgres, tmp_path):
     missing = postgres.set(database=f"gll_missing_{uuid.uuid4().hex[:8]}").render_as_string(hide_password=False)
-    plain = subprocess.run([str(GLL_MAIL), "topics", "list"], env=_env(GLL_MAIL_DATABASE_URL=missing),
-                           cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+    plain = subprocess.run(
+        [str(GLL_MAIL), "topics", "list"],
+        env=_env(GLL_MAIL_DATABASE_URL=missing),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert plain.returncode == 1 and plain.stdout == ""
     assert plain.stderr.count("\n") == 1 and "does not exist on the PostgreSQL server" in plain.stderr
-    flag = subprocess.run([str(GLL_MAIL), "--debug", "topics", "list"], env=_env(GLL_MAIL_DATABASE_URL=missing),
-                          cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
-    variable = subprocess.run([str(GLL_MAIL), "topics", "list"],
-                              env=_env(GLL_MAIL_DATABASE_URL=missing, GLL_MAIL_DEBUG="1"),
-                              cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+    flag = subprocess.run(
+        [str(GLL_MAIL), "--debug", "topics", "list"],
+        env=_env(GLL_MAIL_DATABASE_URL=missing),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    variable = subprocess.run(
+        [str(GLL_MAIL), "topics", "list"],
+        env=_env(GLL_MAIL_DATABASE_URL=missing, GLL_MAIL_DEBUG="1"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     for shown in (flag, variable):
         assert shown.returncode == 1
         assert "Traceback (most recent call last)" in shown.stderr and "OperationalError" in shown.stderr
@@ -123,9 +157,17 @@ def test_debug_lets_the_exception_through(runner, monkeypatch):
 
 # --- no silent new database -------------------------------------------------------------------------
 
-DATABASE_COMMANDS = [["campaign", "list"], ["campaign", "status", "x"], ["topics", "list"], ["subscribers", "export"],
-                     ["suppressions", "list"], ["admin", "list"], ["bounces", "retry"], ["worker"],
-                     ["serve", "--dev", "--port", "1"]]
+DATABASE_COMMANDS = [
+    ["campaign", "list"],
+    ["campaign", "status", "x"],
+    ["topics", "list"],
+    ["subscribers", "export"],
+    ["suppressions", "list"],
+    ["admin", "list"],
+    ["bounces", "retry"],
+    ["worker"],
+    ["serve", "--dev", "--port", "1"],
+]
 
 
 @pytest.mark.parametrize("command", DATABASE_COMMANDS, ids=" ".join)

@@ -55,7 +55,8 @@ def test_schedule_uses_at_or_front_matter_and_refuses_a_failing_preflight(team, 
     assert row["status"] == "scheduled" and row["send_at"].replace(tzinfo=None) == at.replace(tzinfo=None)
     with engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT id FROM apscheduler_jobs").scalars().all() == [
-            f"campaign-{row['id']}"]
+            f"campaign-{row['id']}"
+        ]
     out = run(team, "campaign", "schedule", "note", code=1)
     assert "no send_at" in out
     run(team, "campaign", "schedule", "note", "--at", "tomorrow", code=2)
@@ -81,8 +82,9 @@ def test_pause_resume_cancel(team, engine):
     assert "no campaign 'nope'" in run(team, "campaign", "status", "nope", code=1)
 
 
-def test_at_its_time_a_scheduled_campaign_is_checked_again_and_paused_if_it_fails(team, engine, settings,
-                                                                                   tmp_path, smtp_server):
+def test_at_its_time_a_scheduled_campaign_is_checked_again_and_paused_if_it_fails(
+    team, engine, settings, tmp_path, smtp_server
+):
     """Between scheduling and the send time the toolkit's file was deleted: nothing is enqueued,
     `status` says why; with the file back, `resume` launches it."""
     from sqlmodel import Session
@@ -93,8 +95,14 @@ def test_at_its_time_a_scheduled_campaign_is_checked_again_and_paused_if_it_fail
     settings.resources_dir.mkdir(parents=True, exist_ok=True)
     (settings.resources_dir / "toolkit.pdf").write_bytes(b"%PDF-1.4 toolkit")
     with Session(engine) as session:
-        add_resource(session, slug="toolkit", title="IPC toolkit", access="registered",
-                     resources_dir=settings.resources_dir, file_path="toolkit.pdf")
+        add_resource(
+            session,
+            slug="toolkit",
+            title="IPC toolkit",
+            access="registered",
+            resources_dir=settings.resources_dir,
+            file_path="toolkit.pdf",
+        )
         session.commit()
     write_campaign(tmp_path / "campaigns", body="{{ salutation }}\n\nThe [IPC toolkit](resource:toolkit) is out.\n")
     run(team, "campaign", "schedule", "note", "--at", (utcnow() + timedelta(hours=1)).isoformat())

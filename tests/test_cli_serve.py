@@ -57,11 +57,19 @@ def test_serve_answers_healthz_and_stops(settings, session, tmp_path, extra):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GLL_MAIL_")}
     # development: clicks are batched (the test app writes them at once), so the stop must flush them
-    env.update(GLL_MAIL_ENV="test" if "--dev" in extra else "development",
-               GLL_MAIL_DATABASE_URL=settings.database_url, GLL_MAIL_SECRET_KEYS=TEST_KEY,
-               GLL_MAIL_BASE_URL=f"http://127.0.0.1:{port}")
-    proc = subprocess.Popen([str(BIN), "serve", "--host", "127.0.0.1", "--port", str(port), *extra],
-                            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    env.update(
+        GLL_MAIL_ENV="test" if "--dev" in extra else "development",
+        GLL_MAIL_DATABASE_URL=settings.database_url,
+        GLL_MAIL_SECRET_KEYS=TEST_KEY,
+        GLL_MAIL_BASE_URL=f"http://127.0.0.1:{port}",
+    )
+    proc = subprocess.Popen(
+        [str(BIN), "serve", "--host", "127.0.0.1", "--port", str(port), *extra],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         body = wait_for(f"http://127.0.0.1:{port}/healthz")
         assert b'"ok":true' in body.replace(b" ", b"")

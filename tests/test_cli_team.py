@@ -27,7 +27,9 @@ def test_admin_commands_manage_roles_passwords_and_totp(runner, session):
     out = runner.invoke(main, ["admin", "role", "writer", "approver"])
     assert out.exit_code == 0 and "writer is now approver: an editor who also approves" in out.output
     out = runner.invoke(main, ["admin", "role", "lead", "viewer"])
-    assert out.exit_code == 1 and out.output.strip() == "Error: lead is the last admin; make another account admin first"
+    assert (
+        out.exit_code == 1 and out.output.strip() == "Error: lead is the last admin; make another account admin first"
+    )
     out = runner.invoke(main, ["admin", "reset-password", "writer"])
     assert out.exit_code == 0, out.output
     one_time = out.output.split("One-time password of writer: ")[1].split()[0]
@@ -40,11 +42,17 @@ def test_admin_commands_manage_roles_passwords_and_totp(runner, session):
     assert verify(session, checker, pyotp.TOTP(checker.totp_secret).now())
     listing = runner.invoke(main, ["admin", "list"]).output.splitlines()
     assert [line.split("\t")[0] + " " + line.split("\t")[2] for line in listing] == [
-        "checker approver, TOTP", "lead admin", "writer approver"]
+        "checker approver, TOTP",
+        "lead admin",
+        "writer approver",
+    ]
     out = runner.invoke(main, ["audit", "--object", "admin:writer"])
     assert out.exit_code == 0
     assert [line.split("  ")[1:3] for line in out.output.splitlines()] == [
-        ["(command line)", "team.create"], ["(command line)", "team.role"], ["(command line)", "team.reset-password"]]
+        ["(command line)", "team.create"],
+        ["(command line)", "team.role"],
+        ["(command line)", "team.reset-password"],
+    ]
     data = json.loads(runner.invoke(main, ["audit", "--since", "1d", "--format", "json"]).output)
     assert {d["action"] for d in data} == {"team.create", "team.role", "team.reset-password", "team.totp-enrol"}
     assert runner.invoke(main, ["audit", "--since", "2099-01-01"]).output == "No audit entries match.\n"
@@ -92,5 +100,10 @@ def test_approval_commands_from_request_to_approved(runner, session, settings, t
     assert f"--- {SLUG}.ar.md (revision 1)" in out.output and "+عزيزي العضو، اقرأ [التقرير السنوي]" in out.output
     log = runner.invoke(main, ["audit", "--object", f"campaign:{SLUG}"]).output
     assert [line.split("  ")[2] for line in log.splitlines()] == [
-        "campaign.request-approval", "campaign.reject", "campaign.approval-voided", "campaign.approval-voided",
-        "campaign.request-approval", "campaign.approve"]
+        "campaign.request-approval",
+        "campaign.reject",
+        "campaign.approval-voided",
+        "campaign.approval-voided",
+        "campaign.request-approval",
+        "campaign.approve",
+    ]

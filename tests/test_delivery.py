@@ -35,8 +35,13 @@ from gll_mail.tokens import read_verp_token
 
 @pytest.fixture
 def fast(settings, smtp_server, tmp_path):
-    return settings.replace(smtp_url=smtp_server.url, campaigns_dir=tmp_path / "campaigns", retry_base_seconds=0.02,
-                            max_attempts=3, smtp_connections=4)
+    return settings.replace(
+        smtp_url=smtp_server.url,
+        campaigns_dir=tmp_path / "campaigns",
+        retry_base_seconds=0.02,
+        max_attempts=3,
+        smtp_connections=4,
+    )
 
 
 def _campaign(settings, **kwargs):
@@ -209,8 +214,13 @@ def test_a_domain_can_have_its_own_limits(engine, fast, tmp_path):
     """GLL_MAIL_DOMAIN_LIMITS: a big provider gets more in flight, a small host gets fewer per second."""
     add_subscribers(engine, 30, domains=("small.org", "big.org", "other.org"))
     with TimedSink(tmp_path / "timed", data_delay=0.02) as sink:
-        limited = fast.replace(smtp_url=sink.url, per_domain_rate=0, per_domain_connections=1, smtp_connections=6,
-                               domain_limits="small.org=5/s, big.org=:3")
+        limited = fast.replace(
+            smtp_url=sink.url,
+            per_domain_rate=0,
+            per_domain_connections=1,
+            smtp_connections=6,
+            domain_limits="small.org=5/s, big.org=:3",
+        )
         result = send_now(engine, limited, _campaign(limited))
         assert result.sent == 30
         stamps = list(sink.stamps)
@@ -227,7 +237,9 @@ def test_a_malformed_domain_limit_is_refused_with_an_example():
     with pytest.raises(SettingsError, match="gmail.com=20/s:10"):
         Settings().replace(domain_limits="gmail.com=fast")
     assert Settings(domain_limits="Gmail.com=20/s:10, x.org=:2").domain_limit_map() == {
-        "gmail.com": (20.0, 10), "x.org": (None, 2)}
+        "gmail.com": (20.0, 10),
+        "x.org": (None, 2),
+    }
 
 
 def test_summary_counts_and_progress_reports(engine, fast, smtp_server):
@@ -260,8 +272,17 @@ def test_the_faster_aiosmtplib_helpers_give_the_same_bytes():
         assert prepared == period.sub(b"..", pool._original_normalize(data))
         wrapped = pool.Prepared(prepared)
         assert pool._DotStuffing().sub(b"..", pool._normalize_line_endings(wrapped)) is wrapped
-    for address in ("bounces+1z.ln.abcdef@bounces.gll.who.int", "m00001@example.org", "a.b-c_d=e@x-y.z.org",
-                    "Name <a@b.org>", "a..b@c.org", "\"q u\"@x.org", "a@b", "ü@x.org", " a@b.org "):
+    for address in (
+        "bounces+1z.ln.abcdef@bounces.gll.who.int",
+        "m00001@example.org",
+        "a.b-c_d=e@x-y.z.org",
+        "Name <a@b.org>",
+        "a..b@c.org",
+        '"q u"@x.org',
+        "a@b",
+        "ü@x.org",
+        " a@b.org ",
+    ):
         assert pool._parse_address(address) == aiosmtplib.email.parse_address(address)
 
 
@@ -319,8 +340,11 @@ def test_the_mailto_unsubscribe_of_a_sent_message_unsubscribes_over_smtp(engine,
     try:
         with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
             for subject_sent in (subject, subject, subject[:-3] + "xyz"):  # again (idempotent), then tampered
-                client.sendmail(emails[0], [to], f"From: <{emails[0]}>\r\nTo: <{to}>\r\nSubject: {subject_sent}\r\n"
-                                                 f"\r\nunsubscribe\r\n".encode())
+                client.sendmail(
+                    emails[0],
+                    [to],
+                    f"From: <{emails[0]}>\r\nTo: <{to}>\r\nSubject: {subject_sent}\r\n\r\nunsubscribe\r\n".encode(),
+                )
             # a bare "unsubscribe" from another member's address changes nothing: only the token counts
             client.sendmail(emails[1], [to], f"From: <{emails[1]}>\r\nSubject: unsubscribe\r\n\r\n.\r\n".encode())
     finally:
@@ -357,8 +381,9 @@ def test_messages_rebuilt_after_a_render_helper_died_are_signed_too(engine, fast
 
     from test_dkim import key_file
 
-    signing = fast.replace(dkim_key_file=str(key_file(tmp_path, "ed25519")), dkim_selector="s", dkim_domain="who.int",
-                           render_processes=0)
+    signing = fast.replace(
+        dkim_key_file=str(key_file(tmp_path, "ed25519")), dkim_selector="s", dkim_domain="who.int", render_processes=0
+    )
     _, drainer, batch = _claimed_by_a_drainer(engine, signing, 3)
 
     async def collect():
@@ -381,12 +406,15 @@ def test_a_late_outcome_never_overwrites_a_newer_claim(engine, fast):
     _, a, batch = _claimed_by_a_drainer(engine, fast, 3)
     claimed = [entry[0] for entry in batch]
     with engine.begin() as connection:  # B took every row over (its claim: another owner, one attempt more)
-        connection.execute(sql_update(Delivery.__table__).values(lease_owner="worker-b",
-                                                                 attempts=Delivery.__table__.c.attempts + 1))
+        connection.execute(
+            sql_update(Delivery.__table__).values(lease_owner="worker-b", attempts=Delivery.__table__.c.attempts + 1)
+        )
     ok, refused = SendResult("ok", 250, "queued"), SendResult(PERMANENT, 550, "5.1.1 no such user", "rcpt")
-    late = [SendOutcome(Work(claimed[0], "x@example.org", "example.org", message_id="<a@x>"), ok),
-            SendOutcome(Work(claimed[1], "y@example.org", "example.org"), refused),
-            SendOutcome(Work(claimed[2], "z@example.org", "example.org"), None)]  # released by A
+    late = [
+        SendOutcome(Work(claimed[0], "x@example.org", "example.org", message_id="<a@x>"), ok),
+        SendOutcome(Work(claimed[1], "y@example.org", "example.org"), refused),
+        SendOutcome(Work(claimed[2], "z@example.org", "example.org"), None),
+    ]  # released by A
     a.record(late)
     rows = deliveries(engine, "note")
     assert {(r["status"], r["lease_owner"]) for r in rows} == {("sending", "worker-b")}
@@ -400,8 +428,12 @@ def test_cancelling_while_sending_leaves_nothing_waiting(engine, fast, smtp_serv
     claimed = [entry[0] for entry in batch]
     assert cancel(engine, campaign.id, "cancelled by hand")
     busy = SendResult(TEMPORARY, 451, "4.3.0 try later", "rcpt")
-    drainer.record([SendOutcome(Work(claimed[0], "a@example.org", "example.org"), busy),  # would be retried
-                    SendOutcome(Work(claimed[1], "b@example.org", "example.org"), None)])  # given back unsent
+    drainer.record(
+        [
+            SendOutcome(Work(claimed[0], "a@example.org", "example.org"), busy),  # would be retried
+            SendOutcome(Work(claimed[1], "b@example.org", "example.org"), None),
+        ]
+    )  # given back unsent
     from gll_mail.delivery.outbox import release
 
     release(engine, drainer.owner)  # the rest given back at a stop

@@ -35,7 +35,11 @@ def _run_demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     )
     return subprocess.run(
         [str(GLL_MAIL), "demo", "--no-serve", "--members", "60", "--outbox", str(tmp_path / "outbox"), *args],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
 
 
@@ -44,8 +48,9 @@ def demo_run(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("demo")
     proc = _run_demo(tmp_path, "--fresh")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    messages = [message_from_bytes(p.read_bytes(), policy=policy.default)
-                for p in sorted((tmp_path / "outbox").glob("*.eml"))]
+    messages = [
+        message_from_bytes(p.read_bytes(), policy=policy.default) for p in sorted((tmp_path / "outbox").glob("*.eml"))
+    ]
     return tmp_path, proc, messages
 
 
@@ -58,8 +63,12 @@ def test_demo_sends_both_campaigns_to_a_real_smtp_server(demo_run):
     engine = make_engine(f"sqlite:///{tmp_path / 'subscribers.db'}")
     with session_scope(engine) as session:
         campaigns = {c.slug: c for c in session.exec(select(Campaign))}
-        sent = {slug: len(session.exec(select(Delivery).where(
-            Delivery.campaign_id == c.id, Delivery.status == "sent")).all()) for slug, c in campaigns.items()}
+        sent = {
+            slug: len(
+                session.exec(select(Delivery).where(Delivery.campaign_id == c.id, Delivery.status == "sent")).all()
+            )
+            for slug, c in campaigns.items()
+        }
         assert {c.status for c in campaigns.values()} == {"sent"}
     engine.dispose()
     assert set(campaigns) == {"2019-06-compassion-reports", "2019-06-18-corrigendum"}
@@ -126,8 +135,9 @@ def test_demo_sends_only_its_own_campaigns_not_drafts_beside_them(runner, tmp_pa
     folder = tmp_path / "campaigns"
     shutil.copytree(REPO / "campaigns", folder)
     draft = (folder / "2019-06-compassion-reports.md").read_text(encoding="utf-8")
-    (folder / "team-draft.md").write_text(draft.replace("slug: 2019-06-compassion-reports", "slug: team-draft"),
-                                          encoding="utf-8")
+    (folder / "team-draft.md").write_text(
+        draft.replace("slug: 2019-06-compassion-reports", "slug: team-draft"), encoding="utf-8"
+    )
     monkeypatch.setenv("GLL_MAIL_CAMPAIGNS_DIR", str(folder))
     result = runner.invoke(main, ["demo", "--fresh", "--no-serve", "--members", "5", "--outbox", "outbox"])
     assert result.exit_code == 0, result.output
@@ -157,8 +167,9 @@ def test_a_busy_port_names_the_option_before_anything_is_sent(runner, tmp_path):
 
 def test_make_demo_passes_port_on():
     def dry_run(*args: str) -> str:
-        return subprocess.run(["make", "-n", "-C", str(REPO), "demo", *args], capture_output=True, text=True,
-                              check=True, timeout=60).stdout
+        return subprocess.run(
+            ["make", "-n", "-C", str(REPO), "demo", *args], capture_output=True, text=True, check=True, timeout=60
+        ).stdout
 
     assert "gll-mail demo --fresh --port 5001" in dry_run("PORT=5001")
     assert "gll-mail demo --fresh\n" in dry_run()

@@ -69,8 +69,10 @@ def test_wrong_missing_and_revoked_records_are_errors(tmp_path, dns_server):
     old = generate_key(tmp_path / "old.pem", "gll2026", "who.int")
     dns_server.records[NAME] = [zone_strings(old)]  # the key changed but DNS did not
     result = check_published(signer, dns_server.address)
-    assert result.errors == ["the record publishes another key than GLL_MAIL_DKIM_KEY_FILE "
-                             "(a key changed without DNS, or a typo in the record)"]
+    assert result.errors == [
+        "the record publishes another key than GLL_MAIL_DKIM_KEY_FILE "
+        "(a key changed without DNS, or a typo in the record)"
+    ]
 
     dns_server.records[NAME] = [["v=DKIM1; k=rsa; p="]]
     assert "revoked" in check_published(signer, dns_server.address).errors[0]
@@ -132,13 +134,19 @@ def test_cli_keygen_record_and_check(runner, tmp_path, dns_server, monkeypatch):
 
 def test_cli_keygen_record_and_check_both_keys_of_dual_signing(runner, tmp_path, dns_server, monkeypatch):
     rsa_made = runner.invoke(main, ["dkim", "keygen", "rsa.pem", "--selector", "gll2026", "--domain", "who.int"])
-    ed_made = runner.invoke(main, ["dkim", "keygen", "ed.pem", "--selector", "gll2026e", "--domain", "who.int",
-                                   "--algorithm", "ed25519"])
+    ed_made = runner.invoke(
+        main, ["dkim", "keygen", "ed.pem", "--selector", "gll2026e", "--domain", "who.int", "--algorithm", "ed25519"]
+    )
     assert rsa_made.exit_code == 0 and ed_made.exit_code == 0, ed_made.output
     assert "GLL_MAIL_DKIM_ED25519_KEY_FILE=ed.pem" in ed_made.output
     assert "GLL_MAIL_DKIM_ED25519_SELECTOR=gll2026e" in ed_made.output and "Ed25519 alone" in ed_made.output
-    for name, value in {"KEY_FILE": tmp_path / "rsa.pem", "SELECTOR": "gll2026", "DOMAIN": "who.int",
-                        "ED25519_KEY_FILE": tmp_path / "ed.pem", "ED25519_SELECTOR": "gll2026e"}.items():
+    for name, value in {
+        "KEY_FILE": tmp_path / "rsa.pem",
+        "SELECTOR": "gll2026",
+        "DOMAIN": "who.int",
+        "ED25519_KEY_FILE": tmp_path / "ed.pem",
+        "ED25519_SELECTOR": "gll2026e",
+    }.items():
         monkeypatch.setenv(f"GLL_MAIL_DKIM_{name}", str(value))
     record = runner.invoke(main, ["dkim", "record"])
     assert record.exit_code == 0, record.output

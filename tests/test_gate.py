@@ -18,20 +18,23 @@ from gll_mail.tokens import make_token
 NONE = frozenset()
 
 
-@pytest.mark.parametrize("access,pod,registered,member_of,expected", [
-    ("public", None, False, NONE, (Outcome.OPEN, None)),
-    ("registered", None, False, NONE, (Outcome.REGISTER, None)),
-    ("registered", None, True, NONE, (Outcome.OPEN, None)),
-    ("pod:ipc", None, False, NONE, (Outcome.REGISTER, None)),
-    ("pod:ipc", None, True, NONE, (Outcome.JOIN_POD, "ipc")),
-    ("pod:ipc", None, True, frozenset({"ipc"}), (Outcome.OPEN, None)),
-    (None, "wash", False, NONE, (Outcome.REGISTER, "wash")),
-    (None, "wash", True, NONE, (Outcome.JOIN_POD, "wash")),
-    (None, "wash", True, frozenset({"wash"}), (Outcome.POD_HOME, "wash")),
-    ("public", "wash", True, NONE, (Outcome.JOIN_POD, "wash")),
-    ("pod:ipc", "wash", True, frozenset({"wash"}), (Outcome.JOIN_POD, "ipc")),
-    ("pod:ipc", "ipc", True, frozenset({"ipc"}), (Outcome.OPEN, "ipc")),
-])
+@pytest.mark.parametrize(
+    "access,pod,registered,member_of,expected",
+    [
+        ("public", None, False, NONE, (Outcome.OPEN, None)),
+        ("registered", None, False, NONE, (Outcome.REGISTER, None)),
+        ("registered", None, True, NONE, (Outcome.OPEN, None)),
+        ("pod:ipc", None, False, NONE, (Outcome.REGISTER, None)),
+        ("pod:ipc", None, True, NONE, (Outcome.JOIN_POD, "ipc")),
+        ("pod:ipc", None, True, frozenset({"ipc"}), (Outcome.OPEN, None)),
+        (None, "wash", False, NONE, (Outcome.REGISTER, "wash")),
+        (None, "wash", True, NONE, (Outcome.JOIN_POD, "wash")),
+        (None, "wash", True, frozenset({"wash"}), (Outcome.POD_HOME, "wash")),
+        ("public", "wash", True, NONE, (Outcome.JOIN_POD, "wash")),
+        ("pod:ipc", "wash", True, frozenset({"wash"}), (Outcome.JOIN_POD, "ipc")),
+        ("pod:ipc", "ipc", True, frozenset({"ipc"}), (Outcome.OPEN, "ipc")),
+    ],
+)
 def test_decision_table(access, pod, registered, member_of, expected):
     decision = decide(access=access, pod_slug=pod, registered=registered, member_of=member_of)
     assert (decision.outcome, decision.pod_slug) == expected
@@ -118,10 +121,13 @@ def test_pod_link_for_a_member_already_in_the_pod(client, session, web_settings)
     assert response.status_code == 200 and "You are a member of the Infection Prevention" in response.get_data(True)
 
 
-@pytest.mark.parametrize("method,agent", [
-    ("GET", "Mozilla/5.0 (compatible; Proofpoint URL Defense scanner)"),
-    ("HEAD", "Mozilla/5.0 (X11; Linux x86_64) Chrome/120"),
-])
+@pytest.mark.parametrize(
+    "method,agent",
+    [
+        ("GET", "Mozilla/5.0 (compatible; Proofpoint URL Defense scanner)"),
+        ("HEAD", "Mozilla/5.0 (X11; Linux x86_64) Chrome/120"),
+    ],
+)
 def test_scanner_changes_nothing_and_is_recorded_as_bot(client, session, web_settings, method, agent):
     member = add_member(session, "amina@example.org")
     url = links.join_pod_url(web_settings, member.public_id, "ipc")
@@ -184,8 +190,11 @@ def test_bad_tokens_get_friendly_pages_with_the_right_status(client, session, we
         "garbage": ("not-a-token", 400, "This link is damaged"),
         "wrong-purpose": (make_token(web_settings, other, member.public_id, **extra), 400, "belongs to another page"),
         "expired": (_expired(web_settings, purpose, member.public_id, **extra), 410, "This link has expired"),
-        "unknown-subscriber": (make_token(web_settings, purpose, "NoSuchPublicId0000000", **extra), 404,
-                               "This link is not valid"),
+        "unknown-subscriber": (
+            make_token(web_settings, purpose, "NoSuchPublicId0000000", **extra),
+            404,
+            "This link is not valid",
+        ),
     }
     for name, (token, status, text) in cases.items():
         for method in ("GET", "POST"):

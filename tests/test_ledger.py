@@ -81,9 +81,15 @@ def test_recheck_sends_only_to_who_is_still_mailable(any_engine):
     with any_engine.connect() as connection:
         found = recheck(connection, claimed)
     assert {item.id: why for item, why in found.skipped} == {
-        claimed[0].id: "unsubscribed", claimed[1].id: "paused", claimed[2].id: "suppressed"}
+        claimed[0].id: "unsubscribed",
+        claimed[1].id: "paused",
+        claimed[2].id: "suppressed",
+    }
     assert [(item.id, r.email, r.pods) for item, r in found.eligible] == [
-        (claimed[3].id, emails[3], ("ipc",)), (claimed[4].id, emails[4], ()), (claimed[5].id, emails[5], ())]
+        (claimed[3].id, emails[3], ("ipc",)),
+        (claimed[4].id, emails[4], ()),
+        (claimed[5].id, emails[5], ()),
+    ]
     assert found.stopped == [] and set(found.statuses.values()) == {"sending"}
 
 
@@ -108,7 +114,10 @@ def test_record_skipped_writes_suppressed_or_failed_with_an_event(any_engine):
 
 def test_record_outcomes_sends_retries_fails_releases_and_marks(any_engine):
     _, emails, claimed = _claimed(any_engine, 6)
-    works = [Work(item, email, "example.org", message_id=f"<{item.id}@x>") for item, email in zip(claimed, emails)]
+    works = [
+        Work(item, email, "example.org", message_id=f"<{item.id}@x>")
+        for item, email in zip(claimed, emails, strict=False)
+    ]
     outcomes = [
         SendOutcome(works[0], SendResult(OK, 250, "queued")),
         SendOutcome(works[1], SendResult(TEMPORARY, 451, "4.3.0 try later", "rcpt")),
@@ -118,8 +127,9 @@ def test_record_outcomes_sends_retries_fails_releases_and_marks(any_engine):
     ]
     now = utcnow()
     with any_engine.begin() as connection:
-        recorded = record_outcomes(connection, OWNER, outcomes, now=now, lease_seconds=60, max_attempts=3,
-                                   backoff=lambda attempts: 30.0)
+        recorded = record_outcomes(
+            connection, OWNER, outcomes, now=now, lease_seconds=60, max_attempts=3, backoff=lambda attempts: 30.0
+        )
     assert recorded.sent == 1
     assert recorded.unreachable == {claimed[0].campaign_id: "SMTP server unreachable: connection refused"}
     assert recorded.bounces == [(emails[2], claimed[2], "550 5.1.1 no such user")]
@@ -142,8 +152,15 @@ def test_a_mark_that_does_not_take_flags_the_message_lost(any_engine):
         connection.execute(update(Delivery).values(lease_owner="worker-b"))
     work = Work(claimed[0], emails[0], "example.org", message_id="<m@x>")
     with any_engine.begin() as connection:
-        record_outcomes(connection, OWNER, [SendOutcome(None, None, handing=work)], now=utcnow(), lease_seconds=60,
-                        max_attempts=3, backoff=lambda attempts: 1.0)
+        record_outcomes(
+            connection,
+            OWNER,
+            [SendOutcome(None, None, handing=work)],
+            now=utcnow(),
+            lease_seconds=60,
+            max_attempts=3,
+            backoff=lambda attempts: 1.0,
+        )
     assert work.lost is True and _rows(any_engine)[claimed[0].id]["message_id"] is None
 
 

@@ -37,12 +37,29 @@ def _deliveries(engine, campaign_id: int, *statuses: str) -> None:
     """One delivery per status, to subscribers made for them."""
     add_subscribers(engine, len(statuses), prefix=f"c{campaign_id}-")
     with engine.begin() as connection:
-        subscribers = connection.execute(select(Subscriber.id).where(
-            Subscriber.email.like(f"c{campaign_id}-%")).order_by(Subscriber.id)).scalars().all()
-        connection.execute(insert(D), [
-            dict(campaign_id=campaign_id, subscriber_id=sid, status=status, language="en", attempts=1,
-                 last_error="", possible_duplicate=False, created_at=utcnow())
-            for sid, status in zip(subscribers, statuses)])
+        subscribers = (
+            connection.execute(
+                select(Subscriber.id).where(Subscriber.email.like(f"c{campaign_id}-%")).order_by(Subscriber.id)
+            )
+            .scalars()
+            .all()
+        )
+        connection.execute(
+            insert(D),
+            [
+                {
+                    "campaign_id": campaign_id,
+                    "subscriber_id": sid,
+                    "status": status,
+                    "language": "en",
+                    "attempts": 1,
+                    "last_error": "",
+                    "possible_duplicate": False,
+                    "created_at": utcnow(),
+                }
+                for sid, status in zip(subscribers, statuses, strict=False)
+            ],
+        )
 
 
 def _statuses(engine, campaign_id: int) -> list[str]:
@@ -112,9 +129,19 @@ def test_a_refused_transition_says_why_and_changes_nothing(engine, name, source,
     assert (row.status, row.paused_reason) == (source, "as it was")
 
 
-@pytest.mark.parametrize(("name", "source"), [("launch", S.SENDING), ("launch", S.PAUSED), ("hold", S.SENDING),
-                                              ("halt", S.PAUSED), ("halt", S.CANCELLED), ("finish", S.PAUSED),
-                                              ("reopen", S.SENDING), ("reopen", S.CANCELLED)])
+@pytest.mark.parametrize(
+    ("name", "source"),
+    [
+        ("launch", S.SENDING),
+        ("launch", S.PAUSED),
+        ("hold", S.SENDING),
+        ("halt", S.PAUSED),
+        ("halt", S.CANCELLED),
+        ("finish", S.PAUSED),
+        ("reopen", S.SENDING),
+        ("reopen", S.CANCELLED),
+    ],
+)
 def test_the_machine_finds_a_campaign_moved_on_and_leaves_it(engine, name, source):
     """Two workers launching the same campaign, a worker pausing one a person paused first: no error."""
     campaign_id = _campaign(engine, source)
@@ -146,6 +173,7 @@ def test_transitions_compose_in_the_callers_transaction(engine):
 
 
 # --- with the outbox, on SQLite and PostgreSQL -------------------------------------------------
+
 
 def test_finish_only_when_every_delivery_is_final(any_engine):
     campaign_id = _campaign(any_engine, S.SENDING)
@@ -238,5 +266,6 @@ def test_the_documented_table_is_the_code_table():
         cells = [c.strip() for c in line.strip("|").split("|")]
         if len(cells) == 4 and cells[0].strip("`") in TRANSITIONS:
             documented[cells[0].strip("`")] = (tuple(s.strip() for s in cells[1].split(",")), cells[2])
-    assert documented == {name: (tuple(str(s) for s in step.sources), str(step.target))
-                          for name, step in TRANSITIONS.items()}
+    assert documented == {
+        name: (tuple(str(s) for s in step.sources), str(step.target)) for name, step in TRANSITIONS.items()
+    }

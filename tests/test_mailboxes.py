@@ -83,8 +83,10 @@ def test_repeated_bounces_in_one_batch_see_each_other(engine, settings, session,
         session.add(deliveries[-1])
     session.commit()
     soft = (CORPUS / "yahoo-mailbox-full.eml").read_bytes()
-    softs = [f"Delivered-To: bounces+{make_verp_token(settings, d.id)}@{settings.bounce_domain}\n".encode() + soft
-             for d in deliveries]
+    softs = [
+        f"Delivered-To: bounces+{make_verp_token(settings, d.id)}@{settings.bounce_domain}\n".encode() + soft
+        for d in deliveries
+    ]
     box = mailbox.Maildir(tmp_path / "Maildir", create=True)
     hard = (CORPUS / "postfix-user-unknown.eml").read_bytes()
     for raw in softs + [hard] * 2:
@@ -168,7 +170,8 @@ def dovecot(request, settings):
         maildir = owned / "mail"
         mail_uid, mail_gid = dv.pw_uid, dv.pw_gid
     (base / "passwd").write_text(
-        f"bounces:{{PLAIN}}secret:{mail_uid}:{mail_gid}::{maildir}::userdb_mail=maildir:{maildir}\n")
+        f"bounces:{{PLAIN}}secret:{mail_uid}:{mail_gid}::{maildir}::userdb_mail=maildir:{maildir}\n"
+    )
     if pw.pw_uid == 0:  # dovecot's login processes refuse root: use the package's own users
         login_user, internal_user, internal_group = "dovenull", "dovecot", "dovecot"
         # pytest's temp folders are private to root: let the auth processes read the passwd file
@@ -180,12 +183,16 @@ def dovecot(request, settings):
     if tls:
         cert, key = self_signed(base)
         ssl_conf = f"ssl = required\nssl_cert = <{cert}\nssl_key = <{key}"
-        listeners = f"inet_listener imap {{\n    port = 0\n  }}\n  inet_listener imaps {{\n    address = 127.0.0.1\n" \
-                    f"    port = {port}\n  }}"
+        listeners = (
+            f"inet_listener imap {{\n    port = 0\n  }}\n  inet_listener imaps {{\n    address = 127.0.0.1\n"
+            f"    port = {port}\n  }}"
+        )
     else:
         ssl_conf = "ssl = no"
-        listeners = f"inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n" \
-                    f"  inet_listener imaps {{\n    port = 0\n  }}"
+        listeners = (
+            f"inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n"
+            f"  inet_listener imaps {{\n    port = 0\n  }}"
+        )
     conf = base / "dovecot.conf"
     conf.write_text(f"""
 protocols = imap
@@ -230,8 +237,9 @@ mail_location = maildir:{maildir}
                 os.chown(os.path.join(root, name), mail_uid, mail_gid)
     errors = base / "start.err"
     with errors.open("w") as err:  # dovecot daemonizes: no pipes, or run() would wait for its children
-        proc = subprocess.run([binary, "-c", str(conf)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=err, timeout=20)
+        proc = subprocess.run(
+            [binary, "-c", str(conf)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, timeout=20
+        )
     if proc.returncode != 0:
         need(f"dovecot did not start: {errors.read_text().strip()[:300]}")
     deadline = time.monotonic() + 10
@@ -244,8 +252,13 @@ mail_location = maildir:{maildir}
                 need("dovecot did not listen")
             time.sleep(0.1)
     yield request.param, port, cert
-    subprocess.run([binary, "-c", str(conf), "stop"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL, timeout=20)
+    subprocess.run(
+        [binary, "-c", str(conf), "stop"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=20,
+    )
     if owned is not None:
         shutil.rmtree(owned, ignore_errors=True)
     shutil.rmtree(base, ignore_errors=True)

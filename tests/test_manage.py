@@ -136,8 +136,9 @@ def test_every_change_needs_the_csrf_token(client, manage, session, member, acti
 
 def test_cross_site_origin_is_refused(client, manage):
     page = client.get(manage.url)
-    response = client.post(manage.url, data={"csrf_token": csrf(page), "action": "pause"},
-                           headers={"Origin": "https://evil.example"})
+    response = client.post(
+        manage.url, data={"csrf_token": csrf(page), "action": "pause"}, headers={"Origin": "https://evil.example"}
+    )
     assert response.status_code == 403
 
 
@@ -216,8 +217,9 @@ def test_saving_one_section_keeps_the_unsaved_edits_of_the_others(client, manage
 
 def test_pressing_save_under_topics_does_not_save_the_other_sections(client, manage, session, member):
     page = client.get(manage.url).get_data(as_text=True)
-    client.post(manage.url, data=whole_form(page, action="topics", topic=["webinars"], name="Someone Else",
-                                            language="ar"))
+    client.post(
+        manage.url, data=whole_form(page, action="topics", topic=["webinars"], name="Someone Else", language="ar")
+    )
     session.expire_all()
     sub = session.get(Subscriber, member.id)
     assert sub.name == "Amina Haddad" and sub.language == "fr"
@@ -228,8 +230,12 @@ def test_pressing_save_under_topics_does_not_save_the_other_sections(client, man
 
 def test_profile_section_changes_name_organization_and_country_cleaned(client, manage, session, member):
     page = client.get(manage.url).get_data(as_text=True)
-    response = client.post(manage.url, data=whole_form(
-        page, action="profile", name="  Amina\x00 \t Haddad-Ali\x1b ", organization="WHO\r\nEMRO", country="Tunisie"))
+    response = client.post(
+        manage.url,
+        data=whole_form(
+            page, action="profile", name="  Amina\x00 \t Haddad-Ali\x1b ", organization="WHO\r\nEMRO", country="Tunisie"
+        ),
+    )
     assert response.status_code == 303
     session.expire_all()
     sub = session.get(Subscriber, member.id)
@@ -240,13 +246,16 @@ def test_profile_section_changes_name_organization_and_country_cleaned(client, m
 
 def test_profile_needs_a_name_and_short_answers(client, manage, session, member):
     page = client.get(manage.url).get_data(as_text=True)
-    response = client.post(manage.url, data=whole_form(page, action="profile", name=" ", organization="x" * 201,
-                                                        topic=[]))
+    response = client.post(
+        manage.url, data=whole_form(page, action="profile", name=" ", organization="x" * 201, topic=[])
+    )
     html = response.get_data(as_text=True)
     assert response.status_code == 400 and 'id="name-error"' in html and 'id="organization-error"' in html
     assert 'value="announcements" checked' not in html  # the other sections' edits are still there
     session.expire_all()
-    assert session.get(Subscriber, member.id).name == "Amina Haddad" and events(session, EventType.PROFILE_CHANGED) == []
+    assert (
+        session.get(Subscriber, member.id).name == "Amina Haddad" and events(session, EventType.PROFILE_CHANGED) == []
+    )
 
 
 def test_a_deleted_accounts_links_answer_in_its_language(client, session, web_settings):

@@ -52,35 +52,32 @@ def test_json_attributes_round_trip(any_engine):
 
 
 def test_email_is_unique(any_engine):
-    with pytest.raises(IntegrityError):
-        with session_scope(any_engine) as session:
-            _member(session)
-            _member(session)
+    with pytest.raises(IntegrityError), session_scope(any_engine) as session:
+        _member(session)
+        _member(session)
 
 
 def test_one_delivery_per_campaign_and_subscriber(any_engine):
-    with pytest.raises(IntegrityError):
-        with session_scope(any_engine) as session:
-            member = _member(session)
-            campaign = Campaign(slug="c1", subject="Hello")
-            session.add(campaign)
-            session.flush()
-            session.add(Delivery(campaign_id=campaign.id, subscriber_id=member.id))
-            session.flush()
-            session.add(Delivery(campaign_id=campaign.id, subscriber_id=member.id))
-            session.flush()
+    with pytest.raises(IntegrityError), session_scope(any_engine) as session:
+        member = _member(session)
+        campaign = Campaign(slug="c1", subject="Hello")
+        session.add(campaign)
+        session.flush()
+        session.add(Delivery(campaign_id=campaign.id, subscriber_id=member.id))
+        session.flush()
+        session.add(Delivery(campaign_id=campaign.id, subscriber_id=member.id))
+        session.flush()
     assert DeliveryStatus.SENT in DeliveryStatus.final()
 
 
 def test_one_subscription_per_topic(any_engine):
-    with pytest.raises(IntegrityError):
-        with session_scope(any_engine) as session:
-            member = _member(session)
-            topic = catalog.create_topic(session, slug="announcements", name="GLL announcements")
-            session.add(Subscription(subscriber_id=member.id, topic_id=topic.id))
-            session.flush()
-            session.add(Subscription(subscriber_id=member.id, topic_id=topic.id))
-            session.flush()
+    with pytest.raises(IntegrityError), session_scope(any_engine) as session:
+        member = _member(session)
+        topic = catalog.create_topic(session, slug="announcements", name="GLL announcements")
+        session.add(Subscription(subscriber_id=member.id, topic_id=topic.id))
+        session.flush()
+        session.add(Subscription(subscriber_id=member.id, topic_id=topic.id))
+        session.flush()
 
 
 def test_pod_membership_history_is_kept(any_engine):
@@ -100,13 +97,12 @@ def test_pod_membership_history_is_kept(any_engine):
 
 
 def test_active_membership_is_unique(any_engine):
-    with pytest.raises(IntegrityError):
-        with session_scope(any_engine) as session:
-            member = _member(session)
-            pod = catalog.create_pod(session, slug="ipc", name="IPC")
-            session.add(PodMembership(subscriber_id=member.id, pod_id=pod.id))
-            session.add(PodMembership(subscriber_id=member.id, pod_id=pod.id))
-            session.flush()
+    with pytest.raises(IntegrityError), session_scope(any_engine) as session:
+        member = _member(session)
+        pod = catalog.create_pod(session, slug="ipc", name="IPC")
+        session.add(PodMembership(subscriber_id=member.id, pod_id=pod.id))
+        session.add(PodMembership(subscriber_id=member.id, pod_id=pod.id))
+        session.flush()
 
 
 def test_deleting_a_subscriber_cascades_but_keeps_events(any_engine):

@@ -30,8 +30,9 @@ def _campaign(engine, status=CampaignStatus.SENDING, audience=None) -> int:
 def test_enqueue_is_set_based_batched_and_idempotent(any_engine):
     add_subscribers(any_engine, 53, languages=("en", "fr"))
     with any_engine.begin() as connection:
-        connection.execute(update(Subscriber).where(Subscriber.id.in_([1, 2])).values(
-            status=SubscriberStatus.UNSUBSCRIBED))
+        connection.execute(
+            update(Subscriber).where(Subscriber.id.in_([1, 2])).values(status=SubscriberStatus.UNSUBSCRIBED)
+        )
     campaign_id = _campaign(any_engine)
     assert enqueue(any_engine, campaign_id, batch=7) == 51
     assert enqueue(any_engine, campaign_id, batch=7) == 0
@@ -130,11 +131,13 @@ def test_kill_9_inside_the_enqueue_then_launch_again_enqueues_everyone_once(any_
     add_subscribers(any_engine, 6000)
     campaign_id = _campaign(any_engine, status=CampaignStatus.SCHEDULED)
     url = any_engine.url.render_as_string(hide_password=False)
-    script = ("import sys, time; from gll_mail.db import make_engine; from gll_mail.delivery import outbox\n"
-              "engine = make_engine(sys.argv[1]); real = outbox.audience_select\n"
-              "def slow(*a, **k):\n    time.sleep(0.05); return real(*a, **k)\n"
-              "outbox.audience_select = slow\n"
-              "outbox.enqueue(engine, int(sys.argv[2]), batch=100)\n")
+    script = (
+        "import sys, time; from gll_mail.db import make_engine; from gll_mail.delivery import outbox\n"
+        "engine = make_engine(sys.argv[1]); real = outbox.audience_select\n"
+        "def slow(*a, **k):\n    time.sleep(0.05); return real(*a, **k)\n"
+        "outbox.audience_select = slow\n"
+        "outbox.enqueue(engine, int(sys.argv[2]), batch=100)\n"
+    )
     proc = subprocess.Popen([sys.executable, "-c", script, url, str(campaign_id)], stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while True:  # wait until some batches are committed, then kill it in the middle of the others

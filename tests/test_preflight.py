@@ -42,12 +42,32 @@ def send(session, source_path: Path):
     """What the delivery engine does, in short: sync, enqueue with INSERT … SELECT, and mark sent."""
     campaign = sync_campaign(session, load_source(source_path))
     audience = audience_select(session, campaign.audience, campaign=campaign).subquery()
-    session.execute(insert(Delivery).from_select(
-        ["campaign_id", "subscriber_id", "language", "status", "attempts", "possible_duplicate", "last_error",
-         "created_at", "sent_at"],
-        select(literal(campaign.id), audience.c.id, audience.c.language, literal(DeliveryStatus.SENT), literal(1),
-               literal(False), literal(""), literal(utcnow()), literal(utcnow())),
-    ))
+    session.execute(
+        insert(Delivery).from_select(
+            [
+                "campaign_id",
+                "subscriber_id",
+                "language",
+                "status",
+                "attempts",
+                "possible_duplicate",
+                "last_error",
+                "created_at",
+                "sent_at",
+            ],
+            select(
+                literal(campaign.id),
+                audience.c.id,
+                audience.c.language,
+                literal(DeliveryStatus.SENT),
+                literal(1),
+                literal(False),
+                literal(""),
+                literal(utcnow()),
+                literal(utcnow()),
+            ),
+        )
+    )
     campaign.status = CampaignStatus.SENT
     campaign.started_at = campaign.finished_at = utcnow()
     session.add(campaign)
@@ -73,8 +93,9 @@ def test_the_real_campaigns_pass_with_every_link_live(db, settings):
     assert report.audience == 40
     for language, hrefs in report.links.items():
         assert "resource:codevelopment-synthesis-report" in hrefs, language
-        assert {"resource:compassion-scoping-report", "resource:compassion-tools", "pod:compassion", "manage:"} <= \
-            set(hrefs), language
+        assert {"resource:compassion-scoping-report", "resource:compassion-tools", "pod:compassion", "manage:"} <= set(
+            hrefs
+        ), language
 
 
 def test_the_corrigendum_as_the_gll_sent_it_fails(db, settings):
@@ -90,28 +111,35 @@ def test_the_corrigendum_as_the_gll_sent_it_fails(db, settings):
     assert any("promises a link" in p.message for p in report.warnings)  # "… register here:" with no link
 
 
-@pytest.mark.parametrize("name, expected, line", [
-    ("unknown-resource.md", "resource:no-such-report names no resource", 10),
-    ("unknown-pod.md", "pod:dance names no learning pod", 10),
-    ("empty-link.md", "empty link", 10),
-    ("malformed-link.md", "malformed link 'htps//www.who.int/report'", 10),
-    ("javascript-link.md", "javascript: links are not allowed", 10),
-    ("stray-bracket.md", "a stray `[`", 13),
-    ("stray-close.md", "a stray `]`", 10),
-    ("broken-marker.md", "unresolved link marker `](`", 10),
-    ("leftover-braces.md", "leftover `{{`", 10),
-    ("todo.md", "`TODO`", 10),
-    ("empty-subject.md", "the subject is empty", 3),
-    ("long-subject.md", "the subject is too long", 3),
-    ("empty-audience.md", "the audience is empty", 4),
-    ("no-audience.md", "the audience is not set", 2),
-    ("orphan-corrigendum.md", "original campaign 'no-such-campaign' does not exist", 3),
-    ("render-fails.md", "rendering fails in en", None),
-    ("raw-html.md", 'raw HTML `<a href="javascript:alert(1)">`', 10),
-    ("misspelt-slugs.md", "resource:compassion-tool names no resource; did you mean resource:compassion-tools?", 10),
-    ("unknown-variable.md", "`salutaton` is not a variable here; did you mean salutation?", 8),
-    ("unknown-layout.md", "does not exist (layouts: announcement, corrigendum, event, report-release)", 3),
-])
+@pytest.mark.parametrize(
+    "name, expected, line",
+    [
+        ("unknown-resource.md", "resource:no-such-report names no resource", 10),
+        ("unknown-pod.md", "pod:dance names no learning pod", 10),
+        ("empty-link.md", "empty link", 10),
+        ("malformed-link.md", "malformed link 'htps//www.who.int/report'", 10),
+        ("javascript-link.md", "javascript: links are not allowed", 10),
+        ("stray-bracket.md", "a stray `[`", 13),
+        ("stray-close.md", "a stray `]`", 10),
+        ("broken-marker.md", "unresolved link marker `](`", 10),
+        ("leftover-braces.md", "leftover `{{`", 10),
+        ("todo.md", "`TODO`", 10),
+        ("empty-subject.md", "the subject is empty", 3),
+        ("long-subject.md", "the subject is too long", 3),
+        ("empty-audience.md", "the audience is empty", 4),
+        ("no-audience.md", "the audience is not set", 2),
+        ("orphan-corrigendum.md", "original campaign 'no-such-campaign' does not exist", 3),
+        ("render-fails.md", "rendering fails in en", None),
+        ("raw-html.md", 'raw HTML `<a href="javascript:alert(1)">`', 10),
+        (
+            "misspelt-slugs.md",
+            "resource:compassion-tool names no resource; did you mean resource:compassion-tools?",
+            10,
+        ),
+        ("unknown-variable.md", "`salutaton` is not a variable here; did you mean salutation?", 8),
+        ("unknown-layout.md", "does not exist (layouts: announcement, corrigendum, event, report-release)", 3),
+    ],
+)
 def test_each_rule_refuses_its_fixture(db, settings, name, expected, line):
     report = run(settings, db, name)
     assert not report.ok
@@ -164,8 +192,7 @@ def test_unreachable_recipients_of_the_original_are_reported(db, settings):
 
 
 def test_missing_resource_file(db, settings):
-    target = db.exec(sqlselect(Resource).where(
-        Resource.slug == "codevelopment-synthesis-report")).one()
+    target = db.exec(sqlselect(Resource).where(Resource.slug == "codevelopment-synthesis-report")).one()
     (settings.resources_dir / target.file_path).unlink()
     report = run(settings, db, "good.md")
     assert any("which does not exist" in p.message and p.line == 10 for p in report.errors), messages(report)
@@ -203,13 +230,16 @@ def test_check_urls_asks_resource_urls_and_caches(db, settings, http_server, tmp
     db.flush()
     (tmp_path / "urls.md").write_text(
         "---\nsubject: Online\naudience: {all: true}\n---\n\n[bad](resource:online-report), [good](resource:online-ok)"
-        f" and [plain]({http_server}/ok/page).\n", encoding="utf-8")
+        f" and [plain]({http_server}/ok/page).\n",
+        encoding="utf-8",
+    )
     source = load_source(tmp_path / "urls.md")
     assert check(settings, db, source).ok  # URLs are only asked with check_urls
     _Handler.hits.clear()
     report = check(settings, db, source, check_urls=True)
     assert [p.message for p in report.errors] == [
-        f"resource:online-report points to {http_server}/missing/report.pdf, which answers HTTP 404"]
+        f"resource:online-report points to {http_server}/missing/report.pdf, which answers HTTP 404"
+    ]
     assert report.errors[0].line == 6 and report.errors[0].link_text == "bad"
     asked = list(_Handler.hits)
     check(settings, db, source, check_urls=True)
@@ -236,8 +266,9 @@ def test_warnings_do_not_block(db, settings):
 def test_dkim_key_that_cannot_sign_blocks_and_a_foreign_domain_warns(db, settings, tmp_path):
     from gll_mail.smtp.dkim_setup import generate_key
 
-    broken = settings.replace(dkim_key_file=str(tmp_path / "missing.pem"), dkim_selector="gll2026",
-                              dkim_domain="who.int")
+    broken = settings.replace(
+        dkim_key_file=str(tmp_path / "missing.pem"), dkim_selector="gll2026", dkim_domain="who.int"
+    )
     report = check(broken, db, load_source(ORIGINAL))
     assert not report.ok and messages(report).startswith("DKIM: cannot read the DKIM key")
 
@@ -247,7 +278,8 @@ def test_dkim_key_that_cannot_sign_blocks_and_a_foreign_domain_warns(db, setting
     assert report.ok, messages(report)
     assert [str(w) for w in report.warnings] == [
         f"{ORIGINAL}: DKIM signs as d=gll.example.org but the mail is from {settings.from_address}: "
-        "DMARC will not count the signature"]
+        "DMARC will not count the signature"
+    ]
     aligned = foreign.replace(dkim_domain="who.int")
     assert check(aligned, db, load_source(ORIGINAL)).warnings == []
 
@@ -281,11 +313,17 @@ def test_a_slug_that_does_not_match_is_reported_with_every_other_problem(db, set
 def test_unknown_personalization_is_named_at_its_line_with_the_nearest_name(db, settings):
     report = run(settings, db, "unknown-variable.md")
     found = [(p.line, p.message) for p in report.errors]
-    assert (3, "`subscriber.nmae` is not a subscriber field; did you mean subscriber.name? "
-               "(fields: name, email, language, public_id, pods, has_name)") in found  # in the subject
+    assert (
+        3,
+        "`subscriber.nmae` is not a subscriber field; did you mean subscriber.name? "
+        "(fields: name, email, language, public_id, pods, has_name)",
+    ) in found  # in the subject
     assert (8, "`salutaton` is not a variable here; did you mean salutation?") in found
-    assert (10, "`subscriber.podz` is not a subscriber field; did you mean subscriber.pods? "
-                "(fields: name, email, language, public_id, pods, has_name)") in found
+    assert (
+        10,
+        "`subscriber.podz` is not a subscriber field; did you mean subscriber.pods? "
+        "(fields: name, email, language, public_id, pods, has_name)",
+    ) in found
     assert (11, "`name` is not a variable here; did you mean subscriber.name?") in found
     assert (11, "`uppr` is not a Jinja filter; did you mean upper?") in found
     assert not any("loop" in message or "`pod`" in message for _, message in found)  # defined in the template
@@ -304,5 +342,6 @@ def test_a_missing_translation_warns_how_many_get_the_fallback(db, settings):
     listed = ", ".join(f"{names[code]}: {n}" for code, n in sorted(fallback.items()))
     assert [str(w) for w in report.warnings] == [
         f"{FIXTURES / 'good.md'}: no translation for {sum(fallback.values())} of the {report.audience} recipients: "
-        f"they will get the English text ({listed})"]
+        f"they will get the English text ({listed})"
+    ]
     assert check(settings, db, load_source(ORIGINAL)).warnings == []  # six languages: nobody falls back

@@ -13,7 +13,7 @@ from gll_mail.campaigns.sources import load_source
 from gll_mail.demo.data import seed_catalog, seed_members
 
 ORIGINAL = Path(__file__).resolve().parent.parent / "campaigns" / "2019-06-compassion-reports.md"
-PRODUCTION = dict(env="production", secret_keys=("p" * 48,))
+PRODUCTION = {"env": "production", "secret_keys": ("p" * 48,)}
 
 
 @pytest.fixture
@@ -34,12 +34,14 @@ def test_unsigned_mail_is_an_error_in_production_only(db, settings):
     assert not production.ok
     assert texts(production.errors) == [
         "production refuses unsigned mail: set GLL_MAIL_DKIM_KEY_FILE, GLL_MAIL_DKIM_SELECTOR and "
-        "GLL_MAIL_DKIM_DOMAIN (see `gll-mail dkim keygen`)"]
+        "GLL_MAIL_DKIM_DOMAIN (see `gll-mail dkim keygen`)"
+    ]
 
 
 def test_a_signature_dmarc_does_not_count_is_an_error_in_production(db, settings, tmp_path):
-    foreign = settings.replace(dkim_key_file=str(write_key(tmp_path / "k.pem")), dkim_selector="gll2026",
-                               dkim_domain="gll.example.org")
+    foreign = settings.replace(
+        dkim_key_file=str(write_key(tmp_path / "k.pem")), dkim_selector="gll2026", dkim_domain="gll.example.org"
+    )
     development = check(foreign, db, load_source(ORIGINAL))
     assert development.ok and "DMARC will not count" in texts(development.warnings)[0]
     production = check(foreign.replace(**PRODUCTION), db, load_source(ORIGINAL))

@@ -28,7 +28,7 @@ def test_slots_of_concurrent_workers_never_overlap(any_engine):
     [t.join() for t in threads]
     starts = sorted(start for start, _ in found)
     assert len(starts) == 60
-    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
     assert min(gaps) >= 0.05 - 1e-9  # 5 slots of 1/100 s each: consecutive reservations, no overlap
     assert abs(starts[-1] - starts[0] - 59 * 0.05) < 1e-6
 

@@ -19,8 +19,14 @@ from gll_mail.suppressions import suppress
 from gll_mail.web import create_app
 from gll_mail.web.context import context_of
 
-ANSWERS = {"name": "Wei Zhang", "country": "China", "organization": "Peking Union Hospital",
-           "role": "Nurse", "language": "en", "consent": "yes"}
+ANSWERS = {
+    "name": "Wei Zhang",
+    "country": "China",
+    "organization": "Peking Union Hospital",
+    "role": "Nurse",
+    "language": "en",
+    "consent": "yes",
+}
 
 
 def fresh(session, model, row_id):
@@ -32,8 +38,9 @@ def test_gated_link_registration_confirms_and_continues_to_the_resource(client, 
     sub = add_member(session, "wei@example.org", registered=False, name="")
     url = links.gate_url(web_settings, sub.public_id, "codevelopment-synthesis-report")
     form = client.get(url)
-    sent = client.post(url, data={**ANSWERS, "language": "fr", "email": "attacker@evil.example",
-                                  "csrf_token": csrf(form)})
+    sent = client.post(
+        url, data={**ANSWERS, "language": "fr", "email": "attacker@evil.example", "csrf_token": csrf(form)}
+    )
     assert sent.status_code == 200 and "Consultez votre messagerie" in sent.get_data(as_text=True)
     [mail] = smtp_server.received
     assert mail.rcpt_tos == ("wei@example.org",)  # the token's address, never the posted one
@@ -54,7 +61,12 @@ def test_gated_link_registration_confirms_and_continues_to_the_resource(client, 
     assert member.registered_at is not None and member.consent_source == "web-register"
     assert member.consent_ip == "127.0.0.1" and member.consent_at is not None
     assert (member.name, member.country, member.organization, member.role, member.language) == (
-        "Wei Zhang", "China", "Peking Union Hospital", "Nurse", "fr")
+        "Wei Zhang",
+        "China",
+        "Peking Union Hospital",
+        "Nurse",
+        "fr",
+    )
     assert "pending_registration" not in member.attributes
     confirmed = session.exec(select(Event).where(Event.type == EventType.CONFIRMED)).one()
     assert confirmed.source == "web" and confirmed.data["form_ip"] == "127.0.0.1"
@@ -109,8 +121,9 @@ def test_bounced_or_complained_addresses_get_no_mail_but_the_same_page(client, s
     suppress(session, "bounced@example.org", reason="hard-bounce", source="test")
     session.commit()
     form = client.get(BASE + "/register")
-    response = client.post(BASE + "/register", data={**ANSWERS, "email": "bounced@example.org",
-                                                      "csrf_token": csrf(form)})
+    response = client.post(
+        BASE + "/register", data={**ANSWERS, "email": "bounced@example.org", "csrf_token": csrf(form)}
+    )
     assert response.status_code == 200 and "Check your email" in response.get_data(as_text=True)
     assert smtp_server.received == []
 
@@ -209,8 +222,9 @@ def test_unconfirmed_registrations_are_forgotten_after_the_grace_period(client, 
     known = session.exec(select(Subscriber).where(Subscriber.email == "known@example.org")).one()
     known.attributes = {**known.attributes, PENDING: {**known.attributes[PENDING], "at": long_ago.isoformat()}}
     session.add(known)
-    session.execute(update(Subscriber).where(Subscriber.id == stranger.id).values(updated_at=long_ago,
-                                                                                   created_at=long_ago))
+    session.execute(
+        update(Subscriber).where(Subscriber.id == stranger.id).values(updated_at=long_ago, created_at=long_ago)
+    )
     session.commit()
     stranger_id = stranger.id
     from gll_mail.events import record_event
@@ -238,7 +252,8 @@ def test_unconfirmed_registrations_are_forgotten_after_the_grace_period(client, 
 
 
 def test_a_campaigns_links_carry_it_through_registration_pod_joining_and_unsubscribing(
-        client, session, web_settings, smtp_server):
+    client, session, web_settings, smtp_server
+):
     """The report of the campaign whose links were followed counts the registration, the pod join
     (on the way to a pod resource) and a later unsubscribe from its manage link."""
     from gll_mail.bounces.reports import campaign_report
@@ -259,10 +274,17 @@ def test_a_campaigns_links_carry_it_through_registration_pod_joining_and_unsubsc
     manage = links.manage_url(web_settings, sub.public_id, campaign.id)
     client.post(manage, data={"action": "unsubscribe", "csrf_token": csrf(client.get(manage))})
     session.expire_all()
-    kinds = {e.type: e.campaign_id for e in session.exec(select(Event).where(Event.type.in_(
-        [EventType.CONFIRMED, EventType.POD_JOINED, EventType.UNSUBSCRIBED])))}
-    assert kinds == {EventType.CONFIRMED: campaign.id, EventType.POD_JOINED: campaign.id,
-                     EventType.UNSUBSCRIBED: campaign.id}
+    kinds = {
+        e.type: e.campaign_id
+        for e in session.exec(
+            select(Event).where(Event.type.in_([EventType.CONFIRMED, EventType.POD_JOINED, EventType.UNSUBSCRIBED]))
+        )
+    }
+    assert kinds == {
+        EventType.CONFIRMED: campaign.id,
+        EventType.POD_JOINED: campaign.id,
+        EventType.UNSUBSCRIBED: campaign.id,
+    }
     report = campaign_report(session, "dec-news")
     assert report["conversions"]["registered"] == 1 and report["conversions"]["joined_pod"] == 1
     assert report["unsubscribes"] == 1 and report["conversions"]["by_country"] == {"China": 1}
@@ -276,8 +298,9 @@ def test_confirmation_emails_to_one_address_are_throttled_whoever_asks(client, s
 
     def ask(name: str) -> str:
         form = client.get(BASE + "/register")
-        response = client.post(BASE + "/register", data={**ANSWERS, "name": name, "email": "target@example.org",
-                                                         "csrf_token": csrf(form)})
+        response = client.post(
+            BASE + "/register", data={**ANSWERS, "name": name, "email": "target@example.org", "csrf_token": csrf(form)}
+        )
         return response.get_data(as_text=True)
 
     pages = {ask(f"Try {i}") for i in range(2)}
@@ -314,8 +337,9 @@ def test_simultaneous_registrations_of_one_new_address_all_get_the_same_page(app
         client = app.test_client()
         form = client.get(BASE + "/register")
         barrier.wait()
-        response = client.post(BASE + "/register", data={**ANSWERS, "email": f"same{n // 6}@example.org",
-                                                         "csrf_token": csrf(form)})
+        response = client.post(
+            BASE + "/register", data={**ANSWERS, "email": f"same{n // 6}@example.org", "csrf_token": csrf(form)}
+        )
         statuses.append(response.status_code)
 
     threads = [threading.Thread(target=register, args=(n,)) for n in range(6)]
@@ -333,8 +357,10 @@ def test_a_confirm_link_confirms_only_the_answers_it_was_sent_for(client, sessio
 
     def post(name: str, country: str):
         form = client.get(BASE + "/register")
-        client.post(BASE + "/register", data={**ANSWERS, "name": name, "country": country,
-                                              "email": "wei@example.org", "csrf_token": csrf(form)})
+        client.post(
+            BASE + "/register",
+            data={**ANSWERS, "name": name, "country": country, "email": "wei@example.org", "csrf_token": csrf(form)},
+        )
 
     def confirm(link):
         page = client.get(link)
@@ -354,7 +380,6 @@ def test_a_confirm_link_confirms_only_the_answers_it_was_sent_for(client, sessio
     assert (fresh(session, Subscriber, member.id).name, member.country) == ("Wei Zhang", "China")
 
 
-
 @pytest.mark.parametrize("address", ["busy@example.org", "new@example.org"])
 def test_simultaneous_requests_for_one_address_send_one_email(any_engine, web_settings, smtp_server, address):
     """Eight requests at once from eight clients for one address, a member's or a new one: the row
@@ -365,16 +390,16 @@ def test_simultaneous_requests_for_one_address_send_one_email(any_engine, web_se
 
     with Session(any_engine) as session:
         add_member(session, "busy@example.org", registered=False)
-    app = create_app(web_settings.replace(database_url=any_engine.url.render_as_string(hide_password=False)),
-                     any_engine)
+    app = create_app(
+        web_settings.replace(database_url=any_engine.url.render_as_string(hide_password=False)), any_engine
+    )
     statuses, barrier = [], threading.Barrier(8)
 
     def register() -> None:
         client = app.test_client()
         form = client.get(BASE + "/register")
         barrier.wait()
-        response = client.post(BASE + "/register", data={**ANSWERS, "email": address,
-                                                         "csrf_token": csrf(form)})
+        response = client.post(BASE + "/register", data={**ANSWERS, "email": address, "csrf_token": csrf(form)})
         statuses.append(response.status_code)
 
     threads = [threading.Thread(target=register) for _ in range(8)]
@@ -385,8 +410,7 @@ def test_simultaneous_requests_for_one_address_send_one_email(any_engine, web_se
     assert statuses == [200] * 8 and len(smtp_server.received) == 1
 
 
-def test_controls_in_the_answers_are_removed_and_confirm_works_on_both_databases(any_engine, web_settings,
-                                                                                  smtp_server):
+def test_controls_in_the_answers_are_removed_and_confirm_works_on_both_databases(any_engine, web_settings, smtp_server):
     """A NUL in the name used to be kept as pending, then every /confirm was a 500 on PostgreSQL."""
     from web_support import url_in_text
 
@@ -397,9 +421,18 @@ def test_controls_in_the_answers_are_removed_and_confirm_works_on_both_databases
         seed_catalog(s, web_settings.resources_dir)
     client = create_app(web_settings, any_engine).test_client()
     form = client.get(BASE + "/register")
-    sent = client.post(BASE + "/register", data={
-        **ANSWERS, "email": "wei@example.org", "name": "Wei\x00 \u202eZhang\u200b", "country": "Chi\x00na",
-        "organization": "Peking\x1b Union\tHospital\u2066", "role": "\x7fNurse\x9b", "csrf_token": csrf(form)})
+    sent = client.post(
+        BASE + "/register",
+        data={
+            **ANSWERS,
+            "email": "wei@example.org",
+            "name": "Wei\x00 \u202eZhang\u200b",
+            "country": "Chi\x00na",
+            "organization": "Peking\x1b Union\tHospital\u2066",
+            "role": "\x7fNurse\x9b",
+            "csrf_token": csrf(form),
+        },
+    )
     assert sent.status_code == 200
     confirm = url_in_text(smtp_server.received[0].data, BASE + "/confirm/")
     with session_scope(any_engine) as s:
@@ -412,7 +445,11 @@ def test_controls_in_the_answers_are_removed_and_confirm_works_on_both_databases
     with session_scope(any_engine) as s:
         member = s.exec(select(Subscriber)).one()
         assert (member.name, member.country, member.organization, member.role) == (
-            "Wei Zhang", "China", "Peking Union Hospital", "Nurse")
+            "Wei Zhang",
+            "China",
+            "Peking Union Hospital",
+            "Nurse",
+        )
         assert member.registered_at is not None and member.status == SubscriberStatus.ACTIVE
 
 

@@ -96,7 +96,7 @@ def test_every_language_renders_with_lang_and_direction(renderer):
         assert renderer.source.variants[code].subject in message.html
     arabic = renderer.render(recipient("ar"))
     assert "مختبر التعلّم العالمي" in arabic.html
-    assert 'text-align:right' in arabic.html
+    assert "text-align:right" in arabic.html
 
 
 def test_unknown_language_falls_back_to_english(renderer):
@@ -223,9 +223,11 @@ def test_plain_text_part_from_the_same_content(renderer):
 
 def test_subject_and_body_personalization(catalog, settings, tmp_path):
     (tmp_path / "hello.md").write_text(
-        "---\nkind: event\nsubject: \"{{ subscriber.name }}, join our webinar\"\naudience: {all: true}\n---\n\n"
+        '---\nkind: event\nsubject: "{{ subscriber.name }}, join our webinar"\naudience: {all: true}\n---\n\n'
         "{% if 'compassion' in subscriber.pods %}As a member of the compassion pod, {% endif %}"
-        "welcome, **{{ subscriber.name }}** ({{ language }}).\n", encoding="utf-8")
+        "welcome, **{{ subscriber.name }}** ({{ language }}).\n",
+        encoding="utf-8",
+    )
     source = load_source(tmp_path / "hello.md")
     renderer = CampaignRenderer(settings, catalog, source, None)
     member = renderer.render(recipient("en", name="Wei <Zhang>", pods=["compassion"]))
@@ -249,8 +251,10 @@ def test_corrigendum_banner_prefix_and_layout(catalog, settings):
     renderer = CampaignRenderer(settings, catalog, source, sync_campaign(catalog, source))
     en = renderer.render(recipient("en"))
     assert en.subject.startswith("Corrigendum: WHO GLL releases reports")
-    assert "This corrigendum corrects the email “WHO GLL releases reports on compassion – the heart of quality " \
-           "health services” sent on 14 June 2019." in en.html
+    assert (
+        "This corrigendum corrects the email “WHO GLL releases reports on compassion – the heart of quality "
+        "health services” sent on 14 June 2019." in en.html
+    )
     fr = renderer.render(recipient("fr"))
     assert fr.subject.startswith("Rectificatif : ")
     assert "envoyé le 14 juin 2019" in fr.html
@@ -259,9 +263,11 @@ def test_corrigendum_banner_prefix_and_layout(catalog, settings):
 
 
 def test_corrigendum_subject_prefix_added_when_missing(catalog, settings, tmp_path):
-    (tmp_path / "fix.md").write_text("---\nkind: corrigendum\ncorrects: 2019-06-compassion-reports\n"
-                                     "subject: The report link\n---\n\nThe [report](resource:compassion-tools).\n",
-                                     encoding="utf-8")
+    (tmp_path / "fix.md").write_text(
+        "---\nkind: corrigendum\ncorrects: 2019-06-compassion-reports\n"
+        "subject: The report link\n---\n\nThe [report](resource:compassion-tools).\n",
+        encoding="utf-8",
+    )
     source = load_source(tmp_path / "fix.md")
     renderer = CampaignRenderer(settings, catalog, source, None)
     assert renderer.render(recipient()).subject == "Corrigendum: The report link"
@@ -269,28 +275,44 @@ def test_corrigendum_subject_prefix_added_when_missing(catalog, settings, tmp_pa
 
 
 def test_a_corrigendum_on_another_layout_keeps_its_banner(catalog, settings, tmp_path):
-    (tmp_path / "fix.md").write_text("---\nkind: corrigendum\ntemplate: announcement\n"
-                                     "corrects: 2019-06-compassion-reports\nsubject: The report link\n---\n\n"
-                                     "The [report](resource:compassion-tools).\n", encoding="utf-8")
+    (tmp_path / "fix.md").write_text(
+        "---\nkind: corrigendum\ntemplate: announcement\n"
+        "corrects: 2019-06-compassion-reports\nsubject: The report link\n---\n\n"
+        "The [report](resource:compassion-tools).\n",
+        encoding="utf-8",
+    )
     source = load_source(tmp_path / "fix.md")
     html = CampaignRenderer(settings, catalog, source, None).render(recipient()).html
     assert "This corrigendum corrects the email" in html and "fff4d6" in html
 
 
-@pytest.mark.parametrize("href, kind", [
-    ("resource:compassion-tools", "resource"), ("pod:ipc", "pod"), ("manage:", "manage"), ("archive:", "archive"),
-    ("https://www.who.int/a?b=1&c=2", "external"), ("mailto:GLL4QUHC@who.int", "mailto"),
-    ("", "invalid"), ("javascript:alert(1)", "invalid"), ("resource:", "invalid"), ("www.who.int", "invalid"),
-    ("https://", "invalid"), ("ftp://x.org/f", "invalid"), ("manage:me", "invalid"),
-])
+@pytest.mark.parametrize(
+    "href, kind",
+    [
+        ("resource:compassion-tools", "resource"),
+        ("pod:ipc", "pod"),
+        ("manage:", "manage"),
+        ("archive:", "archive"),
+        ("https://www.who.int/a?b=1&c=2", "external"),
+        ("mailto:GLL4QUHC@who.int", "mailto"),
+        ("", "invalid"),
+        ("javascript:alert(1)", "invalid"),
+        ("resource:", "invalid"),
+        ("www.who.int", "invalid"),
+        ("https://", "invalid"),
+        ("ftp://x.org/f", "invalid"),
+        ("manage:me", "invalid"),
+    ],
+)
 def test_classify_link(href, kind):
     assert classify_link(href).kind == kind
 
 
 def test_plain_links_are_never_rewritten(catalog, settings, tmp_path):
     url = "https://www.who.int/publications/i/item/9789241513906?utm_source=gll&x=%2F#sec-2"
-    (tmp_path / "plain.md").write_text(f"---\nsubject: Plain\naudience: {{all: true}}\n---\n\nSee [it]({url}).\n",
-                                       encoding="utf-8")
+    (tmp_path / "plain.md").write_text(
+        f"---\nsubject: Plain\naudience: {{all: true}}\n---\n\nSee [it]({url}).\n", encoding="utf-8"
+    )
     renderer = CampaignRenderer(settings, catalog, load_source(tmp_path / "plain.md"), None)
     message = renderer.render(recipient())
     assert url in parse(message.html).hrefs
@@ -298,21 +320,28 @@ def test_plain_links_are_never_rewritten(catalog, settings, tmp_path):
 
 
 def test_render_errors_name_the_problem(catalog, settings, tmp_path):
-    (tmp_path / "bad.md").write_text("---\nsubject: Bad\naudience: {all: true}\n---\n\n[x](resource:nope)\n",
-                                     encoding="utf-8")
+    (tmp_path / "bad.md").write_text(
+        "---\nsubject: Bad\naudience: {all: true}\n---\n\n[x](resource:nope)\n", encoding="utf-8"
+    )
     with pytest.raises(RenderError, match="resource:nope names no resource"):
         CampaignRenderer(settings, catalog, load_source(tmp_path / "bad.md"), None)
-    (tmp_path / "near.md").write_text("---\nsubject: Near\naudience: {all: true}\n---\n\n[x](pod:compasion)\n",
-                                      encoding="utf-8")
+    (tmp_path / "near.md").write_text(
+        "---\nsubject: Near\naudience: {all: true}\n---\n\n[x](pod:compasion)\n", encoding="utf-8"
+    )
     with pytest.raises(RenderError, match="pod:compasion names no learning pod; did you mean pod:compassion?"):
         CampaignRenderer(settings, catalog, load_source(tmp_path / "near.md"), None)
-    (tmp_path / "layout.md").write_text("---\nsubject: L\ntemplate: newsleter\naudience: {all: true}\n---\n\nHi\n",
-                                        encoding="utf-8")
-    with pytest.raises(RenderError, match=r"layout newsleter.mjml not found .* \(layouts: announcement, corrigendum, "
-                       r"event, report-release\)"):
+    (tmp_path / "layout.md").write_text(
+        "---\nsubject: L\ntemplate: newsleter\naudience: {all: true}\n---\n\nHi\n", encoding="utf-8"
+    )
+    with pytest.raises(
+        RenderError,
+        match=r"layout newsleter.mjml not found .* \(layouts: announcement, corrigendum, "
+        r"event, report-release\)",
+    ):
         CampaignRenderer(settings, catalog, load_source(tmp_path / "layout.md"), None)
-    (tmp_path / "typo.md").write_text("---\nsubject: Typo\naudience: {all: true}\n---\n\n{{ subscriber.nmae }}\n",
-                                      encoding="utf-8")
+    (tmp_path / "typo.md").write_text(
+        "---\nsubject: Typo\naudience: {all: true}\n---\n\n{{ subscriber.nmae }}\n", encoding="utf-8"
+    )
     renderer = CampaignRenderer(settings, catalog, load_source(tmp_path / "typo.md"), None)
     with pytest.raises(RenderError, match="personalization failed"):
         renderer.render(recipient())
@@ -327,9 +356,13 @@ def test_recipient_for_loads_pods(catalog, settings):
     join_pod(catalog, member, get_pod(catalog, "ipc"), source="test")
     assert recipient_for(catalog, member).pods == ("ipc",)
     message = CampaignRenderer(settings, catalog, load_source(ORIGINAL), None).render(member)  # a Subscriber works
-    assert message.language == "zh" and member.public_id in re.sub(r"\s", "", "".join(
-        read_token(settings, "manage", h.rsplit("/", 1)[1]).subject
-        for h in parse(message.html).hrefs if "/m/" in h))
+    assert message.language == "zh" and member.public_id in re.sub(
+        r"\s",
+        "",
+        "".join(
+            read_token(settings, "manage", h.rsplit("/", 1)[1]).subject for h in parse(message.html).hrefs if "/m/" in h
+        ),
+    )
 
 
 def test_layout_strings_exist_in_all_six_languages():

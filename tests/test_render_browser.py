@@ -16,8 +16,14 @@ from gll_mail.demo.data import seed_catalog
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 
 
 def unsigned(url: str) -> str:
@@ -58,12 +64,15 @@ def test_every_link_is_present_and_visible_in_chromium(session, settings, tmp_pa
             for language in ("en", "ar"):
                 message = renderer.render(Recipient(public_id, "x@example.org", "Amina", language))
                 page.set_content(message.html, wait_until="load")
-                anchors = page.eval_on_selector_all("a", """els => els.map(a => {
+                anchors = page.eval_on_selector_all(
+                    "a",
+                    """els => els.map(a => {
                     const r = a.getBoundingClientRect(), s = getComputedStyle(a);
                     return {href: a.getAttribute('href'), text: a.innerText.trim(), w: r.width, h: r.height,
                             visible: s.visibility !== 'hidden' && s.display !== 'none' && parseFloat(s.opacity) > 0,
                             color: s.color, bg: getComputedStyle(a.parentElement).backgroundColor};
-                })""")
+                })""",
+                )
                 hrefs = {unsigned(a["href"]) for a in anchors}
                 missing = {unsigned(u) for u in expected} - hrefs
                 assert not missing, missing
@@ -88,7 +97,7 @@ SCREENSHOTS = REPO / "docs" / "screenshots"
 
 
 def _luminance(css_color: str) -> float:
-    r, g, b = (int(float(x)) for x in css_color[css_color.index("(") + 1:].rstrip(")").split(",")[:3])
+    r, g, b = (int(float(x)) for x in css_color[css_color.index("(") + 1 :].rstrip(")").split(",")[:3])
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
 
@@ -115,8 +124,9 @@ def test_light_and_dark_mode_rtl_accent_and_hidden_preheader_in_chromium(session
                 page = browser.new_page(viewport={"width": 700, "height": 1000}, color_scheme=scheme)
                 page.route("**/*", lambda route: route.abort())
                 for kind, language in cases:
-                    message = renderers[kind].render(Recipient("ScreenshotPublicId01", "x@example.org", "Amina",
-                                                               language))
+                    message = renderers[kind].render(
+                        Recipient("ScreenshotPublicId01", "x@example.org", "Amina", language)
+                    )
                     page.set_content(message.html, wait_until="load")
                     page.screenshot(path=str(SCREENSHOTS / f"email-{kind}-{language}-{scheme}.png"), full_page=True)
                     body = page.evaluate("getComputedStyle(document.body).backgroundColor")
@@ -128,8 +138,9 @@ def test_light_and_dark_mode_rtl_accent_and_hidden_preheader_in_chromium(session
                     else:
                         assert _luminance(body) > 200 and _luminance(card) > 240, (kind, language, body, card)
                         assert _luminance(text) < 80, (kind, language, text)
-                    assert page.evaluate("document.documentElement.lang") == ("zh-Hans" if language == "zh"
-                                                                               else language)
+                    assert page.evaluate("document.documentElement.lang") == (
+                        "zh-Hans" if language == "zh" else language
+                    )
                     preview = page.locator('div[style^="display:none"]')
                     assert preview.count() == 1 and preview.text_content() == message.preheader
                     assert not preview.is_visible()

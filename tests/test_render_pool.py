@@ -21,8 +21,13 @@ from gll_mail.tokens import read_verp_token
 
 @pytest.fixture
 def pooled(settings, smtp_server, tmp_path):
-    return settings.replace(smtp_url=smtp_server.url, campaigns_dir=tmp_path / "campaigns", smtp_connections=4,
-                            render_processes=1, render_pool_min=1)
+    return settings.replace(
+        smtp_url=smtp_server.url,
+        campaigns_dir=tmp_path / "campaigns",
+        smtp_connections=4,
+        render_processes=1,
+        render_pool_min=1,
+    )
 
 
 def drain(engine, settings, slug="note", **kwargs):
@@ -36,7 +41,9 @@ def drain(engine, settings, slug="note", **kwargs):
 
 def test_helpers_build_every_message_once_with_its_own_links(engine, pooled, smtp_server):
     emails = add_subscribers(engine, 70, languages=("en", "fr", "ar"), name="Ana María")
-    body = "{{ salutation }}\n\nA note for {{ subscriber.name }}.\n\n.a line that starts with a dot\n\n[manage](manage:)\n"
+    body = (
+        "{{ salutation }}\n\nA note for {{ subscriber.name }}.\n\n.a line that starts with a dot\n\n[manage](manage:)\n"
+    )
     drainer, figures = drain(engine, pooled, body=body)
     assert drainer.pool_jobs >= 3 and drainer.pool is None  # the helpers did the work, then were stopped
     assert (figures.sent, figures.status) == (70, CampaignStatus.SENT)
@@ -59,8 +66,11 @@ def test_helpers_build_every_message_once_with_its_own_links(engine, pooled, smt
 def test_a_message_the_helper_cannot_build_is_recorded_failed(engine, pooled, smtp_server):
     add_subscribers(engine, 12)
     with engine.begin() as connection:
-        connection.execute(update(Subscriber.__table__).where(Subscriber.__table__.c.id == 5)
-                           .values(email="not an address@example.org"))
+        connection.execute(
+            update(Subscriber.__table__)
+            .where(Subscriber.__table__.c.id == 5)
+            .values(email="not an address@example.org")
+        )
     drainer, figures = drain(engine, pooled)
     assert drainer.pool_jobs >= 1
     assert (figures.sent, figures.failed, figures.status) == (11, 1, CampaignStatus.SENT)
@@ -93,8 +103,9 @@ def test_helper_count(settings):
     assert helper_count(settings.replace(render_processes=0)) == 0
     assert helper_count(settings.replace(render_processes=3)) == 3
     auto = helper_count(settings.replace(render_processes=-1))
-    with_dkim = helper_count(settings.replace(render_processes=-1, dkim_key_file="k.pem", dkim_selector="s",
-                                              dkim_domain="who.int"))
+    with_dkim = helper_count(
+        settings.replace(render_processes=-1, dkim_key_file="k.pem", dkim_selector="s", dkim_domain="who.int")
+    )
     assert with_dkim == auto + 1 or auto == with_dkim == 0
 
 

@@ -31,13 +31,27 @@ def seed_campaign(session) -> None:
         session.flush()
         subs.append(s)
         status = "sent" if i < 8 else ("failed" if i == 8 else "suppressed")
-        session.add(Delivery(campaign_id=c.id, subscriber_id=s.id, status=status,
-                             sent_at=T + timedelta(minutes=i) if status == "sent" else None))
+        session.add(
+            Delivery(
+                campaign_id=c.id,
+                subscriber_id=s.id,
+                status=status,
+                sent_at=T + timedelta(minutes=i) if status == "sent" else None,
+            )
+        )
     session.flush()
 
     def ev(type_, i, at, resource=None, campaign=True, **data):
-        session.add(Event(type=type_, subscriber_id=subs[i].id, campaign_id=c.id if campaign else None,
-                          resource_id=resource.id if resource else None, created_at=at, data=data))
+        session.add(
+            Event(
+                type=type_,
+                subscriber_id=subs[i].id,
+                campaign_id=c.id if campaign else None,
+                resource_id=resource.id if resource else None,
+                created_at=at,
+                data=data,
+            )
+        )
 
     ua = "Mozilla/5.0 (Windows NT 10.0) Firefox/128.0"
     ev("click", 0, T + timedelta(hours=1), r1, user_agent=ua, method="GET")
@@ -71,11 +85,17 @@ def test_report_numbers(any_engine):
     c = r["clicks"]
     assert (c["human_unique"], c["human_total"], c["bot_total"]) == (2, 4, 4)
     assert c["bot_reasons"] == {"timing": 2, "head-request": 1, "scanner-agent": 1}
-    assert c["per_resource"] == {"ipc-report": {"unique": 2, "total": 3, "bot_total": 3},
-                                 "wash-tool": {"unique": 1, "total": 1, "bot_total": 1}}
+    assert c["per_resource"] == {
+        "ipc-report": {"unique": 2, "total": 3, "bot_total": 3},
+        "wash-tool": {"unique": 1, "total": 1, "bot_total": 1},
+    }
     assert c["by_language"] == {"fr": 1, "es": 1} and c["by_country"] == {"Senegal": 1, "Peru": 1}
-    assert r["conversions"] == {"registered": 1, "joined_pod": 1, "by_language": {"fr": 1, "es": 1},
-                                "by_country": {"Senegal": 1, "Peru": 1}}
+    assert r["conversions"] == {
+        "registered": 1,
+        "joined_pod": 1,
+        "by_language": {"fr": 1, "es": 1},
+        "by_country": {"Senegal": 1, "Peru": 1},
+    }
     assert r["funnel"] == [["delivered", 7], ["clicked", 2], ["registered or joined", 2]]
     assert r["opens"]["tracked"] is False
     complaint = r["rates"][0]
@@ -100,12 +120,24 @@ def test_report_numbers_survive_deleted_accounts(any_engine):
         bounced.last_error = "550 5.1.1 <m5@example.org>: Recipient address rejected"
         session.add(bounced)
         for email in ("m5@example.org", "m6@example.org", "m7@example.org"):
-            delete_account(session, session.exec(select(Subscriber).where(Subscriber.email == email)).one(),
-                           source="test")
+            delete_account(
+                session, session.exec(select(Subscriber).where(Subscriber.email == email)).one(), source="test"
+            )
         after = campaign_report(session, "nov-news")
         orphans = list(session.exec(select(Delivery).where(Delivery.subscriber_id.is_(None))))
-    for key in ("audience", "sent", "failed", "suppressed", "delivered", "bounced", "complaints", "unsubscribes",
-                "funnel", "rates", "series"):
+    for key in (
+        "audience",
+        "sent",
+        "failed",
+        "suppressed",
+        "delivered",
+        "bounced",
+        "complaints",
+        "unsubscribes",
+        "funnel",
+        "rates",
+        "series",
+    ):
         assert after[key] == before[key], key
     assert len(orphans) == 3 and {d.status for d in orphans} == {"sent"} and {d.last_error for d in orphans} == {""}
 

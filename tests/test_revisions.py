@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from team_support import (  # noqa: F401
+from team_support import (
     AR,
     EN,
     SLUG,
@@ -46,15 +46,23 @@ def test_a_new_campaign_is_written_and_kept_as_a_revision(db, team_settings):
     base = team_settings.campaigns_dir / f"{SLUG}.md"
     assert base.read_text(encoding="utf-8") == EN
     assert (team_settings.campaigns_dir / f"{SLUG}.ar.md").read_text(encoding="utf-8") == AR
-    assert (rev.author, rev.author_id, rev.created_at, rev.files) == ("eve", users["eve"].id, clock.now,
-                                                                      {"en": EN, "ar": AR})
+    assert (rev.author, rev.author_id, rev.created_at, rev.files) == (
+        "eve",
+        users["eve"].id,
+        clock.now,
+        {"en": EN, "ar": AR},
+    )
     assert rev.content_hash == content_hash(team_settings, db, load_source(base))
     assert [p.name for p in team_settings.campaigns_dir.iterdir() if p.name.startswith(".")] == []  # no temp left
     loaded = load_files(team_settings, SLUG)
     assert loaded.files == {"en": EN, "ar": AR}
     (entry,) = entries(db, object=("campaign", SLUG))
-    assert (entry.action, entry.username, entry.hash_before, entry.hash_after) == ("campaign.save", "eve", "",
-                                                                                 rev.content_hash)
+    assert (entry.action, entry.username, entry.hash_before, entry.hash_after) == (
+        "campaign.save",
+        "eve",
+        "",
+        rev.content_hash,
+    )
     with pytest.raises(ConflictError, match="exists already"):
         save_source(team_settings, db, users["eve"], SLUG, {"en": EN}, None)
 
@@ -104,8 +112,7 @@ def test_hand_edits_become_revisions_when_next_loaded_and_diffs_name_each_file(d
     first = current_revision(team_settings, db, SLUG, clock=clock)
     assert first.author == "" and first.author_id is None
     assert current_revision(team_settings, db, SLUG) is first  # same content: no new revision
-    (team_settings.campaigns_dir / f"{SLUG}.md").write_text(EN.replace("new report", "annual report"),
-                                                            encoding="utf-8")
+    (team_settings.campaigns_dir / f"{SLUG}.md").write_text(EN.replace("new report", "annual report"), encoding="utf-8")
     clock.advance(minutes=5)
     by_hand = current_revision(team_settings, db, SLUG, clock=clock)
     assert by_hand.id != first.id and by_hand.created_at == clock.now and by_hand.author == ""
@@ -117,7 +124,9 @@ def test_hand_edits_become_revisions_when_next_loaded_and_diffs_name_each_file(d
     assert list(changes) == [f"{SLUG}.md"]
     assert "-Dear member, read the [new report]" in changes[f"{SLUG}.md"]
     assert "+Dear member, read the [annual report]" in changes[f"{SLUG}.md"]
-    assert changes[f"{SLUG}.md"].startswith(f"--- {SLUG}.md (revision {first.id})\n+++ {SLUG}.md (revision {by_hand.id})")
+    assert changes[f"{SLUG}.md"].startswith(
+        f"--- {SLUG}.md (revision {first.id})\n+++ {SLUG}.md (revision {by_hand.id})"
+    )
     removed = diff(by_hand, saved)
     assert list(removed) == [f"{SLUG}.ar.md"] and "+++ /dev/null" in removed[f"{SLUG}.ar.md"]
     with pytest.raises(GllMailError, match="cannot be removed"):
@@ -132,12 +141,14 @@ def test_the_content_hash_covers_files_layout_and_link_targets(db, team_settings
     inputs = hash_inputs(team_settings, db, source)
     assert sorted(inputs["files"]) == [f"{SLUG}.ar.md", f"{SLUG}.md"]
     assert sorted(inputs["layouts"]) == ["announcement.mjml", "base.mjml"]  # and the layout it extends
-    assert inputs["resources"] == {"dec-report": {"url": "https://www.who.int/publications/dec-report",
-                                                  "file": None, "access": "registered"}}
+    assert inputs["resources"] == {
+        "dec-report": {"url": "https://www.who.int/publications/dec-report", "file": None, "access": "registered"}
+    }
     assert inputs["pods"] == {"ipc": "Infection prevention and control"}
     seen = {first}
     (team_settings.templates_dir / "base.mjml").write_text(
-        (team_settings.templates_dir / "base.mjml").read_text(encoding="utf-8") + "\n", encoding="utf-8")
+        (team_settings.templates_dir / "base.mjml").read_text(encoding="utf-8") + "\n", encoding="utf-8"
+    )
     seen.add(content_hash(team_settings, db, source))
     from gll_mail.catalog import get_pod, get_resource
 

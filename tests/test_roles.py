@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pyotp
 import pytest
@@ -35,8 +35,11 @@ def test_each_role_can_do_what_the_roles_below_it_can(session):
 def test_require_says_who_may_and_how_to_get_there(session):
     users = team(session)
     assert require(users["abe"], "campaign.approve") is users["abe"]
-    with pytest.raises(PermissionDenied, match=r"eve is an editor; campaign.approve needs the role approver or "
-                                               r"higher \(an admin can change it: gll-mail admin role eve approver\)"):
+    with pytest.raises(
+        PermissionDenied,
+        match=r"eve is an editor; campaign.approve needs the role approver or "
+        r"higher \(an admin can change it: gll-mail admin role eve approver\)",
+    ):
         require(users["eve"], "campaign.approve")
     with pytest.raises(PermissionDenied, match="sign in first"):
         require(None, "campaign.view")
@@ -84,8 +87,12 @@ def test_existing_accounts_become_admins_in_the_migration(any_engine):
         config.attributes["connection"] = connection
         command.downgrade(config, "0009")
     with any_engine.begin() as connection:
-        connection.execute(text("INSERT INTO adminuser (username, password_hash, created_at, session_epoch) "
-                                "VALUES ('old', 'x', CURRENT_TIMESTAMP, 0)"))
+        connection.execute(
+            text(
+                "INSERT INTO adminuser (username, password_hash, created_at, session_epoch) "
+                "VALUES ('old', 'x', CURRENT_TIMESTAMP, 0)"
+            )
+        )
     migrate(any_engine)
     with session_scope(any_engine) as session:
         old = session.exec(select(AdminUser)).one()
@@ -93,7 +100,7 @@ def test_existing_accounts_become_admins_in_the_migration(any_engine):
         assert create_admin(session, "new", PASSWORD).role == "editor"  # there is an admin already
 
 
-T0 = datetime(2026, 12, 1, 9, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 12, 1, 9, 0, 0, tzinfo=UTC)
 
 
 def test_totp_codes_are_checked_with_a_window_and_used_once(session):
@@ -111,8 +118,7 @@ def test_totp_codes_are_checked_with_a_window_and_used_once(session):
     assert totp.verify(session, eve, pyotp.TOTP(eve.totp_secret).at(later), at=later)
     totp.disable(session, eve)
     assert not totp.verify(session, eve, pyotp.TOTP("A" * 32).at(later), at=later)
-    assert [e.action for e in entries(session, object="admin:eve")] == ["team.totp-enrol",
-                                                                         "team.totp-disable"]
+    assert [e.action for e in entries(session, object="admin:eve")] == ["team.totp-enrol", "team.totp-disable"]
 
 
 def test_totp_is_required_for_approvers_and_admins_in_production(session, settings):

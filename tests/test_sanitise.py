@@ -12,18 +12,21 @@ from gll_mail.models import AdminUser, Pod, Topic
 from gll_mail.team.accounts import authenticate, create_admin
 
 
-@pytest.mark.parametrize("raw,clean", [
-    ("Ana\x00 Silva", "Ana Silva"),
-    ("Ana\tSilva\r\nMoH", "Ana Silva MoH"),
-    ("\x01\x1b[31mred\x7f\x9b", "[31mred"),
-    ("\u202egnp.exe\u202c", "gnp.exe"),
-    ("\u2066عربي\u2069 \u2067x\u2068", "عربي x"),
-    ("Wei\u200bZhang\u200c\u200d\u2060\ufeff", "WeiZhang"),
-    ("caf\udce9", "caf"),
-    ("  Zoë   Müller  ", "Zoë Müller"),
-    ("مريم 王芳 Мария", "مريم 王芳 Мария"),
-    (None, ""),
-])
+@pytest.mark.parametrize(
+    "raw,clean",
+    [
+        ("Ana\x00 Silva", "Ana Silva"),
+        ("Ana\tSilva\r\nMoH", "Ana Silva MoH"),
+        ("\x01\x1b[31mred\x7f\x9b", "[31mred"),
+        ("\u202egnp.exe\u202c", "gnp.exe"),
+        ("\u2066عربي\u2069 \u2067x\u2068", "عربي x"),
+        ("Wei\u200bZhang\u200c\u200d\u2060\ufeff", "WeiZhang"),
+        ("caf\udce9", "caf"),
+        ("  Zoë   Müller  ", "Zoë Müller"),
+        ("مريم 王芳 Мария", "مريم 王芳 Мария"),
+        (None, ""),
+    ],
+)
 def test_clean_text(raw, clean):
     assert clean_text(raw) == clean
 

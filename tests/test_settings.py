@@ -16,14 +16,16 @@ def test_defaults_are_the_embedded_development_setup():
 
 
 def test_reads_prefixed_environment():
-    settings = Settings.from_env({
-        "GLL_MAIL_DATABASE_URL": "postgresql://postgres@127.0.0.1/gll",
-        "GLL_MAIL_SMTP_URL": "smtp://u:p@mail.example.org:587?starttls=true",
-        "GLL_MAIL_SECRET_KEYS": "newest-key, older-key ,",
-        "GLL_MAIL_FROM": "GLL <gll@who.int>",
-        "GLL_MAIL_LIST_ID": "GLL <gll.who.int>",
-        "GLL_MAIL_CAMPAIGNS_DIR": "/srv/campaigns",
-    })
+    settings = Settings.from_env(
+        {
+            "GLL_MAIL_DATABASE_URL": "postgresql://postgres@127.0.0.1/gll",
+            "GLL_MAIL_SMTP_URL": "smtp://u:p@mail.example.org:587?starttls=true",
+            "GLL_MAIL_SECRET_KEYS": "newest-key, older-key ,",
+            "GLL_MAIL_FROM": "GLL <gll@who.int>",
+            "GLL_MAIL_LIST_ID": "GLL <gll.who.int>",
+            "GLL_MAIL_CAMPAIGNS_DIR": "/srv/campaigns",
+        }
+    )
     assert settings.secret_keys == ("newest-key", "older-key")
     assert settings.from_address == "GLL <gll@who.int>"
     assert settings.campaigns_dir == Path("/srv/campaigns")
@@ -42,18 +44,23 @@ def test_production_refuses_placeholder_and_short_secrets():
     with pytest.raises(SettingsError, match="placeholder"):
         Settings.from_env({"GLL_MAIL_ENV": "production", "GLL_MAIL_BASE_URL": "https://gll.who.int"})
     with pytest.raises(SettingsError):
-        Settings.from_env({"GLL_MAIL_ENV": "production", "GLL_MAIL_SECRET_KEYS": "short",
-                           "GLL_MAIL_BASE_URL": "https://gll.who.int"})
-    ok = Settings.from_env({"GLL_MAIL_ENV": "production", "GLL_MAIL_SECRET_KEYS": "k" * 40,
-                            "GLL_MAIL_BASE_URL": "https://gll.who.int"})
+        Settings.from_env(
+            {"GLL_MAIL_ENV": "production", "GLL_MAIL_SECRET_KEYS": "short", "GLL_MAIL_BASE_URL": "https://gll.who.int"}
+        )
+    ok = Settings.from_env(
+        {"GLL_MAIL_ENV": "production", "GLL_MAIL_SECRET_KEYS": "k" * 40, "GLL_MAIL_BASE_URL": "https://gll.who.int"}
+    )
     assert not ok.is_development
 
 
-@pytest.mark.parametrize("name,value", [
-    ("GLL_MAIL_ENV", "staging"),
-    ("GLL_MAIL_BASE_URL", "gll.who.int"),
-    ("GLL_MAIL_SMTP_URL", "http://mail"),
-])
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("GLL_MAIL_ENV", "staging"),
+        ("GLL_MAIL_BASE_URL", "gll.who.int"),
+        ("GLL_MAIL_SMTP_URL", "http://mail"),
+    ],
+)
 def test_malformed_values_are_refused(name, value):
     with pytest.raises(SettingsError):
         Settings.from_env({name: value})

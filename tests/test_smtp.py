@@ -56,12 +56,27 @@ def tls_server(request, certificate):
     cert, context = certificate
     handler, port = Handler(), _free_port()
     if request.param == "starttls":
-        controller = Controller(handler, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True,
-                                authenticator=_login, auth_required=True, auth_require_tls=True)
+        controller = Controller(
+            handler,
+            hostname="127.0.0.1",
+            port=port,
+            tls_context=context,
+            require_starttls=True,
+            authenticator=_login,
+            auth_required=True,
+            auth_require_tls=True,
+        )
         url = f"smtp://{{auth}}127.0.0.1:{port}?starttls=true"
     else:  # (aiosmtpd cannot tell that an implicit-TLS socket is encrypted: it warns about AUTH)
-        controller = Controller(handler, hostname="127.0.0.1", port=port, ssl_context=context,
-                                authenticator=_login, auth_required=True, auth_require_tls=False)
+        controller = Controller(
+            handler,
+            hostname="127.0.0.1",
+            port=port,
+            ssl_context=context,
+            authenticator=_login,
+            auth_required=True,
+            auth_require_tls=False,
+        )
         url = f"smtps://{{auth}}127.0.0.1:{port}"
     controller.start()
     yield url, cert, handler
@@ -74,8 +89,11 @@ async def _send(url: str, count: int = 3) -> tuple[list, tuple[int, bool]]:
     try:
         results = []
         for i in range(count):
-            results.append(await connection.send("bounces+t@bounces.example.org", f"m{i}@example.org",
-                                                 b"Subject: hi\r\n\r\nhello\r\n"))
+            results.append(
+                await connection.send(
+                    "bounces+t@bounces.example.org", f"m{i}@example.org", b"Subject: hi\r\n\r\nhello\r\n"
+                )
+            )
             pipelined = connection.pipelining
         return results, (connection.connects, pipelined)
     finally:
@@ -100,13 +118,15 @@ def test_an_untrusted_certificate_or_a_wrong_password_sends_nothing(tls_server, 
     assert results[0].outcome == UNREACHABLE  # the campaign pauses with this reason
     assert results[0].code == 535 and results[0].message.startswith("SMTP login refused: 535 5.7.8")
     assert handler.received == []
-    results, _ = asyncio.run(_send(url.format(auth="gll:s3cret%20pass@") + ("&" if "?" in url else "?")
-                                   + "verify=false", 1))  # a test relay may opt out of the check
+    results, _ = asyncio.run(
+        _send(url.format(auth="gll:s3cret%20pass@") + ("&" if "?" in url else "?") + "verify=false", 1)
+    )  # a test relay may opt out of the check
     assert results[0].outcome == OK
 
 
-@pytest.mark.parametrize("url", ["http://relay.example.org", "smtp://", "smtp://relay:notaport",
-                                 "smtp://relay?timeout=soon"])
+@pytest.mark.parametrize(
+    "url", ["http://relay.example.org", "smtp://", "smtp://relay:notaport", "smtp://relay?timeout=soon"]
+)
 def test_a_bad_smtp_url_is_a_clear_error(url):
     with pytest.raises(SmtpConfigError):
         SmtpConfig.from_url(url)
@@ -124,8 +144,9 @@ def test_a_wrong_password_pauses_the_campaign_saying_so(tls_server, monkeypatch,
     url, cert, handler = tls_server
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
     add_subscribers(engine, 4)
-    wrong = settings.replace(smtp_url=url.format(auth="gll:wrong@"), campaigns_dir=tmp_path / "campaigns",
-                             smtp_connections=2)
+    wrong = settings.replace(
+        smtp_url=url.format(auth="gll:wrong@"), campaigns_dir=tmp_path / "campaigns", smtp_connections=2
+    )
     result = send_now(engine, wrong, load_source(write_campaign(wrong.campaigns_dir)))
     assert result.status == CampaignStatus.PAUSED
     assert "SMTP login refused: 535 5.7.8 Authentication credentials invalid" in result.paused_reason

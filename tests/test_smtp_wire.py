@@ -15,8 +15,10 @@ from gll_mail.smtp.client import SmtpConfig
 from gll_mail.smtp.pool import OK, PERMANENT, TEMPORARY, PooledConnection
 from gll_mail.smtp.sink import LocalSMTPServer
 
-MESSAGE = (b"From: gll@who.int\r\nTo: a@example.org\r\nSubject: pipelined\r\n\r\n"
-           b"first line\r\n.a line that starts with a dot\r\n..and two\r\nlast\r\n")
+MESSAGE = (
+    b"From: gll@who.int\r\nTo: a@example.org\r\nSubject: pipelined\r\n\r\n"
+    b"first line\r\n.a line that starts with a dot\r\n..and two\r\nlast\r\n"
+)
 
 
 def _send_all(url: str, messages: list[tuple[str, str]], *, max_messages: int = 1000):
@@ -35,7 +37,8 @@ def _send_all(url: str, messages: list[tuple[str, str]], *, max_messages: int = 
 def test_messages_arrive_intact_over_one_connection(pipelining):
     with LocalSMTPServer(pipelining=pipelining) as server:
         results, pipelined, connects = _send_all(
-            server.url, [("bounces+x@gll.example.org", f"m{i}@example.org") for i in range(5)])
+            server.url, [("bounces+x@gll.example.org", f"m{i}@example.org") for i in range(5)]
+        )
         received = server.received
     assert [r.outcome for r in results] == [OK] * 5
     assert pipelined is pipelining
@@ -56,11 +59,14 @@ def test_refused_recipient_is_final_and_the_connection_goes_on():
     with LocalSMTPServer() as server:
         server.reject("gone@example.org", 550, "5.1.1 No such user")
         server.reject("busy@example.org", 451, "4.2.0 Try later")
-        results, pipelined, connects = _send_all(server.url, [
-            ("s@gll.example.org", "gone@example.org"),
-            ("s@gll.example.org", "busy@example.org"),
-            ("s@gll.example.org", "fine@example.org"),
-        ])
+        results, pipelined, connects = _send_all(
+            server.url,
+            [
+                ("s@gll.example.org", "gone@example.org"),
+                ("s@gll.example.org", "busy@example.org"),
+                ("s@gll.example.org", "fine@example.org"),
+            ],
+        )
         received = server.received
     assert pipelined and connects == 1
     gone, busy, fine = results
@@ -80,8 +86,9 @@ def test_an_address_with_a_line_break_is_refused_before_anything_is_written():
 
 def test_connections_are_renewed_after_max_messages():
     with LocalSMTPServer() as server:
-        results, _, connects = _send_all(server.url, [("s@gll.example.org", f"m{i}@example.org") for i in range(5)],
-                                         max_messages=2)
+        results, _, connects = _send_all(
+            server.url, [("s@gll.example.org", f"m{i}@example.org") for i in range(5)], max_messages=2
+        )
         assert len(server.received) == 5
     assert [r.outcome for r in results] == [OK] * 5
     assert connects == 3
@@ -100,9 +107,15 @@ class Scripted:
     """
 
     def __init__(self, answers: dict[str, str] | None = None, after: str = "") -> None:
-        self.answers = {"MAIL": "250 2.1.0 Ok", "RCPT": "250 2.1.5 Ok", "DATA": "354 End data with <CR><LF>.<CR><LF>",
-                        ".": "250 2.0.0 Ok: queued", "RSET": "250 2.0.0 Ok", "QUIT": "221 2.0.0 Bye",
-                        **(answers or {})}
+        self.answers = {
+            "MAIL": "250 2.1.0 Ok",
+            "RCPT": "250 2.1.5 Ok",
+            "DATA": "354 End data with <CR><LF>.<CR><LF>",
+            ".": "250 2.0.0 Ok: queued",
+            "RSET": "250 2.0.0 Ok",
+            "QUIT": "221 2.0.0 Bye",
+            **(answers or {}),
+        }
         self.after = after
         self.commands: list[str] = []
         self.messages: list[bytes] = []
@@ -137,8 +150,11 @@ class Scripted:
                     replies = [self.answers["MAIL"], self.answers["RCPT"], self.answers["DATA"]]
                     writer.write("".join(r + "\r\n" for r in replies).encode())
                     if replies[2].startswith("354"):
-                        message = await reader.readuntil(b"\r\n.\r\n") if self.answers["RCPT"].startswith("2") \
+                        message = (
+                            await reader.readuntil(b"\r\n.\r\n")
+                            if self.answers["RCPT"].startswith("2")
                             else await reader.readuntil(b".\r\n")
+                        )
                         self.messages.append(message)
                         if self.after == "message":
                             writer.close()
@@ -222,20 +238,22 @@ def test_a_silent_server_times_out_and_the_next_send_reconnects():
     assert connects == 2
 
 
-@pytest.mark.parametrize("code, message, hard", [
-    (550, "5.1.1 <x@example.org>: Recipient address rejected: User unknown", True),
-    (550, "5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup", True),
-    (550, "5.2.1 The email account that you tried to reach is disabled", True),
-    (550, "No such user here", True),  # no enhanced code: the text decides
-    (554, "5.7.1 <x@example.org>: Relay access denied", False),  # our relay's policy, not the address
-    (550, "5.7.1 Service unavailable; client host blocked using Spamhaus", False),
-    (553, "5.1.8 Sender address rejected: domain not found", False),  # the sender's address
-    (552, "5.3.4 Message size exceeds fixed limit", False),
-    (550, "Rejected for policy reasons", False),
-])
+@pytest.mark.parametrize(
+    "code, message, hard",
+    [
+        (550, "5.1.1 <x@example.org>: Recipient address rejected: User unknown", True),
+        (550, "5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup", True),
+        (550, "5.2.1 The email account that you tried to reach is disabled", True),
+        (550, "No such user here", True),  # no enhanced code: the text decides
+        (554, "5.7.1 <x@example.org>: Relay access denied", False),  # our relay's policy, not the address
+        (550, "5.7.1 Service unavailable; client host blocked using Spamhaus", False),
+        (553, "5.1.8 Sender address rejected: domain not found", False),  # the sender's address
+        (552, "5.3.4 Message size exceeds fixed limit", False),
+        (550, "Rejected for policy reasons", False),
+    ],
+)
 def test_only_a_bad_recipient_address_is_a_hard_bounce(code, message, hard):
     from gll_mail.smtp.pool import _classify
 
     assert _classify(code, message, "rcpt").hard_bounce is hard
     assert _classify(code, message, "data").hard_bounce is False  # refused content, not the address
-

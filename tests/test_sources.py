@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -55,7 +55,10 @@ def test_find_source_by_slug_path_or_variant(settings):
 
 
 def test_full_front_matter(tmp_path):
-    path = write(tmp_path, "webinar.md", """---
+    path = write(
+        tmp_path,
+        "webinar.md",
+        """---
 slug: webinar
 kind: event
 subject: Webinar on compassion
@@ -69,30 +72,34 @@ from: GLL events <events@who.int>
 ---
 
 Join us.
-""")
+""",
+    )
     source = load_source(path)
-    assert source.send_at == datetime(2019, 6, 20, 7, 0, tzinfo=timezone.utc)
+    assert source.send_at == datetime(2019, 6, 20, 7, 0, tzinfo=UTC)
     assert source.from_address == "GLL events <events@who.int>"
     assert source.audience == {"pods": ["compassion", "ipc"], "registered": True}
     assert source.template == "announcement" and source.preheader == "Thursday, 15:00 CEST"
     assert source.base.body_line == 13 and source.base.body == "\nJoin us.\n"  # the line after ---
 
 
-@pytest.mark.parametrize("text, message, line", [
-    ("subject: x\n", "must start with a `---` line", 1),
-    ("---\nsubject: x\n", "not closed", 1),
-    ("---\nsubject: x\naudience: [oops\n---\nbody\n", "not valid YAML", 3),
-    ("---\nsubject: x\ncolour: blue\n---\nbody\n", "unknown front matter key", 3),
-    ("---\nsubject: x\nkind: newsletter\n---\nbody\n", "unknown kind 'newsletter'", 3),
-    ("---\nsubject: x\nsend_at: 2019-06-20T09:00:00\n---\nbody\n", "needs a time zone", 3),
-    ("---\nsubject: x\nsend_at: next tuesday\n---\nbody\n", "not an ISO 8601", 3),
-    ("---\nsubject: x\naudience:\n  country: Ghana\n---\nbody\n", "unknown audience key", 3),
-    ("---\nsubject: x\naudience: {topics: []}\n---\nbody\n", "non-empty list", 3),
-    ("---\nsubject: x\nkind: corrigendum\n---\nbody\n", "must name the campaign it corrects", 2),
-    ("---\nsubject: x\ncorrects: other\n---\nbody\n", "only for `kind: corrigendum`", 3),
-    ("---\nslug: another\nsubject: x\n---\nbody\n", "must match the file name", 2),
-    ("---\nsubject: x\nfrom: not an address\n---\nbody\n", "not an email address", 3),
-])
+@pytest.mark.parametrize(
+    "text, message, line",
+    [
+        ("subject: x\n", "must start with a `---` line", 1),
+        ("---\nsubject: x\n", "not closed", 1),
+        ("---\nsubject: x\naudience: [oops\n---\nbody\n", "not valid YAML", 3),
+        ("---\nsubject: x\ncolour: blue\n---\nbody\n", "unknown front matter key", 3),
+        ("---\nsubject: x\nkind: newsletter\n---\nbody\n", "unknown kind 'newsletter'", 3),
+        ("---\nsubject: x\nsend_at: 2019-06-20T09:00:00\n---\nbody\n", "needs a time zone", 3),
+        ("---\nsubject: x\nsend_at: next tuesday\n---\nbody\n", "not an ISO 8601", 3),
+        ("---\nsubject: x\naudience:\n  country: Ghana\n---\nbody\n", "unknown audience key", 3),
+        ("---\nsubject: x\naudience: {topics: []}\n---\nbody\n", "non-empty list", 3),
+        ("---\nsubject: x\nkind: corrigendum\n---\nbody\n", "must name the campaign it corrects", 2),
+        ("---\nsubject: x\ncorrects: other\n---\nbody\n", "only for `kind: corrigendum`", 3),
+        ("---\nslug: another\nsubject: x\n---\nbody\n", "must match the file name", 2),
+        ("---\nsubject: x\nfrom: not an address\n---\nbody\n", "not an email address", 3),
+    ],
+)
 def test_errors_name_file_and_line(tmp_path, text, message, line):
     path = write(tmp_path, "broken.md", text)
     with pytest.raises(SourceError, match=message) as info:
@@ -101,18 +108,27 @@ def test_errors_name_file_and_line(tmp_path, text, message, line):
     assert str(info.value).startswith(f"{path}:{line}: ")
 
 
-@pytest.mark.parametrize("text, line, problem", [
-    # an unclosed bracket or quote is noticed lines later: the line that opened it is the one to fix
-    ("---\nsubject: x\naudience: [oops\nkind: event\n---\nbody\n", 3,
-     "expected ',' or ']', but got ':' on line 4 (while parsing a flow sequence that starts on this line)"),
-    ("---\nsubject: x\naudience: {all: true\nkind: event\n---\nbody\n", 3, "while parsing a flow mapping"),
-    ("---\nkind: event\nsubject: \"Webinar\naudience: {all: true}\n---\nbody\n", 3,
-     "found unexpected end of stream on line 4 (while scanning a quoted scalar that starts on this line)"),
-    # errors PyYAML finds where they are
-    ("---\nsubject: x\n\tkind: event\n---\nbody\n", 3, "found character '\\t' that cannot start any token"),
-    ("---\nsubject: Note: hi\nkind: event\n---\nbody\n", 2, "mapping values are not allowed here"),
-    ("---\nsubject: x\n- item\nkind: event\n---\nbody\n", 3, "expected <block end>, but found '-'"),
-])
+@pytest.mark.parametrize(
+    "text, line, problem",
+    [
+        # an unclosed bracket or quote is noticed lines later: the line that opened it is the one to fix
+        (
+            "---\nsubject: x\naudience: [oops\nkind: event\n---\nbody\n",
+            3,
+            "expected ',' or ']', but got ':' on line 4 (while parsing a flow sequence that starts on this line)",
+        ),
+        ("---\nsubject: x\naudience: {all: true\nkind: event\n---\nbody\n", 3, "while parsing a flow mapping"),
+        (
+            '---\nkind: event\nsubject: "Webinar\naudience: {all: true}\n---\nbody\n',
+            3,
+            "found unexpected end of stream on line 4 (while scanning a quoted scalar that starts on this line)",
+        ),
+        # errors PyYAML finds where they are
+        ("---\nsubject: x\n\tkind: event\n---\nbody\n", 3, "found character '\\t' that cannot start any token"),
+        ("---\nsubject: Note: hi\nkind: event\n---\nbody\n", 2, "mapping values are not allowed here"),
+        ("---\nsubject: x\n- item\nkind: event\n---\nbody\n", 3, "expected <block end>, but found '-'"),
+    ],
+)
 def test_yaml_errors_point_at_the_faulty_line(tmp_path, text, line, problem):
     path = write(tmp_path, "broken.md", text)
     with pytest.raises(SourceError, match="front matter is not valid YAML") as info:

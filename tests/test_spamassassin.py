@@ -23,8 +23,15 @@ def mbox(messages: list[tuple[str, bytes]]) -> bytes:
     out = []
     for sender, data in messages:
         body = data.replace(b"\r\n", b"\n").replace(b"\nFrom ", b"\n>From ")
-        out.append(b"From " + sender.encode() + b" Thu Jan  1 00:00:00 2026\nReturn-Path: <" + sender.encode()
-                   + b">\n" + body + b"\n")
+        out.append(
+            b"From "
+            + sender.encode()
+            + b" Thu Jan  1 00:00:00 2026\nReturn-Path: <"
+            + sender.encode()
+            + b">\n"
+            + body
+            + b"\n"
+        )
     return b"".join(out)
 
 
@@ -53,9 +60,19 @@ def test_every_kind_in_every_language_scores_at_most_one(settings, session, tmp_
     home = tmp_path / "sa-home"
     home.mkdir()
     run = subprocess.run(
-        [spamassassin, "-L", "-t", "--mbox", "--cf=use_bayes 0", "--cf=bayes_auto_learn 0",
-         "-p", str(home / "user_prefs")],
-        input=mbox([built[key] for key in keys]), capture_output=True, timeout=600,
+        [
+            spamassassin,
+            "-L",
+            "-t",
+            "--mbox",
+            "--cf=use_bayes 0",
+            "--cf=bayes_auto_learn 0",
+            "-p",
+            str(home / "user_prefs"),
+        ],
+        input=mbox([built[key] for key in keys]),
+        capture_output=True,
+        timeout=600,
         env={**os.environ, "HOME": str(home)},
     )
     assert run.returncode == 0, run.stderr.decode()[-2000:]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from itsdangerous import URLSafeTimedSerializer
@@ -20,7 +20,7 @@ from gll_mail.tokens import (
 )
 
 OLD, NEW = "old-secret-key-0123456789abcdefghijklmnopq", "new-secret-key-0123456789abcdefghijklmnopq"
-T0 = datetime(2025, 6, 15, 15, 6, 40, tzinfo=timezone.utc)  # 1_750_000_000
+T0 = datetime(2025, 6, 15, 15, 6, 40, tzinfo=UTC)  # 1_750_000_000
 
 
 def test_rotation_newest_key_signs_every_listed_key_verifies(settings):
@@ -71,8 +71,12 @@ def plain(secret: str, purpose: str) -> URLSafeTimedSerializer:
 def test_minted_tokens_are_plain_itsdangerous_tokens(settings, subject):
     rotated = settings.replace(secret_keys=(NEW, OLD))
     minter = TokenMinter(rotated, clock=lambda: T0.timestamp() + 0.75)
-    shapes = [minter.shape("gate", r="compassion-tools", c=42), minter.shape("join-pod", p="ipc", r=None, c=42),
-              minter.shape("manage"), minter.shape("archive", c="2019-06-compassion-reports")]
+    shapes = [
+        minter.shape("gate", r="compassion-tools", c=42),
+        minter.shape("join-pod", p="ipc", r=None, c=42),
+        minter.shape("manage"),
+        minter.shape("archive", c="2019-06-compassion-reports"),
+    ]
     gate, pod, manage, archive = minter.mint(shapes, subject)
     # plain itsdangerous, newest key, reads them …
     payload, signed_at = plain(NEW, "gate").loads(gate, return_timestamp=True)
@@ -98,7 +102,7 @@ def test_plain_itsdangerous_tokens_are_read(settings):
 
 
 def now_dt(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, timezone.utc)
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 def test_minter_stamps_the_clock_second(settings):
@@ -116,17 +120,31 @@ def test_minter_stamps_the_clock_second(settings):
 # campaign 42, at T0): links in emails already sent must keep opening.
 LEGACY_KEY = "legacy-key-" * 4
 LEGACY_LINKS = {
-    "gate": ("eyJzIjoiWng4MV9rcS1QVUJMSUNpZDAwMDAwMDAiLCJyIjoiY29tcGFzc2lvbi10b29scyIsImMiOjQyfQ.aE7hgA."
-             "Km3w4F8gNTKrisk99BfP37hF83g", "Zx81_kq-PUBLICid0000000", {"r": "compassion-tools", "c": 42}),
-    "join-pod": ("eyJzIjoiWng4MV9rcS1QVUJMSUNpZDAwMDAwMDAiLCJwIjoiaXBjIiwiYyI6NDJ9.aE7hgA."
-                 "cTdeyLkGLwYASpKcm2J7l1Paffw", "Zx81_kq-PUBLICid0000000", {"p": "ipc", "c": 42}),
-    "unsubscribe": ("eyJzIjoiWng4MV9rcS1QVUJMSUNpZDAwMDAwMDAiLCJjIjo0Mn0.aE7hgA.teBJ1YAj7moHeOy4qQulz7TIfKM",
-                    "Zx81_kq-PUBLICid0000000", {"c": 42}),
-    "archive": ("eyJzIjoiWng4MV9rcS1QVUJMSUNpZDAwMDAwMDAiLCJjIjoiY2FtcCJ9.aE7hgA.TWltGEpjp4ws1OiaKPuUWeulVL8",
-                "Zx81_kq-PUBLICid0000000", {"c": "camp"}),
+    "gate": (
+        "eyJzIjoiWng4MV9rcS1QVUJMSUNpZDAwMDAwMDAiLCJyIjoiY29tcGFzc2lvbi10b29scyIsImMiOjQyfQ.aE7hgA."
+        "Km3w4F8gNTKrisk99BfP37hF83g",
+        "Zx81_kq-PUBLICid0000000",
+        {"r": "compassion-tools", "c": 42},
+    ),
+    "join-pod": (
+        "eyJzIjoiWng4MV9rcS1QVUJMSUNpZDAwMDAwMDAiLCJwIjoiaXBjIiwiYyI6NDJ9.aE7hgA.cTdeyLkGLwYASpKcm2J7l1Paffw",
+        "Zx81_kq-PUBLICid0000000",
+        {"p": "ipc", "c": 42},
+    ),
+    "unsubscribe": (
+        "eyJzIjoiWng4MV9rcS1QVUJMSUNpZDAwMDAwMDAiLCJjIjo0Mn0.aE7hgA.teBJ1YAj7moHeOy4qQulz7TIfKM",
+        "Zx81_kq-PUBLICid0000000",
+        {"c": 42},
+    ),
+    "archive": (
+        "eyJzIjoiWng4MV9rcS1QVUJMSUNpZDAwMDAwMDAiLCJjIjoiY2FtcCJ9.aE7hgA.TWltGEpjp4ws1OiaKPuUWeulVL8",
+        "Zx81_kq-PUBLICid0000000",
+        {"c": "camp"},
+    ),
 }
-LEGACY_ODD_ID = ("eyJzIjoib2RkIFwiaWRcIiDDqS8iLCJyIjoiY29tcGFzc2lvbi10b29scyIsImMiOjQyfQ.aE7hgA."
-                 "2WTG2abLB-kFen-d3vkbn8NTPxs")
+LEGACY_ODD_ID = (
+    "eyJzIjoib2RkIFwiaWRcIiDDqS8iLCJyIjoiY29tcGFzc2lvbi10b29scyIsImMiOjQyfQ.aE7hgA.2WTG2abLB-kFen-d3vkbn8NTPxs"
+)
 
 
 def test_links_minted_by_the_old_renderer_still_open(settings):
@@ -138,8 +156,9 @@ def test_links_minted_by_the_old_renderer_still_open(settings):
     assert read_token(legacy, "gate", LEGACY_ODD_ID, now=T0).subject == 'odd "id" é/'
     # the old format is today's: the new minter makes the same string at the same second
     same = TokenMinter(settings.replace(secret_keys=(LEGACY_KEY,)), clock=T0.timestamp)
-    assert same.mint([same.shape("gate", r="compassion-tools", c=42)], "Zx81_kq-PUBLICid0000000") == \
-        [LEGACY_LINKS["gate"][0]]
+    assert same.mint([same.shape("gate", r="compassion-tools", c=42)], "Zx81_kq-PUBLICid0000000") == [
+        LEGACY_LINKS["gate"][0]
+    ]
 
 
 def test_verp_tokens_carry_their_kind_and_are_signed(settings):

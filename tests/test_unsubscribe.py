@@ -26,15 +26,19 @@ def state(session, sub_id):
     return sub.status, len(session.exec(select(Suppression)).all()), events
 
 
-@pytest.mark.parametrize("method,agent", [
-    ("GET", "Mozilla/5.0 (X11; Linux x86_64) Chrome/120"),
-    ("GET", "Mozilla/5.0 (compatible; Barracuda link scanner)"),
-    ("HEAD", "Mozilla/5.0"),
-])
+@pytest.mark.parametrize(
+    "method,agent",
+    [
+        ("GET", "Mozilla/5.0 (X11; Linux x86_64) Chrome/120"),
+        ("GET", "Mozilla/5.0 (compatible; Barracuda link scanner)"),
+        ("HEAD", "Mozilla/5.0"),
+    ],
+)
 def test_get_and_head_change_nothing(client, session, web_settings, method, agent):
     sub = add_member(session, "amina@example.org")
-    response = client.open(links.unsubscribe_url(web_settings, sub.public_id), method=method,
-                           headers={"User-Agent": agent})
+    response = client.open(
+        links.unsubscribe_url(web_settings, sub.public_id), method=method, headers={"User-Agent": agent}
+    )
     assert response.status_code == 200
     if method == "GET":
         html = response.get_data(as_text=True)
@@ -50,9 +54,11 @@ def test_one_click_post_unsubscribes_without_cookie_or_redirect(app, session, we
     campaign = session.exec(select(Campaign)).one()
     url = links.unsubscribe_url(web_settings, sub.public_id, campaign.id)
     client = app.test_client(use_cookies=False)
-    kwargs = ({"data": {"List-Unsubscribe": "One-Click"}, "content_type": "multipart/form-data"} if multipart
-              else {"data": "List-Unsubscribe=One-Click",
-                    "headers": {"Content-Type": "application/x-www-form-urlencoded"}})
+    kwargs = (
+        {"data": {"List-Unsubscribe": "One-Click"}, "content_type": "multipart/form-data"}
+        if multipart
+        else {"data": "List-Unsubscribe=One-Click", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}
+    )
     for _ in range(2):  # idempotent
         response = client.post(url, **kwargs)
         assert response.status_code == 200 and "Location" not in response.headers
@@ -89,8 +95,9 @@ def test_unsubscribe_stops_deliveries_already_queued(engine, session, web_settin
     assert launch(engine, campaign.id) == 2  # both queued
 
     client = create_app(settings, engine).test_client(use_cookies=False)
-    response = client.post(links.unsubscribe_url(settings, leaving.public_id, campaign.id),
-                           data={"List-Unsubscribe": "One-Click"})
+    response = client.post(
+        links.unsubscribe_url(settings, leaving.public_id, campaign.id), data={"List-Unsubscribe": "One-Click"}
+    )
     assert response.status_code == 200
 
     send_now(engine, settings, source)

@@ -41,8 +41,14 @@ from gll_mail.tokens import read_token
 from gll_mail.web import create_app
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 SHOTS = REPO / "docs" / "screenshots"
 VIEWPORTS = {"desktop": {"width": 1280, "height": 860}, "phone": {"width": 390, "height": 844}}
 VARIANTS = [("en", "desktop"), ("en", "phone"), ("ar", "desktop"), ("ar", "phone")]
@@ -88,8 +94,13 @@ def new_page(browser):
 
     def make(viewport: str, locale: str | None = None):
         """A page in a fresh context; ``locale`` sets the browser language (Accept-Language)."""
-        context = browser.new_context(viewport=VIEWPORTS[viewport], java_script_enabled=False, locale=locale,
-                                      device_scale_factor=1, is_mobile=viewport == "phone")
+        context = browser.new_context(
+            viewport=VIEWPORTS[viewport],
+            java_script_enabled=False,
+            locale=locale,
+            device_scale_factor=1,
+            is_mobile=viewport == "phone",
+        )
         contexts.append(context)
         return context.new_page()
 
@@ -111,7 +122,8 @@ def mail_campaign(settings, session, smtp_server, member: Subscriber) -> None:
     campaign = sync_campaign(session, source)
     session.commit()
     rendered = CampaignRenderer(settings, session, source, campaign).render(
-        Recipient(member.public_id, member.email, member.name, member.language))
+        Recipient(member.public_id, member.email, member.name, member.language)
+    )
     message = EmailMessage()
     message["From"], message["To"], message["Subject"] = settings.from_address, member.email, rendered.subject
     message.set_content(rendered.text)
@@ -121,7 +133,7 @@ def mail_campaign(settings, session, smtp_server, member: Subscriber) -> None:
     def send():  # Playwright's sync API runs an event loop in this thread; asyncio.run needs its own
         try:
             send_one(SmtpConfig.from_url(smtp_server.url), message)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             errors.append(exc)
 
     sender = threading.Thread(target=send)
@@ -146,11 +158,11 @@ def link_in_html(message, base: str, path: str, settings=None, purpose=None, res
 
 
 @pytest.mark.parametrize("language,viewport", VARIANTS)
-def test_non_member_registers_from_the_email_and_lands_on_the_resource(site, new_page, session, smtp_server,
-                                                                       language, viewport):
+def test_non_member_registers_from_the_email_and_lands_on_the_resource(
+    site, new_page, session, smtp_server, language, viewport
+):
     settings, base = site
-    newcomer = add_member(session, f"newcomer-{language}@example.org", registered=False, name="",
-                          language=language)
+    newcomer = add_member(session, f"newcomer-{language}@example.org", registered=False, name="", language=language)
     mail_campaign(settings, session, smtp_server, newcomer)
     link = link_in_html(captured(smtp_server, 1), base, "/r/", settings, "gate", "codevelopment-synthesis-report")
 
@@ -216,8 +228,9 @@ def test_member_unsubscribes_through_the_manage_page(site, new_page, session, sm
 
 
 @pytest.mark.parametrize("language,viewport", VARIANTS)
-def test_visitor_registers_on_the_public_form_in_the_browser_language(site, new_page, session, smtp_server,
-                                                                      language, viewport):
+def test_visitor_registers_on_the_public_form_in_the_browser_language(
+    site, new_page, session, smtp_server, language, viewport
+):
     settings, base = site
     s = strings_for(language)
     page = new_page(viewport, locale=language)  # someone arriving from the GLL website: no token, no member
@@ -296,8 +309,9 @@ def test_member_joins_a_pod_then_deletes_their_account(site, new_page, session, 
 
 
 @pytest.mark.parametrize("language,viewport", VARIANTS)
-def test_member_unsubscribes_with_the_button_on_the_unsubscribe_page(site, new_page, session, smtp_server,
-                                                                     language, viewport):
+def test_member_unsubscribes_with_the_button_on_the_unsubscribe_page(
+    site, new_page, session, smtp_server, language, viewport
+):
     settings, base = site
     s = strings_for(language)
     member = add_member(session, f"quitter-{language}@example.org", language=language, pods=["compassion"])

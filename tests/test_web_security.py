@@ -55,8 +55,12 @@ def test_token_endpoints_are_rate_limited(web_settings, engine, session):
 def test_one_click_posts_from_one_mailbox_provider_are_not_cut_at_the_links_limit(web_settings, engine, session):
     client = create_app(web_settings.replace(web_rate_limit=3), engine).test_client()
     members = [add_member(session, f"m{i}@gmail.example") for i in range(8)]
-    statuses = [client.post(links.unsubscribe_url(web_settings, m.public_id),
-                            data={"List-Unsubscribe": "One-Click"}).status_code for m in members]
+    statuses = [
+        client.post(
+            links.unsubscribe_url(web_settings, m.public_id), data={"List-Unsubscribe": "One-Click"}
+        ).status_code
+        for m in members
+    ]
     assert statuses == [200] * 8
     assert client.get(links.manage_url(web_settings, members[0].public_id)).status_code == 200  # links: own bucket
     session.expire_all()
@@ -76,8 +80,9 @@ def test_member_text_is_escaped(client, session, web_settings):
 
 
 def test_join_form_may_lead_to_the_resource_origin_only(client, session, web_settings):
-    session.add(Resource(slug="pod-site", title="Pod site", url="https://learning.who.int/pod/x",
-                         access="pod:compassion"))
+    session.add(
+        Resource(slug="pod-site", title="Pod site", url="https://learning.who.int/pod/x", access="pod:compassion")
+    )
     member = add_member(session, "amina@example.org")
     response = client.get(links.gate_url(web_settings, member.public_id, "pod-site"))
     assert "form-action 'self' https://learning.who.int;" in response.headers["Content-Security-Policy"]
@@ -108,8 +113,11 @@ def test_every_language_has_every_string_with_the_same_placeholders():
 @pytest.mark.parametrize("language", list(LANGUAGES))
 def test_pages_in_every_language(client, session, web_settings, language):
     member = add_member(session, f"{language}@example.org", language=language)
-    for url in (links.manage_url(web_settings, member.public_id), links.unsubscribe_url(web_settings, member.public_id),
-                BASE + f"/register?lang={language}"):
+    for url in (
+        links.manage_url(web_settings, member.public_id),
+        links.unsubscribe_url(web_settings, member.public_id),
+        BASE + f"/register?lang={language}",
+    ):
         response = client.get(url)
         html = response.get_data(as_text=True)
         direction = "rtl" if language == "ar" else "ltr"
@@ -123,8 +131,11 @@ def test_client_address_behind_a_proxy(web_settings, engine, session, smtp_serve
     app = create_app(web_settings.replace(web_proxies=1), engine)
     client = app.test_client()
     form = client.get(BASE + "/register")
-    client.post(BASE + "/register", headers={"X-Forwarded-For": "203.0.113.9"},
-                data={"email": "p@example.org", "name": "P", "consent": "yes", "csrf_token": csrf(form)})
+    client.post(
+        BASE + "/register",
+        headers={"X-Forwarded-For": "203.0.113.9"},
+        data={"email": "p@example.org", "name": "P", "consent": "yes", "csrf_token": csrf(form)},
+    )
     from gll_mail.models import Subscriber
 
     pending = session.exec(select(Subscriber).where(Subscriber.email == "p@example.org")).one()
@@ -144,19 +155,24 @@ def test_no_get_or_head_changes_member_state(client, session, web_settings):
 
     def snapshot():
         session.expire_all()
-        return [sorted(repr(row.model_dump(exclude={"updated_at"})) for row in session.exec(select(model)))
-                for model in (Subscriber, PodMembership, Subscription, Suppression)]
+        return [
+            sorted(repr(row.model_dump(exclude={"updated_at"})) for row in session.exec(select(model)))
+            for model in (Subscriber, PodMembership, Subscription, Suppression)
+        ]
 
     before = snapshot()
     urls = []
     for member in (registered, newcomer):
         pid = member.public_id
-        urls += [links.gate_url(web_settings, pid, "codevelopment-synthesis-report"),
-                 links.gate_url(web_settings, pid, "compassion-tools"),
-                 links.join_pod_url(web_settings, pid, "ipc"),
-                 links.join_pod_url(web_settings, pid, "ipc", "compassion-tools"),
-                 links.manage_url(web_settings, pid), links.unsubscribe_url(web_settings, pid),
-                 links.confirm_url(web_settings, pid, "compassion-tools")]
+        urls += [
+            links.gate_url(web_settings, pid, "codevelopment-synthesis-report"),
+            links.gate_url(web_settings, pid, "compassion-tools"),
+            links.join_pod_url(web_settings, pid, "ipc"),
+            links.join_pod_url(web_settings, pid, "ipc", "compassion-tools"),
+            links.manage_url(web_settings, pid),
+            links.unsubscribe_url(web_settings, pid),
+            links.confirm_url(web_settings, pid, "compassion-tools"),
+        ]
     urls.append(BASE + "/register")
     for url in urls:
         for method in ("GET", "HEAD"):

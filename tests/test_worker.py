@@ -34,13 +34,20 @@ CONNECTIONS = 4
 
 def worker_env(settings, database_url: str, smtp_url: str, **extra) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GLL_MAIL_")}
-    env.update({
-        "GLL_MAIL_ENV": "test", "GLL_MAIL_DATABASE_URL": database_url, "GLL_MAIL_SMTP_URL": smtp_url,
-        "GLL_MAIL_BASE_URL": settings.base_url, "GLL_MAIL_SECRET_KEYS": settings.secret_keys[0],
-        "GLL_MAIL_CAMPAIGNS_DIR": str(settings.campaigns_dir), "GLL_MAIL_TEMPLATES_DIR": str(settings.templates_dir),
-        "GLL_MAIL_SMTP_CONNECTIONS": str(CONNECTIONS), "GLL_MAIL_LEASE_SECONDS": "1",
-        "GLL_MAIL_RETRY_BASE_SECONDS": "0.1",
-    })
+    env.update(
+        {
+            "GLL_MAIL_ENV": "test",
+            "GLL_MAIL_DATABASE_URL": database_url,
+            "GLL_MAIL_SMTP_URL": smtp_url,
+            "GLL_MAIL_BASE_URL": settings.base_url,
+            "GLL_MAIL_SECRET_KEYS": settings.secret_keys[0],
+            "GLL_MAIL_CAMPAIGNS_DIR": str(settings.campaigns_dir),
+            "GLL_MAIL_TEMPLATES_DIR": str(settings.templates_dir),
+            "GLL_MAIL_SMTP_CONNECTIONS": str(CONNECTIONS),
+            "GLL_MAIL_LEASE_SECONDS": "1",
+            "GLL_MAIL_RETRY_BASE_SECONDS": "0.1",
+        }
+    )
     env.update({f"GLL_MAIL_{k.upper()}": str(v) for k, v in extra.items()})
     return env
 
@@ -121,8 +128,11 @@ def local(settings, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("render", [{"render_processes": 0}, {"render_processes": 1, "render_pool_min": 1}],
-                         ids=["render-here", "render-helpers"])
+@pytest.mark.parametrize(
+    "render",
+    [{"render_processes": 0}, {"render_processes": 1, "render_pool_min": 1}],
+    ids=["render-here", "render-helpers"],
+)
 def test_kill_9_at_several_points_then_restart_misses_nobody(engine, local, tmp_path, render):
     with TimedSink(tmp_path / "sink") as sink:
         emails = launched(engine, local.replace(smtp_url=sink.url), 300)
@@ -131,7 +141,7 @@ def test_kill_9_at_several_points_then_restart_misses_nobody(engine, local, tmp_
         orphans: list[int] = []
         for threshold in (30, 110, 190):
             proc = start_worker(env)
-            wait_for(lambda: len(sink.received) >= threshold, procs=[proc])
+            wait_for(lambda threshold=threshold: len(sink.received) >= threshold, procs=[proc])
             orphans += children_of(proc.pid)
             proc.kill()  # SIGKILL: no clean-up at all
             proc.wait()
@@ -164,8 +174,9 @@ def test_sigterm_finishes_in_flight_work_and_the_scheduler_fires(engine, local, 
         write_campaign(local.campaigns_dir)
         monkeypatch.setenv("GLL_MAIL_CAMPAIGNS_DIR", str(local.campaigns_dir))
         at = (utcnow() + timedelta(seconds=1)).isoformat()
-        result = runner.invoke(__import__("gll_mail.cli", fromlist=["main"]).main,
-                               ["campaign", "schedule", "note", "--at", at])
+        result = runner.invoke(
+            __import__("gll_mail.cli", fromlist=["main"]).main, ["campaign", "schedule", "note", "--at", at]
+        )
         assert result.exit_code == 0, result.output
         assert status_of(engine, "note") == CampaignStatus.SCHEDULED
         env = worker_env(local, local.database_url, sink.url, rate_per_second=60)

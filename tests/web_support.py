@@ -36,14 +36,23 @@ def client(app):
     return app.test_client()
 
 
-def add_member(session, email: str, *, registered: bool = True, language: str = "en", pods=(),
-               status: str = SubscriberStatus.ACTIVE, name: str = "Amina Haddad") -> Subscriber:
+def add_member(
+    session,
+    email: str,
+    *,
+    registered: bool = True,
+    language: str = "en",
+    pods=(),
+    status: str = SubscriberStatus.ACTIVE,
+    name: str = "Amina Haddad",
+) -> Subscriber:
     from sqlmodel import select
 
     from gll_mail.models import Pod
 
-    sub = Subscriber(email=email, name=name, language=language, status=status,
-                     registered_at=utcnow() if registered else None)
+    sub = Subscriber(
+        email=email, name=name, language=language, status=status, registered_at=utcnow() if registered else None
+    )
     session.add(sub)
     session.flush()
     for slug in pods:
@@ -82,7 +91,10 @@ const focusables = () => [...document.querySelectorAll('a[href], button, input:n
   .filter(el => el.getAttribute('tabindex') !== '-1' && !el.disabled && shown(el));
 """
 
-_A11Y_STATIC = "(language) => {" + _A11Y_COMMON + r"""
+_A11Y_STATIC = (
+    "(language) => {"
+    + _A11Y_COMMON
+    + r"""
   const problems = [];
   const html = document.documentElement, wantDir = language === 'ar' ? 'rtl' : 'ltr';
   if (html.lang !== language) problems.push(`<html lang="${html.lang}">: expected "${language}"`);
@@ -129,12 +141,17 @@ _A11Y_STATIC = "(language) => {" + _A11Y_COMMON + r"""
   }
   return problems;
 }"""
+)
 
-_A11Y_FOCUSED = "() => {" + _A11Y_COMMON + r"""
+_A11Y_FOCUSED = (
+    "() => {"
+    + _A11Y_COMMON
+    + r"""
   const el = document.activeElement, style = getComputedStyle(el);
   const outline = style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0;
   return {index: focusables().indexOf(el), what: describe(el), indicator: outline || style.boxShadow !== 'none'};
 }"""
+)
 
 
 def check_accessibility(page, language: str) -> None:

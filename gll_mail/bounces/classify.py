@@ -29,42 +29,57 @@ from gll_mail.smtp.replies import (
 from gll_mail.tokens import TokenError, read_token, read_verp
 
 HARD, SOFT, COMPLAINT, AUTO_REPLY, CHALLENGE, UNKNOWN, UNSUBSCRIBE = (
-    "hard", "soft", "complaint", "auto-reply", "challenge", "unknown", "unsubscribe")
+    "hard",
+    "soft",
+    "complaint",
+    "auto-reply",
+    "challenge",
+    "unknown",
+    "unsubscribe",
+)
 
 _STATUS_RE = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _OOO_SUBJECT = re.compile(
     r"(out of (the )?office|auto(matic)?[- ]?(reply|response|antwort)|abwesenheit|absence|"
-    r"vacation|on leave|r[ée]ponse automatique|respuesta autom[aá]tica)", re.IGNORECASE)
+    r"vacation|on leave|r[ée]ponse automatique|respuesta autom[aá]tica)",
+    re.IGNORECASE,
+)
 _CHALLENGE_RE = re.compile(
     r"(please (confirm|verify) (that )?you|challenge|sender verification|verify your (email|address)|"
-    r"boxbe|spamarrest|mailinblack|whitelist request)", re.IGNORECASE)
+    r"boxbe|spamarrest|mailinblack|whitelist request)",
+    re.IGNORECASE,
+)
 _SOFT_TEXT = re.compile(
     r"(quota|(mailbox|mailfolder|inbox|mail ?box) (is )?full|full mailbox|storage|exceed|too (large|big)|"
     r"message size|loop|too many hops|relay|spam|unsolicited|blocked|blacklist|policy|virus|temporar|"
     r"timed? ?out|connection|try again|not yet (been )?delivered|delayed|postponed|not accepting|"
     r"not reachable|unreachable|attempts|processing|being processed|gateway|command died|internal error|"
-    r"retry time|is full)", re.IGNORECASE)
+    r"retry time|is full)",
+    re.IGNORECASE,
+)
 _ORIGINAL_FOLLOWS = re.compile(
     r"^[ \t>]*(-{2,}.*(copy of|original|returned|undelivered|message follows|headers? follow)|"
     r"(-+ ?)?below this line is a copy|-+ ?original message ?-+|"
-    r"(Received|Return-Path|DKIM-Signature|Message-I[dD]):[ \t])", re.IGNORECASE | re.MULTILINE)
+    r"(Received|Return-Path|DKIM-Signature|Message-I[dD]):[ \t])",
+    re.IGNORECASE | re.MULTILINE,
+)
 _UNSUBSCRIBE_SUBJECT = re.compile(r"\bunsubscribe\s+([A-Za-z0-9_.-]{20,})")
 
 
 @dataclass
 class BounceResult:
-    kind: str                          # hard, soft, complaint, auto-reply, challenge, unknown
-    rule: str                          # which rule decided
+    kind: str  # hard, soft, complaint, auto-reply, challenge, unknown
+    rule: str  # which rule decided
     recipients: list[str] = field(default_factory=list)
-    delivery_id: int | None = None     # from a valid VERP token
-    subscriber_id: int | None = None   # from a valid VERP token of transactional mail (a confirmation)
-    test_send: bool = False            # a valid VERP token of a test send to the team
+    delivery_id: int | None = None  # from a valid VERP token
+    subscriber_id: int | None = None  # from a valid VERP token of transactional mail (a confirmation)
+    test_send: bool = False  # a valid VERP token of a test send to the team
     message_ids: list[str] = field(default_factory=list)  # original Message-IDs found
-    status: str = ""                   # enhanced status code, e.g. 5.1.1
+    status: str = ""  # enhanced status code, e.g. 5.1.1
     diagnostic: str = ""
-    verp: str = ""                     # "valid", "forged", "" (none)
-    public_id: str = ""                # unsubscribe: the member its valid token names
-    campaign_id: int | None = None     # unsubscribe: the campaign whose message it answers
+    verp: str = ""  # "valid", "forged", "" (none)
+    public_id: str = ""  # unsubscribe: the member its valid token names
+    campaign_id: int | None = None  # unsubscribe: the campaign whose message it answers
 
 
 def parse(raw: bytes | str) -> Message:
@@ -79,7 +94,7 @@ def verp_token_of(settings: Settings, envelope_to: str) -> str | None:
         addr = addr.strip("<>").lower()
         local, _, domain = addr.rpartition("@")
         if domain == settings.bounce_domain.lower() and local.startswith("bounces+"):
-            return local[len("bounces+"):]
+            return local[len("bounces+") :]
     return None
 
 
@@ -168,8 +183,13 @@ def _complaint(msg: Message) -> BounceResult | None:
             inner = payload[0] if isinstance(payload, list) and payload else email.message_from_string(_text(part))
             if inner.get("To"):
                 recipients.append(_addr(email.utils.parseaddr(str(inner["To"]))[1]))
-    return BounceResult(kind=COMPLAINT, rule="arf", recipients=[r for r in recipients if r], message_ids=ids,
-                        diagnostic=f"Feedback-Type: {feedback or 'abuse'}")
+    return BounceResult(
+        kind=COMPLAINT,
+        rule="arf",
+        recipients=[r for r in recipients if r],
+        message_ids=ids,
+        diagnostic=f"Feedback-Type: {feedback or 'abuse'}",
+    )
 
 
 def classify_status(status: str, action: str = "", diagnostic: str = "") -> str:
@@ -196,8 +216,9 @@ def _recipients(msg: Message, envelope_to: str) -> str:
     """Where the message was delivered: the envelope recipient, else every address a delivering MTA
     recorded (after an alias, Delivered-To holds the rewritten address and X-Original-To the one
     with the token), else To."""
-    return envelope_to or " ".join(str(v) for h in ("X-Original-To", "Delivered-To", "Envelope-To", "To")
-                                   for v in msg.get_all(h) or [])
+    return envelope_to or " ".join(
+        str(v) for h in ("X-Original-To", "Delivered-To", "Envelope-To", "To") for v in msg.get_all(h) or []
+    )
 
 
 def _addressed_to_unsubscribe(settings: Settings, recipients: str) -> bool:
@@ -215,8 +236,12 @@ def _unsubscribe_request(settings: Settings, msg: Message) -> BounceResult:
     except TokenError as exc:
         return BounceResult(kind=UNSUBSCRIBE, rule="mailto", diagnostic=f"token refused: {exc}")
     campaign_id = data.extra.get("c")
-    return BounceResult(kind=UNSUBSCRIBE, rule="mailto", public_id=data.subject,
-                        campaign_id=campaign_id if isinstance(campaign_id, int) else None)
+    return BounceResult(
+        kind=UNSUBSCRIBE,
+        rule="mailto",
+        public_id=data.subject,
+        campaign_id=campaign_id if isinstance(campaign_id, int) else None,
+    )
 
 
 def classify(settings: Settings, raw: bytes | str, envelope_to: str = "", *, use_flufl: bool = True) -> BounceResult:
@@ -257,8 +282,14 @@ def _classify(msg: Message, use_flufl: bool) -> BounceResult:
             kinds.append(classify_status(g.get("status", ""), g.get("action", ""), g.get("diagnostic-code") or own))
         kind = HARD if HARD in kinds else SOFT if SOFT in kinds else UNKNOWN
         i = kinds.index(kind) if kind in kinds else 0
-        return BounceResult(kind=kind, rule="rfc3464", recipients=[r for r in recipients if r], message_ids=ids,
-                            status=statuses[i], diagnostic=diags[i][:500])
+        return BounceResult(
+            kind=kind,
+            rule="rfc3464",
+            recipients=[r for r in recipients if r],
+            message_ids=ids,
+            status=statuses[i],
+            diagnostic=diags[i][:500],
+        )
     subject = str(msg.get("Subject") or "")
     reason = None if _looks_like_bounce(msg, subject) else _auto_reply(msg)
     if reason is not None:
@@ -273,17 +304,28 @@ def _classify(msg: Message, use_flufl: bool) -> BounceResult:
         if permanent or temporary:
             code = enhanced_code(body)
             return BounceResult(
-                kind=_flufl_kind(bool(permanent), code, " ".join(body.split())), rule="flufl.bounce", message_ids=ids,
-                recipients=sorted(a.decode("utf-8", "replace").lower() if isinstance(a, bytes) else str(a).lower()
-                                  for a in permanent | temporary),
-                status=code, diagnostic=_first_line_with_code(body))
+                kind=_flufl_kind(bool(permanent), code, " ".join(body.split())),
+                rule="flufl.bounce",
+                message_ids=ids,
+                recipients=sorted(
+                    a.decode("utf-8", "replace").lower() if isinstance(a, bytes) else str(a).lower()
+                    for a in permanent | temporary
+                ),
+                status=code,
+                diagnostic=_first_line_with_code(body),
+            )
     if _looks_like_bounce(msg, subject):
         # a bounce no detector could read an address from (the VERP token still names the delivery)
         words = " ".join(body.split())
         kind = HARD if NO_SUCH_USER.search(words) else SOFT if _SOFT_TEXT.search(words) else UNKNOWN
         if kind != UNKNOWN:
-            return BounceResult(kind=kind, rule="text", message_ids=ids, status=enhanced_code(body),
-                                diagnostic=_first_line_with_code(body))
+            return BounceResult(
+                kind=kind,
+                rule="text",
+                message_ids=ids,
+                status=enhanced_code(body),
+                diagnostic=_first_line_with_code(body),
+            )
     return BounceResult(kind=UNKNOWN, rule="none", message_ids=ids)
 
 
@@ -328,7 +370,7 @@ def _own_text(msg: Message) -> str:
             if part.get_content_subtype() == "html":
                 text = re.sub(r"<[^>]*>|&nbsp;", " ", text)
             cut = _ORIGINAL_FOLLOWS.search(text)
-            text = text[:cut.start()] if cut else text
+            text = text[: cut.start()] if cut else text
         else:
             continue
         texts.append(text)
@@ -337,11 +379,21 @@ def _own_text(msg: Message) -> str:
 
 def _looks_like_bounce(msg: Message, subject: str) -> bool:
     sender = str(msg.get("From") or "").lower()
-    if ("mailer-daemon" in sender or "postmaster" in sender or "mail delivery" in sender
-            or msg.get("X-Failed-Recipients")):
+    if (
+        "mailer-daemon" in sender
+        or "postmaster" in sender
+        or "mail delivery" in sender
+        or msg.get("X-Failed-Recipients")
+    ):
         return True
-    return bool(re.search(r"(undeliver|delivery (status|failure|failed|notification)|returned mail|failure notice|"
-                          r"mail delivery failed|(could )?not (be )?delivered|non-delivery|rejected mail)", subject, re.IGNORECASE))
+    return bool(
+        re.search(
+            r"(undeliver|delivery (status|failure|failed|notification)|returned mail|failure notice|"
+            r"mail delivery failed|(could )?not (be )?delivered|non-delivery|rejected mail)",
+            subject,
+            re.IGNORECASE,
+        )
+    )
 
 
 def _first_line_with_code(body: str) -> str:

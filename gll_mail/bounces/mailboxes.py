@@ -67,8 +67,9 @@ class _Batcher:
     cores work. Storage still comes first: every message is committed raw before processing.
     """
 
-    def __init__(self, engine: Engine, settings: Settings, report: ScanReport, size: int = BATCH,
-                 parallel: bool = False) -> None:
+    def __init__(
+        self, engine: Engine, settings: Settings, report: ScanReport, size: int = BATCH, parallel: bool = False
+    ) -> None:
         self.engine, self.settings, self.report, self.size = engine, settings, report, size
         self.items: list[tuple[bytes, str, str, str]] = []
         self.after: list = []
@@ -91,7 +92,7 @@ class _Batcher:
         self.report.skipped += len(ids) - len(stored.ids)
         self.report.stored += len(stored.ids)
         if self.pool is not None and stored.ids:
-            fresh = [(raw, to) for (raw, _s, to, _k), mid in zip(self.items, ids) if mid is not None]
+            fresh = [(raw, to) for (raw, _s, to, _k), mid in zip(self.items, ids, strict=False) if mid is not None]
             stored.classified = self.pool.submit(classify_many, self.settings, fresh)
         self.items, self.after = [], []
         self._process(self.waiting)
@@ -103,8 +104,8 @@ class _Batcher:
         results = None
         if stored.classified is not None:
             try:
-                results = dict(zip(stored.ids, stored.classified.result()))
-            except Exception:  # noqa: BLE001 - classified again in this process, errors recorded there
+                results = dict(zip(stored.ids, stored.classified.result(), strict=False))
+            except Exception:
                 results = None
         for outcome in process_many(self.engine, self.settings, stored.ids, results):
             if outcome is None:
@@ -175,8 +176,10 @@ def _imap_connect(url: str, ssl_context: ssl.SSLContext | None, timeout: float):
         else:
             conn = imaplib.IMAP4(parts.hostname, parts.port or 143, timeout=timeout)
     except ssl.SSLCertVerificationError as exc:
-        raise MailboxError(f"{where}: the server's certificate is not trusted ({exc.verify_message}); "
-                           f"set SSL_CERT_FILE to the CA that signed it") from None
+        raise MailboxError(
+            f"{where}: the server's certificate is not trusted ({exc.verify_message}); "
+            f"set SSL_CERT_FILE to the CA that signed it"
+        ) from None
     except (OSError, imaplib.IMAP4.error) as exc:
         raise MailboxError(f"cannot reach {where}: {exc}") from None
     try:
@@ -187,8 +190,9 @@ def _imap_connect(url: str, ssl_context: ssl.SSLContext | None, timeout: float):
     return conn
 
 
-def scan_imap(engine: Engine, settings: Settings, url: str, *, ssl_context: ssl.SSLContext | None = None,
-              timeout: float = 30) -> ScanReport:
+def scan_imap(
+    engine: Engine, settings: Settings, url: str, *, ssl_context: ssl.SSLContext | None = None, timeout: float = 30
+) -> ScanReport:
     parts = urlsplit(url)
     folder = unquote(parts.path.lstrip("/")) or "INBOX"
     conn = _imap_connect(url, ssl_context, timeout)
@@ -205,14 +209,22 @@ def scan_imap(engine: Engine, settings: Settings, url: str, *, ssl_context: ssl.
         for uid in uids:
             typ, msg_data = conn.uid("FETCH", uid, "(BODY.PEEK[])")
             raw = next(item[1] for item in msg_data if isinstance(item, tuple))
-            key = "imap:" + hashlib.sha256(
-                f"{parts.hostname}\0{parts.username}\0{folder}\0{validity}\0{uid.decode()}".encode()).hexdigest()
-            batch.add(raw, f"imap:{parts.hostname}/{folder}", key,
-                      after=lambda uid=uid: conn.uid("STORE", uid, "+FLAGS", "(\\Seen $GllProcessed)"))
+            key = (
+                "imap:"
+                + hashlib.sha256(
+                    f"{parts.hostname}\0{parts.username}\0{folder}\0{validity}\0{uid.decode()}".encode()
+                ).hexdigest()
+            )
+            batch.add(
+                raw,
+                f"imap:{parts.hostname}/{folder}",
+                key,
+                after=lambda uid=uid: conn.uid("STORE", uid, "+FLAGS", "(\\Seen $GllProcessed)"),
+            )
         batch.flush()
     finally:
         try:
             conn.logout()
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
     return report

@@ -9,7 +9,7 @@ different links within ``BURST_SECONDS`` of each other and within ``EARLY_SECOND
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel import Session, select
@@ -20,9 +20,9 @@ from gll_mail.models import Campaign, Delivery, Event, EventType, Resource, Subs
 
 EARLY_SECONDS = 120
 BURST_SECONDS = 5
-COMPLAINT_TARGET = 0.001   # providers: keep spam complaints under 0.1 %
-COMPLAINT_LIMIT = 0.003    # never reach 0.3 %
-BOUNCE_TARGET = 0.02       # hard bounces: keep under 2 %
+COMPLAINT_TARGET = 0.001  # providers: keep spam complaints under 0.1 %
+COMPLAINT_LIMIT = 0.003  # never reach 0.3 %
+BOUNCE_TARGET = 0.02  # hard bounces: keep under 2 %
 BOUNCE_LIMIT = 0.05
 
 
@@ -32,7 +32,7 @@ class ReportError(GllMailError):
 
 def _aware(dt: datetime | None) -> datetime | None:
     if dt is not None and dt.tzinfo is None:
-        return dt.replace(tzinfo=timezone.utc)
+        return dt.replace(tzinfo=UTC)
     return dt
 
 
@@ -94,8 +94,14 @@ def campaign_report(session: Session, slug: str) -> dict[str, Any]:
     by_type: dict[str, list[Event]] = defaultdict(list)
     for e in events:
         by_type[e.type].append(e)
-    subs = {s.id: s for s in session.exec(select(Subscriber).where(
-        Subscriber.id.in_(set(sent_at) | {e.subscriber_id for e in events if e.subscriber_id})))}
+    subs = {
+        s.id: s
+        for s in session.exec(
+            select(Subscriber).where(
+                Subscriber.id.in_(set(sent_at) | {e.subscriber_id for e in events if e.subscriber_id})
+            )
+        )
+    }
     resources = {r.id: r for r in session.exec(select(Resource))}
 
     clicks = by_type.get(EventType.CLICK, [])
@@ -113,7 +119,8 @@ def campaign_report(session: Session, slug: str) -> dict[str, Any]:
         slug_r = resources[rid].slug if rid in resources else str(rid)
         h = [e for e in human if e.resource_id == rid]
         per_resource[slug_r] = {
-            "unique": len({e.subscriber_id for e in h}), "total": len(h),
+            "unique": len({e.subscriber_id for e in h}),
+            "total": len(h),
             "bot_total": sum(1 for e in bots if e.resource_id == rid),
         }
     first_click: dict[int, datetime] = {}
@@ -130,8 +137,9 @@ def campaign_report(session: Session, slug: str) -> dict[str, Any]:
     def uniq(kind: str) -> int:
         """Members with an event of ``kind``; each event of a deleted account counts as its own."""
         found = by_type.get(kind, [])
-        return len({e.subscriber_id for e in found if e.subscriber_id is not None}) + \
-            sum(1 for e in found if e.subscriber_id is None)
+        return len({e.subscriber_id for e in found if e.subscriber_id is not None}) + sum(
+            1 for e in found if e.subscriber_id is None
+        )
 
     sent = status.get("sent", 0)
     hard, soft, complaints = uniq(EventType.BOUNCE_HARD), uniq(EventType.BOUNCE_SOFT), uniq(EventType.COMPLAINT)
@@ -140,16 +148,23 @@ def campaign_report(session: Session, slug: str) -> dict[str, Any]:
         _rate_check("complaint rate", complaints / sent if sent else 0.0, COMPLAINT_TARGET, COMPLAINT_LIMIT),
         _rate_check("hard bounce rate", hard / sent if sent else 0.0, BOUNCE_TARGET, BOUNCE_LIMIT),
     ]
-    warnings = [f"{r['name']} {r['rate']:.2%} is {r['level']} (target < {r['target']:.1%}, never {r['limit']:.1%})"
-                for r in rates if r["level"] != "ok"]
+    warnings = [
+        f"{r['name']} {r['rate']:.2%} is {r['level']} (target < {r['target']:.1%}, never {r['limit']:.1%})"
+        for r in rates
+        if r["level"] != "ok"
+    ]
 
     def hourly(times: list[datetime | None]) -> list[list[Any]]:
         c = Counter(t.strftime("%Y-%m-%dT%H:00Z") for t in (_aware(x) for x in times) if t is not None)
         return [[k, c[k]] for k in sorted(c)]
 
     return {
-        "campaign": {"slug": campaign.slug, "subject": campaign.subject, "status": campaign.status,
-                     "started_at": campaign.started_at.isoformat() if campaign.started_at else None},
+        "campaign": {
+            "slug": campaign.slug,
+            "subject": campaign.subject,
+            "status": campaign.status,
+            "started_at": campaign.started_at.isoformat() if campaign.started_at else None,
+        },
         "audience": len(deliveries),
         "sent": sent,
         "failed": status.get("failed", 0),
@@ -160,14 +175,25 @@ def campaign_report(session: Session, slug: str) -> dict[str, Any]:
         "complaints": complaints,
         "unsubscribes": uniq(EventType.UNSUBSCRIBED),
         "clicks": {
-            "human_unique": len(first_click), "human_total": len(human), "bot_total": len(bots),
-            "bot_reasons": dict(bot_reasons), "per_resource": per_resource,
-            "by_language": clickers["language"], "by_country": clickers["country"],
+            "human_unique": len(first_click),
+            "human_total": len(human),
+            "bot_total": len(bots),
+            "bot_reasons": dict(bot_reasons),
+            "per_resource": per_resource,
+            "by_language": clickers["language"],
+            "by_country": clickers["country"],
         },
-        "conversions": {"registered": len(registered), "joined_pod": len(joined),
-                        "by_language": converted["language"], "by_country": converted["country"]},
-        "funnel": [["delivered", delivered], ["clicked", len(first_click)],
-                   ["registered or joined", len(registered | joined)]],
+        "conversions": {
+            "registered": len(registered),
+            "joined_pod": len(joined),
+            "by_language": converted["language"],
+            "by_country": converted["country"],
+        },
+        "funnel": [
+            ["delivered", delivered],
+            ["clicked", len(first_click)],
+            ["registered or joined", len(registered | joined)],
+        ],
         "opens": _opens(by_type.get(EventType.OPEN, [])),
         "rates": rates,
         "warnings": warnings,
@@ -186,8 +212,10 @@ def _breakdown(subs: dict[int, Subscriber], ids) -> dict[str, dict[str, int]]:
     return {"language": dict(language.most_common()), "country": dict(country.most_common())}
 
 
-OPENS_UNRELIABLE = ("opens are unreliable: image proxies (Apple Mail Privacy Protection, Gmail) load the "
-                    "pixel for every message, and image blocking hides real readers; judge by clicks")
+OPENS_UNRELIABLE = (
+    "opens are unreliable: image proxies (Apple Mail Privacy Protection, Gmail) load the "
+    "pixel for every message, and image blocking hides real readers; judge by clicks"
+)
 
 
 def _opens(events: list[Event]) -> dict[str, Any]:
@@ -195,8 +223,14 @@ def _opens(events: list[Event]) -> dict[str, Any]:
     if not events:
         return {"tracked": False, "note": "no open-tracking pixel (privacy first); opens are not measured"}
     human = [e for e in events if bot_reason(e, None, set()) is None]
-    return {"tracked": True, "reliable": False, "unique": len({e.subscriber_id for e in human}),
-            "total": len(human), "bot_total": len(events) - len(human), "note": OPENS_UNRELIABLE}
+    return {
+        "tracked": True,
+        "reliable": False,
+        "unique": len({e.subscriber_id for e in human}),
+        "total": len(human),
+        "bot_total": len(events) - len(human),
+        "note": OPENS_UNRELIABLE,
+    }
 
 
 def render_text(report: dict[str, Any]) -> str:
@@ -213,8 +247,10 @@ def render_text(report: dict[str, Any]) -> str:
     for slug, n in c["per_resource"].items():
         lines.append(f"    {slug}: {n['unique']} unique, {n['total']} total ({n['bot_total']} bot)")
     conversions = report["conversions"]
-    lines.append(f"  registered through its links {conversions['registered']}, "
-                 f"joined a pod through its links {conversions['joined_pod']}")
+    lines.append(
+        f"  registered through its links {conversions['registered']}, "
+        f"joined a pod through its links {conversions['joined_pod']}"
+    )
     for who, source in (("clickers", c), ("registered or joined", conversions)):
         for by in ("language", "country"):
             if source[f"by_{by}"]:
@@ -223,8 +259,10 @@ def render_text(report: dict[str, Any]) -> str:
         lines.append(f"  {r['name']}: {r['rate']:.3%} ({r['level']})")
     opens = report["opens"]
     if opens["tracked"]:
-        lines.append(f"  opens (UNRELIABLE): {opens['unique']} unique, {opens['total']} total, "
-                     f"{opens['bot_total']} by scanners/proxies; {opens['note']}")
+        lines.append(
+            f"  opens (UNRELIABLE): {opens['unique']} unique, {opens['total']} total, "
+            f"{opens['bot_total']} by scanners/proxies; {opens['note']}"
+        )
     else:
         lines.append("  opens: not tracked")
     for w in report["warnings"]:

@@ -37,8 +37,9 @@ class AudienceError(GllMailError, ValueError):
     pass
 
 
-def effective_audience(audience: dict[str, Any] | None, campaign: Campaign | None = None,
-                       session: Session | None = None) -> dict[str, Any]:
+def effective_audience(
+    audience: dict[str, Any] | None, campaign: Campaign | None = None, session: Session | None = None
+) -> dict[str, Any]:
     """The spec to use: a corrigendum without one goes to the recipients of its original."""
     spec = dict(audience or {})
     if not spec and campaign is not None and campaign.corrects_id and session is not None:
@@ -67,13 +68,18 @@ def _conditions(session: Session, spec: dict[str, Any]) -> list:
         raise AudienceError("audience `all` must be true")
     if spec.get("topics"):
         topic_ids = _slugs(session, Topic, list(spec["topics"]), "topic(s)")
-        conditions.append(exists().where(
-            Subscription.subscriber_id == Subscriber.id, Subscription.topic_id.in_(topic_ids)))
+        conditions.append(
+            exists().where(Subscription.subscriber_id == Subscriber.id, Subscription.topic_id.in_(topic_ids))
+        )
     if spec.get("pods"):
         pod_ids = _slugs(session, Pod, list(spec["pods"]), "learning pod(s)")
-        conditions.append(exists().where(
-            PodMembership.subscriber_id == Subscriber.id, PodMembership.pod_id.in_(pod_ids),
-            PodMembership.left_at.is_(None)))
+        conditions.append(
+            exists().where(
+                PodMembership.subscriber_id == Subscriber.id,
+                PodMembership.pod_id.in_(pod_ids),
+                PodMembership.left_at.is_(None),
+            )
+        )
     if "registered" in spec:
         registered = spec["registered"]
         if not isinstance(registered, bool):
@@ -89,22 +95,19 @@ def _conditions(session: Session, spec: dict[str, Any]) -> list:
 
 def _was_sent(campaign_id: int):
     return exists().where(
-        Delivery.subscriber_id == Subscriber.id, Delivery.campaign_id == campaign_id,
-        Delivery.status == DeliveryStatus.SENT)
+        Delivery.subscriber_id == Subscriber.id,
+        Delivery.campaign_id == campaign_id,
+        Delivery.status == DeliveryStatus.SENT,
+    )
 
 
-def audience_select(session: Session, audience: dict[str, Any] | None, *,
-                    campaign: Campaign | None = None) -> Select:
+def audience_select(session: Session, audience: dict[str, Any] | None, *, campaign: Campaign | None = None) -> Select:
     """``SELECT subscriber.id, subscriber.language`` of the mailable subscribers the spec names.
 
     Ordered by id so batches are stable. ``campaign`` supplies a corrigendum's default audience.
     """
     spec = effective_audience(audience, campaign, session)
-    return (
-        select(Subscriber.id, Subscriber.language)
-        .where(and_(*_conditions(session, spec)))
-        .order_by(Subscriber.id)
-    )
+    return select(Subscriber.id, Subscriber.language).where(and_(*_conditions(session, spec))).order_by(Subscriber.id)
 
 
 def audience_count(session: Session, audience: dict[str, Any] | None, *, campaign: Campaign | None = None) -> int:
@@ -120,30 +123,38 @@ class AudienceBreakdown:
     registered: int = 0
 
 
-def audience_breakdown(session: Session, audience: dict[str, Any] | None, *,
-                       campaign: Campaign | None = None) -> AudienceBreakdown:
+def audience_breakdown(
+    session: Session, audience: dict[str, Any] | None, *, campaign: Campaign | None = None
+) -> AudienceBreakdown:
     """How many recipients, by language and by learning pod, counted in the database."""
     sub = audience_select(session, audience, campaign=campaign).order_by(None).subquery()
     total = session.execute(select(func.count()).select_from(sub)).scalar_one()
-    by_language = dict(session.execute(
-        select(sub.c.language, func.count()).group_by(sub.c.language).order_by(func.count().desc(), sub.c.language)
-    ).all())
-    by_pod = dict(session.execute(
-        select(Pod.slug, func.count())
-        .select_from(sub)
-        .join(PodMembership, and_(PodMembership.subscriber_id == sub.c.id, PodMembership.left_at.is_(None)))
-        .join(Pod, Pod.id == PodMembership.pod_id)
-        .group_by(Pod.slug)
-        .order_by(func.count().desc(), Pod.slug)
-    ).all())
+    by_language = dict(
+        session.execute(
+            select(sub.c.language, func.count()).group_by(sub.c.language).order_by(func.count().desc(), sub.c.language)
+        ).all()
+    )
+    by_pod = dict(
+        session.execute(
+            select(Pod.slug, func.count())
+            .select_from(sub)
+            .join(PodMembership, and_(PodMembership.subscriber_id == sub.c.id, PodMembership.left_at.is_(None)))
+            .join(Pod, Pod.id == PodMembership.pod_id)
+            .group_by(Pod.slug)
+            .order_by(func.count().desc(), Pod.slug)
+        ).all()
+    )
     in_no_pod = session.execute(
-        select(func.count()).select_from(sub).where(~exists().where(
-            PodMembership.subscriber_id == sub.c.id, PodMembership.left_at.is_(None)))
+        select(func.count())
+        .select_from(sub)
+        .where(~exists().where(PodMembership.subscriber_id == sub.c.id, PodMembership.left_at.is_(None)))
     ).scalar_one()
     if in_no_pod:
         by_pod[""] = in_no_pod
     registered = session.execute(
-        select(func.count()).select_from(sub).join(Subscriber, Subscriber.id == sub.c.id)
+        select(func.count())
+        .select_from(sub)
+        .join(Subscriber, Subscriber.id == sub.c.id)
         .where(Subscriber.registered_at.is_not(None))
     ).scalar_one()
     return AudienceBreakdown(total=total, by_language=by_language, by_pod=by_pod, registered=registered)
@@ -155,7 +166,9 @@ class Unreachable:
     reason: str  # the subscriber's status, or "paused"
 
 
-def unreachable_recipients(session: Session, original_slug: str, *, limit: int | None = None) -> tuple[int, list[Unreachable]]:
+def unreachable_recipients(
+    session: Session, original_slug: str, *, limit: int | None = None
+) -> tuple[int, list[Unreachable]]:
     """Recipients of the original who can no longer be mailed (unsubscribed, bounced, paused …,
     or whose account was deleted since).
 
@@ -165,12 +178,17 @@ def unreachable_recipients(session: Session, original_slug: str, *, limit: int |
     original = session.execute(select(Campaign.id).where(Campaign.slug == original_slug)).scalar()
     if original is None:
         return 0, []
-    condition = and_(_was_sent(original), ~and_(Subscriber.status == SubscriberStatus.ACTIVE,
-                                                Subscriber.paused.is_(False)))
+    condition = and_(
+        _was_sent(original), ~and_(Subscriber.status == SubscriberStatus.ACTIVE, Subscriber.paused.is_(False))
+    )
     count = session.execute(select(func.count()).select_from(Subscriber).where(condition)).scalar_one()
-    count += session.execute(select(func.count()).select_from(Delivery).where(
-        Delivery.campaign_id == original, Delivery.status == DeliveryStatus.SENT,
-        Delivery.subscriber_id.is_(None))).scalar_one()
+    count += session.execute(
+        select(func.count())
+        .select_from(Delivery)
+        .where(
+            Delivery.campaign_id == original, Delivery.status == DeliveryStatus.SENT, Delivery.subscriber_id.is_(None)
+        )
+    ).scalar_one()
     query = select(Subscriber.email, Subscriber.status, Subscriber.paused).where(condition).order_by(Subscriber.email)
     if limit is not None:
         query = query.limit(limit)
@@ -186,6 +204,7 @@ def original_recipient_count(session: Session, original_slug: str) -> int:
     if original is None:
         return 0
     return session.execute(
-        select(func.count()).select_from(Delivery)
+        select(func.count())
+        .select_from(Delivery)
         .where(Delivery.campaign_id == original, Delivery.status == DeliveryStatus.SENT)
     ).scalar_one()

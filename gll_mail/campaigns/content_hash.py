@@ -59,8 +59,7 @@ def layout_digests(templates_dir: Path, template: str) -> dict[str, str]:
             continue
         found[name] = digest(data)
         try:
-            todo.extend(n for n in meta.find_referenced_templates(env.parse(data.decode("utf-8", "replace")))
-                        if n)
+            todo.extend(n for n in meta.find_referenced_templates(env.parse(data.decode("utf-8", "replace"))) if n)
         except jinja2.TemplateSyntaxError:
             pass  # the preflight says so; the bytes are in the hash all the same
     return found
@@ -87,13 +86,13 @@ def linked_slugs(source: CampaignSource) -> tuple[set[str], set[str]]:
 
 def link_targets(session: Session, resources: set[str], pods: set[str]) -> tuple[dict, dict]:
     """slug → target of each linked resource (None: no such resource) and slug → name of each pod."""
-    found_resources: dict[str, Any] = {slug: None for slug in resources}
+    found_resources: dict[str, Any] = dict.fromkeys(resources)
     if resources:
         for r in session.exec(select(Resource).where(Resource.slug.in_(sorted(resources)))):
             found_resources[r.slug] = {"url": r.url, "file": r.file_path, "access": r.access}
             if r.access.startswith("pod:"):
                 pods = pods | {r.access[4:]}
-    found_pods: dict[str, Any] = {slug: None for slug in pods}
+    found_pods: dict[str, Any] = dict.fromkeys(pods)
     if pods:
         for p in session.exec(select(Pod).where(Pod.slug.in_(sorted(pods)))):
             found_pods[p.slug] = p.name

@@ -20,7 +20,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "manage": "Manage your subscription",
         "manage_button": "Manage your subscription and learning pods",
         "why": "You receive this email because you subscribed to the mailing list of the WHO Global "
-               "Learning Laboratory for Quality Universal Health Coverage.",
+        "Learning Laboratory for Quality Universal Health Coverage.",
         "team": "The GLL Team",
         "gll": "WHO Global Learning Laboratory for Quality Universal Health Coverage",
         "tagline": "Sharing knowledge and experiences, challenging ideas and sparking innovation",
@@ -44,7 +44,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "manage": "Gérer votre abonnement",
         "manage_button": "Gérer votre abonnement et vos groupes d’apprentissage",
         "why": "Vous recevez ce message parce que vous êtes abonné(e) à la liste de diffusion du "
-               "Laboratoire mondial d’apprentissage de l’OMS pour une couverture sanitaire universelle de qualité.",
+        "Laboratoire mondial d’apprentissage de l’OMS pour une couverture sanitaire universelle de qualité.",
         "team": "L’équipe du GLL",
         "gll": "Laboratoire mondial d’apprentissage de l’OMS pour une couverture sanitaire universelle de qualité",
         "tagline": "Partager connaissances et expériences, remettre en question les idées et susciter l’innovation",
@@ -68,7 +68,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "manage": "Gestionar su suscripción",
         "manage_button": "Gestionar su suscripción y sus grupos de aprendizaje",
         "why": "Recibe este mensaje porque está suscrito/a a la lista de correo del Laboratorio Mundial de "
-               "Aprendizaje de la OMS para la Cobertura Sanitaria Universal de Calidad.",
+        "Aprendizaje de la OMS para la Cobertura Sanitaria Universal de Calidad.",
         "team": "El equipo del GLL",
         "gll": "Laboratorio Mundial de Aprendizaje de la OMS para la Cobertura Sanitaria Universal de Calidad",
         "tagline": "Compartir conocimientos y experiencias, cuestionar ideas e impulsar la innovación",
@@ -92,10 +92,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "manage": "Управление подпиской",
         "manage_button": "Управление подпиской и учебными группами",
         "why": "Вы получили это письмо, потому что подписаны на рассылку Глобальной лаборатории ВОЗ по "
-               "обучению в области качественного всеобщего охвата услугами здравоохранения.",
+        "обучению в области качественного всеобщего охвата услугами здравоохранения.",
         "team": "Команда GLL",
         "gll": "Глобальная лаборатория ВОЗ по обучению в области качественного всеобщего охвата услугами "
-               "здравоохранения",
+        "здравоохранения",
         "tagline": "Обмен знаниями и опытом, переосмысление идей и стимулирование инноваций",
         "contact": "Контакты",
         "corrigendum": "Исправление",
@@ -140,7 +140,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "manage": "إدارة اشتراكك",
         "manage_button": "إدارة اشتراكك ومجموعات التعلّم",
         "why": "تصلك هذه الرسالة لأنك مشترك في القائمة البريدية لمختبر التعلّم العالمي التابع لمنظمة "
-               "الصحة العالمية من أجل التغطية الصحية الشاملة الجيدة.",
+        "الصحة العالمية من أجل التغطية الصحية الشاملة الجيدة.",
         "team": "فريق مختبر التعلّم العالمي",
         "gll": "مختبر التعلّم العالمي التابع لمنظمة الصحة العالمية من أجل التغطية الصحية الشاملة الجيدة",
         "tagline": "تبادل المعارف والخبرات، ومساءلة الأفكار، وإطلاق الابتكار",

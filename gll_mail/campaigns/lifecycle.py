@@ -40,10 +40,10 @@ table through the shared models, not through ``delivery/``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterator
 
 from sqlalchemy import exists, select, update
 from sqlalchemy.engine import Connection, Engine
@@ -63,27 +63,34 @@ class LifecycleError(GllMailError):
 
 @dataclass(frozen=True)
 class Transition:
-    verb: str                          # for messages: "cannot <verb> a <status> campaign"
+    verb: str  # for messages: "cannot <verb> a <status> campaign"
     sources: tuple[CampaignStatus, ...]
     target: CampaignStatus
     why: str
 
 
 TRANSITIONS: dict[str, Transition] = {
-    "schedule": Transition("schedule", (DRAFT, SCHEDULED), SCHEDULED,
-                           "the team sets (or moves) the send time"),
-    "launch": Transition("launch", (DRAFT, SCHEDULED), SENDING,
-                         "the audience was enqueued: `campaign send`, or the scheduled time came"),
-    "hold": Transition("launch", (DRAFT, SCHEDULED), PAUSED,
-                       "its preflight failed at the scheduled time: nothing enqueued, the reason kept"),
+    "schedule": Transition("schedule", (DRAFT, SCHEDULED), SCHEDULED, "the team sets (or moves) the send time"),
+    "launch": Transition(
+        "launch", (DRAFT, SCHEDULED), SENDING, "the audience was enqueued: `campaign send`, or the scheduled time came"
+    ),
+    "hold": Transition(
+        "launch",
+        (DRAFT, SCHEDULED),
+        PAUSED,
+        "its preflight failed at the scheduled time: nothing enqueued, the reason kept",
+    ),
     "pause": Transition("pause", (SENDING, SCHEDULED), PAUSED, "the team pauses it, with a reason"),
-    "halt": Transition("pause", (SENDING,), PAUSED,
-                       "a worker pauses it: SMTP server unreachable, too many failures, cannot render"),
+    "halt": Transition(
+        "pause", (SENDING,), PAUSED, "a worker pauses it: SMTP server unreachable, too many failures, cannot render"
+    ),
     "resume": Transition("resume", (PAUSED,), SENDING, "the team resumes a campaign that had started sending"),
-    "resume_scheduled": Transition("resume", (PAUSED,), SCHEDULED,
-                                   "the team resumes a campaign never launched: it waits for its time again"),
-    "cancel": Transition("cancel", (DRAFT, SCHEDULED, SENDING, PAUSED), CANCELLED,
-                         "the team cancels it: nothing more is sent"),
+    "resume_scheduled": Transition(
+        "resume", (PAUSED,), SCHEDULED, "the team resumes a campaign never launched: it waits for its time again"
+    ),
+    "cancel": Transition(
+        "cancel", (DRAFT, SCHEDULED, SENDING, PAUSED), CANCELLED, "the team cancels it: nothing more is sent"
+    ),
     "finish": Transition("finish", (SENDING,), SENT, "every delivery is final"),
     "reopen": Transition("reopen", (SENT,), SENDING, "retry-failed queued failed messages again"),
 }
@@ -124,15 +131,17 @@ def current(bind: Engine | Connection, campaign_id: int) -> tuple[str, str]:
     return row[0], row[1]
 
 
-def _move(connection: Connection, campaign_id: int, operation: str, *, reason: str = "", guard=None,
-          **values) -> bool:
+def _move(connection: Connection, campaign_id: int, operation: str, *, reason: str = "", guard=None, **values) -> bool:
     """The one status write: compare-and-set along the table. True when the row changed."""
     step = TRANSITIONS[operation]
     condition = [C.c.id == campaign_id, C.c.status.in_([str(s) for s in step.sources])]
     if guard is not None:
         condition.append(guard)
-    changed = connection.execute(update(C).where(*condition).values(
-        status=str(step.target), paused_reason=reason[:500], updated_at=utcnow(), **values))
+    changed = connection.execute(
+        update(C)
+        .where(*condition)
+        .values(status=str(step.target), paused_reason=reason[:500], updated_at=utcnow(), **values)
+    )
     return changed.rowcount == 1
 
 
@@ -144,6 +153,7 @@ def _require(connection: Connection, campaign_id: int, operation: str, **kwargs)
 
 
 # --- asked by a person: refused changes raise LifecycleError; each returns the new status -----
+
 
 def schedule(bind: Engine | Connection, campaign_id: int, when: datetime) -> CampaignStatus:
     """Draft or scheduled → scheduled for ``when`` (the job that fires it is the caller's)."""
@@ -184,6 +194,7 @@ def check_retry(bind: Engine | Connection, campaign_id: int) -> str:
 
 
 # --- done by the machine: False when the campaign had moved on -------------------------------
+
 
 def launch(bind: Engine | Connection, campaign_id: int) -> bool:
     """Draft or scheduled → sending, once its audience is in the outbox."""

@@ -34,6 +34,7 @@ class RenderError(GllMailError):
 
 # --- links -----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class LinkInfo:
     href: str
@@ -55,14 +56,21 @@ def classify_link(href: str | None) -> LinkInfo:
     scheme, sep, rest = href.partition(":")
     scheme_l = scheme.lower()
     if not sep:
-        return LinkInfo(href, "invalid", problem=f"malformed link {href!r}: relative links do not work in email; "
-                        "use https://…, resource:SLUG, pod:SLUG, manage: or archive:")
+        return LinkInfo(
+            href,
+            "invalid",
+            problem=f"malformed link {href!r}: relative links do not work in email; "
+            "use https://…, resource:SLUG, pod:SLUG, manage: or archive:",
+        )
     if scheme_l in ("javascript", "vbscript", "data", "file"):
         return LinkInfo(href, "invalid", problem=f"{scheme_l}: links are not allowed in email")
     if scheme_l in ("resource", "pod"):
         if not SLUG_RE.match(rest or ""):
-            return LinkInfo(href, "invalid", problem=f"malformed link {href!r}: {scheme_l}: needs a slug, "
-                            f"e.g. {scheme_l}:compassion")
+            return LinkInfo(
+                href,
+                "invalid",
+                problem=f"malformed link {href!r}: {scheme_l}: needs a slug, e.g. {scheme_l}:compassion",
+            )
         return LinkInfo(href, scheme_l, rest)
     if scheme_l in ("manage", "archive", "unsubscribe"):
         if rest:
@@ -76,8 +84,12 @@ def classify_link(href: str | None) -> LinkInfo:
         if not _MAILTO_RE.match(href):
             return LinkInfo(href, "invalid", problem=f"malformed mailto: link {href!r}")
         return LinkInfo(href, "mailto")
-    return LinkInfo(href, "invalid", problem=f"unknown link scheme {scheme!r} in {href!r} "
-                    "(use https:, mailto:, resource:, pod:, manage: or archive:)")
+    return LinkInfo(
+        href,
+        "invalid",
+        problem=f"unknown link scheme {scheme!r} in {href!r} "
+        "(use https:, mailto:, resource:, pod:, manage: or archive:)",
+    )
 
 
 def did_you_mean(word: str, known: Collection[str], prefix: str = "") -> str:
@@ -89,14 +101,17 @@ def did_you_mean(word: str, known: Collection[str], prefix: str = "") -> str:
 def unknown_target(kind: str, slug: str | None, resources: Collection[str], pods: Collection[str]) -> str | None:
     """Why a ``resource:``/``pod:`` link names nothing (with the nearest slug that exists), else None."""
     if kind == "resource" and slug not in resources:
-        return (f"resource:{slug} names no resource{did_you_mean(slug or '', resources, 'resource:')} "
-                "(see `gll-mail resources list`)")
+        return (
+            f"resource:{slug} names no resource{did_you_mean(slug or '', resources, 'resource:')} "
+            "(see `gll-mail resources list`)"
+        )
     if kind == "pod" and slug not in pods:
         return f"pod:{slug} names no learning pod{did_you_mean(slug or '', pods, 'pod:')} (see `gll-mail pods list`)"
     return None
 
 
 # --- Markdown --------------------------------------------------------------------------------
+
 
 def markdown_parser(*, html: bool = False) -> MarkdownIt:
     """The campaign body's Markdown: raw HTML is text (``html=True`` only finds it, for the preflight)."""
@@ -147,8 +162,10 @@ def body_to_html(md: MarkdownIt, tokens, keys: list[str]) -> str:
         if info.kind != "external":
             raise RenderError(f"image source {token.attrGet('src')!r} must be an https:// URL")
         alt = self.renderInlineAsText(token.children or [], options, env)
-        return (f'<img src="{jinja_literal(str(escape(info.href)))}" alt="{escape(alt)}" '
-                'style="max-width:100%;height:auto;">')
+        return (
+            f'<img src="{jinja_literal(str(escape(info.href)))}" alt="{escape(alt)}" '
+            'style="max-width:100%;height:auto;">'
+        )
 
     md.add_render_rule("link_open", link_open)
     md.add_render_rule("image", image)
@@ -341,8 +358,10 @@ def scan_body(variant: Variant):
 def _raw_html(tag: str) -> str:
     shown = tag if len(tag) <= 60 else tag[:59] + "…"
     what = "an HTML comment" if tag.startswith("<!--") else f"raw HTML `{shown}`"
-    return (f"the text contains {what}: members would see it as text; write Markdown instead "
-            "([text](https://…) for a link, **bold**, - lists)")
+    return (
+        f"the text contains {what}: members would see it as text; write Markdown instead "
+        "([text](https://…) for a link, **bold**, - lists)"
+    )
 
 
 def excerpt(text: str, marker: str, width: int = 30) -> str:
@@ -350,5 +369,5 @@ def excerpt(text: str, marker: str, width: int = 30) -> str:
     if at < 0:
         return text[: width * 2]
     start = max(0, at - width)
-    snippet = text[start: at + len(marker) + width].replace("\n", " ")
+    snippet = text[start : at + len(marker) + width].replace("\n", " ")
     return ("…" if start else "") + snippet + ("…" if at + len(marker) + width < len(text) else "")

@@ -25,7 +25,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import quoprimime
 from email.header import Header
 from email.utils import format_datetime, formataddr, parseaddr
@@ -50,8 +50,8 @@ def clean(value: str) -> str:
     return _CONTROL.sub(" ", value or "").strip()
 
 
-WORD_MAX = 75    # RFC 2047 §2: an encoded word is at most 75 characters
-LINE_MAX = 78    # RFC 5322 §2.1.1: lines SHOULD be at most 78 characters
+WORD_MAX = 75  # RFC 2047 §2: an encoded word is at most 75 characters
+LINE_MAX = 78  # RFC 5322 §2.1.1: lines SHOULD be at most 78 characters
 _WORD_WRAP = len("=?utf-8?b??=")
 
 
@@ -110,8 +110,9 @@ def mailbox(name: str, address: str, header: str = "To") -> str:
     if name.isascii():
         return formataddr((name, address))
     words = encoded_words(name, LINE_MAX - len(header) - 2)
-    return "\r\n ".join(words) + ("\r\n " if len(words) > 1 or len(words[0]) + len(address) > 70 else " ") + \
-        f"<{address}>"
+    return (
+        "\r\n ".join(words) + ("\r\n " if len(words) > 1 or len(words[0]) + len(address) > 70 else " ") + f"<{address}>"
+    )
 
 
 def feedback_id(settings: Settings, slug: str, kind: str) -> str:
@@ -141,21 +142,21 @@ def quoted_printable(text: str) -> bytes:
 def base64_lines(text: str) -> bytes:
     """Base64 in 76-character lines: for the large HTML part ~10× faster to make than quoted-printable."""
     encoded = binascii.b2a_base64(crlf(text).encode("utf-8"), newline=False)
-    return b"\r\n".join([encoded[i:i + 76] for i in range(0, len(encoded), 76)])
+    return b"\r\n".join([encoded[i : i + 76] for i in range(0, len(encoded), 76)])
 
 
 def split_message(data: bytes) -> tuple[bytes, bytes]:
     """(headers with their final CRLF, body) of a message built here."""
     end = data.index(b"\r\n\r\n") + 2
-    return data[:end], data[end + 2:]
+    return data[:end], data[end + 2 :]
 
 
 @dataclass(frozen=True)
 class BuiltMessage:
-    sender: str       # the VERP envelope sender
+    sender: str  # the VERP envelope sender
     recipient: str
     message_id: str
-    data: bytes       # the whole message, CRLF line ends
+    data: bytes  # the whole message, CRLF line ends
 
 
 class MessageBuilder:
@@ -165,8 +166,18 @@ class MessageBuilder:
     ``transactional=True``: mail a member asked for (:meth:`build_transactional`), not list mail.
     """
 
-    def __init__(self, settings: Settings, *, campaign_id: int, slug: str, kind: str, from_address: str = "",
-                 signer=None, test: bool = False, transactional: bool = False) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        campaign_id: int,
+        slug: str,
+        kind: str,
+        from_address: str = "",
+        signer=None,
+        test: bool = False,
+        transactional: bool = False,
+    ) -> None:
         self.settings = settings
         self.campaign_id = campaign_id
         self.test = test
@@ -198,18 +209,22 @@ class MessageBuilder:
 
     def _common(self) -> str:
         """From and the headers every kind of message carries after the list headers."""
-        return (f"Feedback-ID: {self.feedback_id}\r\n"
-                + ("Auto-Submitted: auto-generated\r\n" if self.transactional else "Precedence: bulk\r\n")
-                + "MIME-Version: 1.0\r\n")
+        return (
+            f"Feedback-ID: {self.feedback_id}\r\n"
+            + ("Auto-Submitted: auto-generated\r\n" if self.transactional else "Precedence: bulk\r\n")
+            + "MIME-Version: 1.0\r\n"
+        )
 
     def _list_headers(self) -> str:
         if self.transactional:
             return ""
-        return (f"List-Id: {self.list_id}\r\n"
-                "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
-                f"List-Help: {self.list_help}\r\n"
-                f"List-Owner: {self.list_owner}\r\n"
-                + (f"List-Archive: {self.list_archive}\r\n" if self.list_archive else ""))
+        return (
+            f"List-Id: {self.list_id}\r\n"
+            "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+            f"List-Help: {self.list_help}\r\n"
+            f"List-Owner: {self.list_owner}\r\n"
+            + (f"List-Archive: {self.list_archive}\r\n" if self.list_archive else "")
+        )
 
     def _skeleton(self, language: str) -> tuple[bytes, bytes, bytes, bytes]:
         found = self._skeletons.get(language)
@@ -217,14 +232,19 @@ class MessageBuilder:
             boundary = "=_gll_" + secrets.token_hex(12)  # "=_" never occurs in quoted-printable or base64
             head = (
                 f"From: {self.from_header}\r\n"
-                + self._list_headers() + self._common()
-                + f"Content-Type: multipart/alternative; boundary=\"{boundary}\"\r\n"
+                + self._list_headers()
+                + self._common()
+                + f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n'
                 f"Content-Language: {clean(language_tag(language))}\r\n"
             ).encode("ascii")
-            text_head = (f"--{boundary}\r\nContent-Type: text/plain; charset=\"utf-8\"\r\n"
-                         "Content-Transfer-Encoding: quoted-printable\r\n\r\n").encode()
-            html_head = (f"\r\n--{boundary}\r\nContent-Type: text/html; charset=\"utf-8\"\r\n"
-                         "Content-Transfer-Encoding: base64\r\n\r\n").encode()
+            text_head = (
+                f'--{boundary}\r\nContent-Type: text/plain; charset="utf-8"\r\n'
+                "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+            ).encode()
+            html_head = (
+                f'\r\n--{boundary}\r\nContent-Type: text/html; charset="utf-8"\r\n'
+                "Content-Transfer-Encoding: base64\r\n\r\n"
+            ).encode()
             tail = f"\r\n--{boundary}--\r\n".encode()
             found = (head, text_head, html_head, tail)
             self._skeletons[language] = found
@@ -236,8 +256,9 @@ class MessageBuilder:
         if found is None:
             head = (
                 f"From: {self.from_header}\r\n"
-                + self._list_headers() + self._common()
-                + "Content-Type: text/plain; charset=\"utf-8\"\r\n"
+                + self._list_headers()
+                + self._common()
+                + 'Content-Type: text/plain; charset="utf-8"\r\n'
                 "Content-Transfer-Encoding: quoted-printable\r\n"
                 f"Content-Language: {clean(language_tag(language))}\r\n"
             ).encode("ascii")
@@ -249,7 +270,7 @@ class MessageBuilder:
         """RFC 5322 §3.3: ``+0000``, not the obsolete ``GMT``."""
         now = int(time.time())
         if now != self._date[0]:
-            self._date = (now, format_datetime(datetime.fromtimestamp(now, timezone.utc)))
+            self._date = (now, format_datetime(datetime.fromtimestamp(now, UTC)))
         return self._date[1]
 
     def _finish(self, headers: bytes, body: bytes, sender: str, email: str, mid: str) -> BuiltMessage:
@@ -265,8 +286,16 @@ class MessageBuilder:
         head, text_head, html_head, tail = self._skeleton(rendered.language)
         return head, text_head + quoted_printable(rendered.text) + html_head + base64_lines(rendered.html) + tail
 
-    def build(self, rendered: RenderedMessage, *, delivery_id: int, name: str, email: str,
-              unsubscribe_url: str, mid: str | None = None) -> BuiltMessage:
+    def build(
+        self,
+        rendered: RenderedMessage,
+        *,
+        delivery_id: int,
+        name: str,
+        email: str,
+        unsubscribe_url: str,
+        mid: str | None = None,
+    ) -> BuiltMessage:
         """One recipient's message. ``unsubscribe_url`` is the signed one-click https URL; ``mid``
         replaces the delivery's own Message-ID (test sends, which have no delivery)."""
         if self.transactional:
@@ -289,18 +318,15 @@ class MessageBuilder:
         sender = f"bounces+{verp}@{self.bounce_domain}"
         return self._finish(head + self._subject(rendered.subject) + per, body, sender, email, mid)
 
-    def build_transactional(self, rendered: RenderedMessage, *, subscriber_id: int, name: str, email: str
-                            ) -> BuiltMessage:
+    def build_transactional(
+        self, rendered: RenderedMessage, *, subscriber_id: int, name: str, email: str
+    ) -> BuiltMessage:
         """A message one member asked for (a confirm link): no List-* headers, a fresh Message-ID,
         and a VERP envelope sender naming the member, so its bounce reaches the suppression list."""
         if not self.transactional:
             raise MessageError("build_transactional() needs MessageBuilder(transactional=True)")
         head, body = self._body(rendered)
         mid = f"<{secrets.token_hex(12)}@{self.domain}>"
-        per = (
-            f"To: {mailbox(name, email)}\r\n"
-            f"Date: {self._now()}\r\n"
-            f"Message-ID: {mid}\r\n"
-        ).encode("ascii")
+        per = (f"To: {mailbox(name, email)}\r\nDate: {self._now()}\r\nMessage-ID: {mid}\r\n").encode("ascii")
         sender = f"bounces+{make_verp_token(self.settings, subscriber_id, kind='member')}@{self.bounce_domain}"
         return self._finish(head + self._subject(rendered.subject) + per, body, sender, email, mid)

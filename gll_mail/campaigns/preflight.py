@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jinja2
@@ -52,7 +52,7 @@ from gll_mail.settings import Settings
 from gll_mail.smtp.dkim import DkimError, DkimSigner
 from gll_mail.smtp.dkim_setup import misalignment
 
-MAX_SUBJECT = 150          # characters; longer subjects are cut by every client
+MAX_SUBJECT = 150  # characters; longer subjects are cut by every client
 GMAIL_CLIP_BYTES = 102_000  # Gmail clips messages whose HTML is larger ("[Message clipped]")
 URL_TIMEOUT = 5.0
 URL_CACHE_SECONDS = 600
@@ -131,6 +131,7 @@ def url_problem(url: str, *, timeout: float = URL_TIMEOUT) -> str | None:
 
 # --- the check -------------------------------------------------------------------------------
 
+
 def _key_line(path: Path, key: str) -> int | None:
     try:
         text = path.read_text(encoding="utf-8")
@@ -169,8 +170,11 @@ def _check_subjects(report: PreflightReport, source: CampaignSource) -> None:
             continue
         subject = effective_subject(source, language)
         if len(subject) > MAX_SUBJECT:
-            report.error(variant.path, line, f"the subject is too long ({len(subject)} characters, at most "
-                         f"{MAX_SUBJECT}); inboxes cut it")
+            report.error(
+                variant.path,
+                line,
+                f"the subject is too long ({len(subject)} characters, at most {MAX_SUBJECT}); inboxes cut it",
+            )
         if "\n" in subject:
             report.error(variant.path, line, "the subject must be one line")
 
@@ -219,9 +223,13 @@ def _check_bodies(report, settings, source, resources, pods, check_urls) -> None
             href = link.info.href.strip()
             if href not in have and href not in missing:
                 missing.append(href)
-                report.error(variant.path, variant.body_line,
-                             f"the {language} variant lacks the link {href} that the English text has "
-                             f"({source.base.path.name}:{link.line})", link.text)
+                report.error(
+                    variant.path,
+                    variant.body_line,
+                    f"the {language} variant lacks the link {href} that the English text has "
+                    f"({source.base.path.name}:{link.line})",
+                    link.text,
+                )
 
 
 def _check_personalization(report: PreflightReport, source: CampaignSource) -> bool:
@@ -229,13 +237,16 @@ def _check_personalization(report: PreflightReport, source: CampaignSource) -> b
     at its line, with the nearest one that does; True when there was one."""
     before = len(report.errors)
     for variant in source.variants.values():
-        for text, first_line in ((variant.subject, _key_line(variant.path, "subject") or 1),
-                                 (variant.body, variant.body_line)):
+        for text, first_line in (
+            (variant.subject, _key_line(variant.path, "subject") or 1),
+            (variant.body, variant.body_line),
+        ):
             try:
                 found = unknown_names(text)
             except jinja2.TemplateSyntaxError as exc:
-                report.error(variant.path, first_line + (exc.lineno or 1) - 1,
-                             f"personalization does not parse: {exc.message}")
+                report.error(
+                    variant.path, first_line + (exc.lineno or 1) - 1, f"personalization does not parse: {exc.message}"
+                )
                 continue
             for line, message in found:
                 report.error(variant.path, first_line + line - 1, message)
@@ -244,7 +255,7 @@ def _check_personalization(report: PreflightReport, source: CampaignSource) -> b
 
 def _check_resources_targets(report, settings, source, resources, check_urls) -> None:
     used: dict[str, tuple[Path, int, str]] = {}
-    for language, variant in source.variants.items():
+    for variant in source.variants.values():
         links = scan_body(variant)[0]
         for link in links:
             if link.info.kind == "resource" and link.info.slug in resources and link.info.slug not in used:
@@ -286,8 +297,11 @@ def _check_corrigendum(report: PreflightReport, session: Session, source: Campai
         if count:
             shown = ", ".join(f"{u.email} ({u.reason})" for u in sample)
             more = f" and {count - len(sample)} more" if count > len(sample) else ""
-            report.warn(source.path, line, f"{count} of the {sent} recipients of {source.corrects} can no longer "
-                        f"be reached: {shown}{more}")
+            report.warn(
+                source.path,
+                line,
+                f"{count} of the {sent} recipients of {source.corrects} can no longer be reached: {shown}{more}",
+            )
 
 
 def _check_audience(report: PreflightReport, session: Session, source: CampaignSource) -> None:
@@ -297,8 +311,9 @@ def _check_audience(report: PreflightReport, session: Session, source: CampaignS
         return
     try:
         audience = audience_select(session, source.audience).order_by(None).subquery()
-        by_language = dict(session.execute(
-            sa_select(audience.c.language, func.count()).group_by(audience.c.language)).all())
+        by_language = dict(
+            session.execute(sa_select(audience.c.language, func.count()).group_by(audience.c.language)).all()
+        )
     except AudienceError as exc:
         report.error(source.path, line, str(exc))
         return
@@ -310,17 +325,29 @@ def _check_audience(report: PreflightReport, session: Session, source: CampaignS
     if fallback:
         names = {code: info["english"] for code, info in LANGUAGES.items()}
         untranslated = ", ".join(f"{names.get(code, code)}: {count}" for code, count in fallback.items())
-        report.warn(source.path, None, f"no translation for {sum(fallback.values())} of the {report.audience} "
-                    f"recipients: they will get the {names[DEFAULT_LANGUAGE]} text ({untranslated})")
+        report.warn(
+            source.path,
+            None,
+            f"no translation for {sum(fallback.values())} of the {report.audience} "
+            f"recipients: they will get the {names[DEFAULT_LANGUAGE]} text ({untranslated})",
+        )
 
 
-def _check_rendering(report: PreflightReport, settings: Settings, session: Session, source: CampaignSource, *,
-                     personalization_named: bool = False) -> None:
+def _check_rendering(
+    report: PreflightReport,
+    settings: Settings,
+    session: Session,
+    source: CampaignSource,
+    *,
+    personalization_named: bool = False,
+) -> None:
     layout = settings.templates_dir / f"{source.template}.mjml"
     if not layout.is_file():
-        report.error(source.path, _key_line(source.path, "template") or _key_line(source.path, "kind"),
-                     f"layout {layout} does not exist (layouts: "
-                     f"{', '.join(layouts(settings.templates_dir)) or 'none'})")
+        report.error(
+            source.path,
+            _key_line(source.path, "template") or _key_line(source.path, "kind"),
+            f"layout {layout} does not exist (layouts: {', '.join(layouts(settings.templates_dir)) or 'none'})",
+        )
         return
     campaign = get_campaign(session, source.slug)
     try:
@@ -349,15 +376,23 @@ def _check_message(report, renderer: CampaignRenderer, path: Path, language: str
     unsubscribe = _unsigned(renderer.minter.url("unsubscribe", "preflight-check-id"))
     manage = _unsigned(renderer.minter.url("manage", "preflight-check-id"))
     if f'href="{unsubscribe}' not in message.html or unsubscribe not in message.text:
-        report.error(path, None, f"the layout {renderer.source.template}.mjml lacks the unsubscribe link "
-                     f"({language} {'HTML' if unsubscribe in message.text else 'text'} part)")
+        report.error(
+            path,
+            None,
+            f"the layout {renderer.source.template}.mjml lacks the unsubscribe link "
+            f"({language} {'HTML' if unsubscribe in message.text else 'text'} part)",
+        )
     if f'href="{manage}' not in message.html:
         report.error(path, None, f"the layout {renderer.source.template}.mjml lacks the manage-subscription link")
     for part, content in (("HTML", message.html), ("text", message.text), ("subject", message.subject)):
         match = _UNRESOLVED.search(content)
         if match:
-            report.error(path, None, f"the rendered {language} {part} still contains `{match.group(0)}` "
-                         f"near “{excerpt(content, match.group(0), 25)}”")
+            report.error(
+                path,
+                None,
+                f"the rendered {language} {part} still contains `{match.group(0)}` "
+                f"near “{excerpt(content, match.group(0), 25)}”",
+            )
     for href in re.findall(r'<a\b[^>]*\bhref="([^"]*)"', message.html):
         info = classify_link(href.replace("&amp;", "&"))
         if info.problem or info.kind in SCHEMES:
@@ -382,9 +417,12 @@ def _check_schedule(report: PreflightReport, session: Session, source: CampaignS
     campaign = get_campaign(session, source.slug)
     if campaign is not None and campaign.status in (CampaignStatus.SENDING, CampaignStatus.SENT):
         return
-    if source.send_at < datetime.now(timezone.utc):
-        report.warn(source.path, _key_line(source.path, "send_at"),
-                    f"send_at {source.send_at.isoformat()} is in the past: scheduling sends at once")
+    if source.send_at < datetime.now(UTC):
+        report.warn(
+            source.path,
+            _key_line(source.path, "send_at"),
+            f"send_at {source.send_at.isoformat()} is in the past: scheduling sends at once",
+        )
 
 
 def _check_dkim(report: PreflightReport, settings: Settings, source: CampaignSource) -> None:
@@ -411,10 +449,17 @@ def _check_production_signing(report: PreflightReport, settings: Settings, sourc
     except DkimError:
         return  # already an error
     if signer is None:
-        report.error(None, None, "production refuses unsigned mail: set GLL_MAIL_DKIM_KEY_FILE, "
-                     "GLL_MAIL_DKIM_SELECTOR and GLL_MAIL_DKIM_DOMAIN (see `gll-mail dkim keygen`)")
+        report.error(
+            None,
+            None,
+            "production refuses unsigned mail: set GLL_MAIL_DKIM_KEY_FILE, "
+            "GLL_MAIL_DKIM_SELECTOR and GLL_MAIL_DKIM_DOMAIN (see `gll-mail dkim keygen`)",
+        )
         return
     problem = misalignment(signer, source.from_address or settings.from_address)
     if problem:
-        report.error(source.path, _key_line(source.path, "from") if source.from_address else None,
-                     f"production refuses mail DMARC would not count as signed: {problem}")
+        report.error(
+            source.path,
+            _key_line(source.path, "from") if source.from_address else None,
+            f"production refuses mail DMARC would not count as signed: {problem}",
+        )

@@ -31,20 +31,28 @@ from gll_mail.subscribers import find_by_email
 @dataclass(frozen=True)
 class Proof:
     to: str
-    sender: str   # the VERP envelope sender, as for a campaign message
+    sender: str  # the VERP envelope sender, as for a campaign message
     subject: str
     data: bytes
 
 
-def build_proofs(settings: Settings, session: Session, source: CampaignSource, addresses: list[str], *,
-                 language: str | None = None) -> list[Proof]:
+def build_proofs(
+    settings: Settings, session: Session, source: CampaignSource, addresses: list[str], *, language: str | None = None
+) -> list[Proof]:
     """One proof per address: a subscriber's gets their own language, name and links; another
     address gets ``language`` (default English) and no name."""
     campaign = get_campaign(session, source.slug)
     campaign_id = campaign.id if campaign is not None else 0
     renderer = CampaignRenderer(settings, session, source, campaign)
-    builder = MessageBuilder(settings, campaign_id=campaign_id, slug=source.slug, kind=source.kind,
-                             from_address=source.from_address or "", signer=signer_from_settings(settings), test=True)
+    builder = MessageBuilder(
+        settings,
+        campaign_id=campaign_id,
+        slug=source.slug,
+        kind=source.kind,
+        from_address=source.from_address or "",
+        signer=signer_from_settings(settings),
+        test=True,
+    )
     proofs = []
     for address in addresses:
         email = normalize_email(address)
@@ -55,9 +63,14 @@ def build_proofs(settings: Settings, session: Session, source: CampaignSource, a
             recipient = Recipient(f"test-{secrets.token_urlsafe(9)}", email, "", language or "en", ())
         rendered = renderer.render(recipient, language=language)
         rendered = replace(rendered, subject=f"{strings_for(rendered.language)['test_marker']} {rendered.subject}")
-        built = builder.build(rendered, delivery_id=0, name=recipient.name, email=email,
-                              unsubscribe_url=renderer.minter.url("unsubscribe", recipient.public_id),
-                              mid=f"<test.{secrets.token_hex(8)}.{campaign_id}@{builder.domain}>")
+        built = builder.build(
+            rendered,
+            delivery_id=0,
+            name=recipient.name,
+            email=email,
+            unsubscribe_url=renderer.minter.url("unsubscribe", recipient.public_id),
+            mid=f"<test.{secrets.token_hex(8)}.{campaign_id}@{builder.domain}>",
+        )
         proofs.append(Proof(email, built.sender, rendered.subject, built.data))
     return proofs
 

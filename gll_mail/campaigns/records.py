@@ -67,19 +67,20 @@ def sync_campaign(session: Session, source: CampaignSource) -> Campaign:
         original = get_campaign(session, source.corrects)
         if original is None:
             raise CampaignError(
-                f"{source.slug} corrects {source.corrects!r}, which is not in the database; send the original first")
+                f"{source.slug} corrects {source.corrects!r}, which is not in the database; send the original first"
+            )
         corrects_id = original.id
-    values = dict(
-        kind=source.kind,
-        subject=effective_subject(source),
-        template=source.template,
-        from_address=source.from_address or "",
-        audience=dict(source.audience),
-        corrects_id=corrects_id,
-        send_at=source.send_at,
-        source_path=str(source.path),
-        source_hash=source.source_hash,
-    )
+    values = {
+        "kind": source.kind,
+        "subject": effective_subject(source),
+        "template": source.template,
+        "from_address": source.from_address or "",
+        "audience": dict(source.audience),
+        "corrects_id": corrects_id,
+        "send_at": source.send_at,
+        "source_path": str(source.path),
+        "source_hash": source.source_hash,
+    }
     if campaign is None:
         campaign = Campaign(slug=source.slug, **values)
         session.add(campaign)
@@ -90,7 +91,8 @@ def sync_campaign(session: Session, source: CampaignSource) -> Campaign:
             raise CampaignError(
                 f"campaign {source.slug} is {campaign.status}: its source changed after sending started. "
                 "Restore the sent text, or send a corrigendum (kind: corrigendum, corrects: "
-                f"{source.slug}).")
+                f"{source.slug})."
+            )
         if not campaign.source_path:
             campaign.source_path = str(source.path)
             session.add(campaign)

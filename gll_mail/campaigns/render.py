@@ -47,6 +47,7 @@ LAYOUT_LINKS = ("archive", "manage", "unsubscribe")
 
 # --- layout ----------------------------------------------------------------------------------
 
+
 def _stage1_finalize(value: Any) -> Any:
     if isinstance(value, Markup):
         return value
@@ -57,11 +58,17 @@ def layout_environment(templates_dir: Path) -> jinja2.Environment:
     """The first pass over the MJML layouts, with ``[[ ]]`` delimiters so per-recipient ``{{ }}`` stay."""
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir)),
-        block_start_string="[%", block_end_string="%]",
-        variable_start_string="[[", variable_end_string="]]",
-        comment_start_string="[#", comment_end_string="#]",
-        autoescape=True, undefined=jinja2.StrictUndefined, finalize=_stage1_finalize,
-        trim_blocks=True, lstrip_blocks=True,
+        block_start_string="[%",
+        block_end_string="%]",
+        variable_start_string="[[",
+        variable_end_string="]]",
+        comment_start_string="[#",
+        comment_end_string="#]",
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        finalize=_stage1_finalize,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
 
 
@@ -76,6 +83,7 @@ def _link_slots(source: str, keys: list[str]) -> str:
     passes them as ``Markup``, which autoescaping lets through without switching the evaluation
     context (an ``{% autoescape false %}`` block per link cost a fifth of the render time).
     """
+
     def slot(match: re.Match) -> str:
         key = match.group(1) or match.group(2)
         if key not in keys:
@@ -166,14 +174,20 @@ def unknown_names(source: str) -> list[tuple[int, str]]:
     found: list[tuple[int, str]] = []
     for node in tree.find_all(nodes.Name):
         if node.ctx == "load" and node.name not in known:
-            hint = did_you_mean(node.name, PERSONAL_VARIABLES) or did_you_mean(node.name, SUBSCRIBER_FIELDS,
-                                                                               "subscriber.")
+            hint = did_you_mean(node.name, PERSONAL_VARIABLES) or did_you_mean(
+                node.name, SUBSCRIBER_FIELDS, "subscriber."
+            )
             found.append((node.lineno, f"`{node.name}` is not a variable here{hint}"))
     for node in tree.find_all(nodes.Getattr):
         if isinstance(node.node, nodes.Name) and node.node.name == "subscriber" and node.attr not in SUBSCRIBER_FIELDS:
             hint = did_you_mean(node.attr, SUBSCRIBER_FIELDS, "subscriber.")
-            found.append((node.lineno, f"`subscriber.{node.attr}` is not a subscriber field{hint} "
-                          f"(fields: {', '.join(SUBSCRIBER_FIELDS)})"))
+            found.append(
+                (
+                    node.lineno,
+                    f"`subscriber.{node.attr}` is not a subscriber field{hint} "
+                    f"(fields: {', '.join(SUBSCRIBER_FIELDS)})",
+                )
+            )
     for node in tree.find_all(nodes.Filter):
         if node.name not in _HTML_ENV.filters:
             hint = did_you_mean(node.name, _HTML_ENV.filters)
@@ -193,8 +207,9 @@ class CampaignRenderer:
     then carry no campaign id.
     """
 
-    def __init__(self, settings: Settings, session: Session, source: CampaignSource,
-                 campaign: Campaign | None = None) -> None:
+    def __init__(
+        self, settings: Settings, session: Session, source: CampaignSource, campaign: Campaign | None = None
+    ) -> None:
         self.settings = settings
         self.source = source
         self.campaign = campaign
@@ -208,8 +223,10 @@ class CampaignRenderer:
         self.layout_env = layout_environment(settings.templates_dir)
         layout = f"{source.template}.mjml"
         if not (settings.templates_dir / layout).is_file():
-            raise RenderError(f"layout {layout} not found in {settings.templates_dir} "
-                              f"(layouts: {', '.join(layouts(settings.templates_dir)) or 'none'})")
+            raise RenderError(
+                f"layout {layout} not found in {settings.templates_dir} "
+                f"(layouts: {', '.join(layouts(settings.templates_dir)) or 'none'})"
+            )
         self.variants: dict[str, CompiledVariant] = {}
         for language in source.languages:
             self.variants[language] = self._compile(language)
@@ -269,11 +286,18 @@ class CampaignRenderer:
             banner = template.format(subject=original_subject, date=when)
         contact = parseaddr(self.settings.from_address)[1] or "gll4quhc@who.int"
         context = {
-            "lang": language, "dir": direction, "align": "right" if direction == "rtl" else "left",
-            "s": strings, "kind": source.kind, "kind_label": strings.get(f"kind_{source.kind}", ""),
+            "lang": language,
+            "dir": direction,
+            "align": "right" if direction == "rtl" else "left",
+            "s": strings,
+            "kind": source.kind,
+            "kind_label": strings.get(f"kind_{source.kind}", ""),
             "preheader": variant.preheader,
-            "body": Markup(body_html), "banner": banner, "postal_address": self.settings.postal_address,
-            "contact": contact, "campaign_slug": source.slug,
+            "body": Markup(body_html),
+            "banner": banner,
+            "postal_address": self.settings.postal_address,
+            "contact": contact,
+            "campaign_slug": source.slug,
         }
         try:
             mjml_source = self.layout_env.get_template(f"{source.template}.mjml").render(context)
@@ -290,14 +314,22 @@ class CampaignRenderer:
             # One template renders both parts (one context per recipient); the text half is not HTML.
             combined = html_source + _SPLIT + "{% autoescape false %}" + text_source + "{% endautoescape %}"
             message_template = _HTML_ENV.from_string(_link_slots(combined, keys))
-            subject_template = _TEXT_ENV.from_string(subject_text) if ("{{" in subject_text or "{%" in subject_text) \
-                else None
+            subject_template = (
+                _TEXT_ENV.from_string(subject_text) if ("{{" in subject_text or "{%" in subject_text) else None
+            )
         except jinja2.TemplateSyntaxError as exc:
             raise RenderError(f"{where}: personalization does not parse: {exc.message}") from None
         return CompiledVariant(
-            language=language, mjml=mjml_source, html_source=html_source, text_source=text_source,
-            template=message_template, subject=subject_template, subject_text=subject_text,
-            preheader=context["preheader"], link_keys=tuple(keys), strings=strings,
+            language=language,
+            mjml=mjml_source,
+            html_source=html_source,
+            text_source=text_source,
+            template=message_template,
+            subject=subject_template,
+            subject_text=subject_text,
+            preheader=context["preheader"],
+            link_keys=tuple(keys),
+            strings=strings,
         )
 
     def _text_source(self, strings: dict[str, str], context: dict, body_text: str, banner: str) -> str:
@@ -310,13 +342,25 @@ class CampaignRenderer:
         lines.append("{{ subject }}")
         if context["preheader"]:
             lines.append(lit(context["preheader"]))
-        lines += ["", body_text, "", "-- ", lit(strings["team"]), lit(strings["gll"]), lit(strings["tagline"]), "",
-                  lit(strings["why"]), "",
-                  lit(strings["view_online"]) + ": {{ links.archive }}",
-                  lit(strings["manage"]) + ": {{ links.manage }}",
-                  lit(strings["unsubscribe"]) + ": {{ links.unsubscribe }}", "",
-                  lit(context["postal_address"]),
-                  lit(f"{strings['contact']}: {context['contact']}"), ""]
+        lines += [
+            "",
+            body_text,
+            "",
+            "-- ",
+            lit(strings["team"]),
+            lit(strings["gll"]),
+            lit(strings["tagline"]),
+            "",
+            lit(strings["why"]),
+            "",
+            lit(strings["view_online"]) + ": {{ links.archive }}",
+            lit(strings["manage"]) + ": {{ links.manage }}",
+            lit(strings["unsubscribe"]) + ": {{ links.unsubscribe }}",
+            "",
+            lit(context["postal_address"]),
+            lit(f"{strings['contact']}: {context['contact']}"),
+            "",
+        ]
         return "\n".join(lines)
 
     # -- per recipient --
@@ -328,18 +372,19 @@ class CampaignRenderer:
         variant = self.variant_for(language or recipient.language)
         public_id = recipient.public_id
         urls = self.minter.url_list(variant.link_keys, public_id)
-        links = dict(zip(variant.link_keys, urls))
+        links = dict(zip(variant.link_keys, urls, strict=False))
         name = (recipient.name or "").strip()
         strings = variant.strings
         pods = tuple(getattr(recipient, "pods", None) or ())
-        view = _SubscriberView(name or strings["colleague"], recipient.email, variant.language, public_id,
-                               pods, bool(name))
+        view = _SubscriberView(
+            name or strings["colleague"], recipient.email, variant.language, public_id, pods, bool(name)
+        )
         context = dict(_GLOBALS)
         context["subscriber"] = view
         context["links"] = links
         context["language"] = variant.language
         context["pods"] = pods
-        context.update(zip(_SLOT_NAMES, map(Markup, urls)))  # URL-safe characters only: see _link_slots
+        context.update(zip(_SLOT_NAMES, map(Markup, urls), strict=False))  # URL-safe characters only: see _link_slots
         context["salutation"] = strings["salutation_named"].format(name=name) if name else strings["salutation"]
         try:
             if variant.subject is not None:
@@ -348,11 +393,13 @@ class CampaignRenderer:
                 subject = variant.subject_text
             context["subject"] = subject
             template = variant.template
-            html, _, text = "".join(template.root_render_func(template.new_context(context, shared=True))) \
-                .partition(_SPLIT)
+            html, _, text = "".join(template.root_render_func(template.new_context(context, shared=True))).partition(
+                _SPLIT
+            )
         except jinja2.TemplateError as exc:
-            raise RenderError(f"{self.source.variants[variant.language].path.name}: personalization failed: "
-                              f"{exc}") from None
+            raise RenderError(
+                f"{self.source.variants[variant.language].path.name}: personalization failed: {exc}"
+            ) from None
         if self.settings.open_tracking:
             html = with_open_pixel(html, open_pixel_url(self.settings, public_id, self.campaign_id))
         return RenderedMessage(variant.language, subject, html, text, variant.preheader)
@@ -360,19 +407,24 @@ class CampaignRenderer:
 
 def with_open_pixel(html: str, url: str) -> str:
     """Add the 1×1 open-tracking image (GLL_MAIL_OPEN_TRACKING only) just before ``</body>``."""
-    pixel = (f'<img src="{escape(url)}" width="1" height="1" alt="" '
-             'style="display:block;width:1px;height:1px;border:0;margin:0;padding:0">')
+    pixel = (
+        f'<img src="{escape(url)}" width="1" height="1" alt="" '
+        'style="display:block;width:1px;height:1px;border:0;margin:0;padding:0">'
+    )
     head, sep, tail = html.rpartition("</body>")
     return head + pixel + sep + tail if sep else html + pixel
 
 
 def recipient_for(session: Session, subscriber: Subscriber) -> Recipient:
     """A :class:`Recipient` with the subscriber's active learning pods (for previews and test sends)."""
-    pods = tuple(session.exec(
-        select(Pod.slug).join(PodMembership, PodMembership.pod_id == Pod.id)
-        .where(PodMembership.subscriber_id == subscriber.id, PodMembership.left_at.is_(None))
-        .order_by(Pod.slug)
-    ))
+    pods = tuple(
+        session.exec(
+            select(Pod.slug)
+            .join(PodMembership, PodMembership.pod_id == Pod.id)
+            .where(PodMembership.subscriber_id == subscriber.id, PodMembership.left_at.is_(None))
+            .order_by(Pod.slug)
+        )
+    )
     return Recipient(subscriber.public_id, subscriber.email, subscriber.name, subscriber.language, pods)
 
 

@@ -15,10 +15,11 @@ import difflib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from sqlmodel import Session, select
 
@@ -96,13 +97,15 @@ def _inputs(settings: Settings, session: Session, slug: str) -> dict[str, Any]:
 
 
 def latest_revision(session: Session, slug: str) -> CampaignRevision | None:
-    return session.exec(select(CampaignRevision).where(CampaignRevision.slug == slug)
-                        .order_by(CampaignRevision.id.desc())).first()
+    return session.exec(
+        select(CampaignRevision).where(CampaignRevision.slug == slug).order_by(CampaignRevision.id.desc())
+    ).first()
 
 
 def revisions(session: Session, slug: str) -> list[CampaignRevision]:
-    return list(session.exec(select(CampaignRevision).where(CampaignRevision.slug == slug)
-                             .order_by(CampaignRevision.id)))
+    return list(
+        session.exec(select(CampaignRevision).where(CampaignRevision.slug == slug).order_by(CampaignRevision.id))
+    )
 
 
 def get_revision(session: Session, slug: str, revision_id: int) -> CampaignRevision:
@@ -112,8 +115,14 @@ def get_revision(session: Session, slug: str, revision_id: int) -> CampaignRevis
     return revision
 
 
-def current_revision(settings: Settings, session: Session, slug: str, *, author: AdminUser | None = None,
-                     clock: Callable[[], datetime] = utcnow) -> CampaignRevision:
+def current_revision(
+    settings: Settings,
+    session: Session,
+    slug: str,
+    *,
+    author: AdminUser | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> CampaignRevision:
     """The revision matching the disk now; a new one (by ``author``, else "on disk") when its content
     hash is new, which voids the approvals and requests of every other hash."""
     if not base_file(settings, slug).is_file():
@@ -124,9 +133,15 @@ def current_revision(settings: Settings, session: Session, slug: str, *, author:
     if latest is not None and latest.content_hash == content:
         return latest
     _raw, texts = _disk(settings, slug)
-    revision = CampaignRevision(slug=slug, created_at=clock(), author_id=author.id if author else None,
-                                author=author.username if author else ON_DISK, content_hash=content,
-                                files=texts, inputs=inputs)
+    revision = CampaignRevision(
+        slug=slug,
+        created_at=clock(),
+        author_id=author.id if author else None,
+        author=author.username if author else ON_DISK,
+        content_hash=content,
+        files=texts,
+        inputs=inputs,
+    )
     session.add(revision)
     session.flush()
     _void_other_hashes(session, slug, content, clock)
@@ -134,16 +149,25 @@ def current_revision(settings: Settings, session: Session, slug: str, *, author:
 
 
 def _void_other_hashes(session: Session, slug: str, content: str, clock: Callable[[], datetime]) -> None:
-    stale = session.exec(select(Approval).where(Approval.slug == slug, Approval.voided_at.is_(None),
-                                                Approval.content_hash != content)).all()
+    stale = session.exec(
+        select(Approval).where(Approval.slug == slug, Approval.voided_at.is_(None), Approval.content_hash != content)
+    ).all()
     for approval in stale:
         approval.voided_at = clock()
         approval.void_reason = f"the content changed ({approval.content_hash[:8]} → {content[:8]})"
         session.add(approval)
-        audit.record(session, audit.SYSTEM, "campaign.approval-voided", object_type="campaign", object_id=slug,
-                     hash_before=approval.content_hash, hash_after=content, clock=clock,
-                     note=approval.void_reason,
-                     details={"approval_id": approval.id, "decision": approval.decision, "by": approval.username})
+        audit.record(
+            session,
+            audit.SYSTEM,
+            "campaign.approval-voided",
+            object_type="campaign",
+            object_id=slug,
+            hash_before=approval.content_hash,
+            hash_after=content,
+            clock=clock,
+            note=approval.void_reason,
+            details={"approval_id": approval.id, "decision": approval.decision, "by": approval.username},
+        )
     session.flush()
 
 
@@ -166,8 +190,16 @@ def _normalised(text: str) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
-def save_source(settings: Settings, session: Session, user: AdminUser, slug: str, files: dict[str, str | None],
-                expected_hash: str | None, *, clock: Callable[[], datetime] = utcnow) -> CampaignRevision:
+def save_source(
+    settings: Settings,
+    session: Session,
+    user: AdminUser,
+    slug: str,
+    files: dict[str, str | None],
+    expected_hash: str | None,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+) -> CampaignRevision:
     """Write the campaign's files and keep a revision by ``user``.
 
     ``files`` maps a language to the full text of its file (front matter included); a language
@@ -190,12 +222,18 @@ def save_source(settings: Settings, session: Session, user: AdminUser, slug: str
     on_disk = files_hash(raw)
     if expected_hash is None:
         if raw:
-            raise ConflictError(f"campaign {slug} exists already in {settings.campaigns_dir}; open it to edit it",
-                                current_hash=on_disk, files=texts)
+            raise ConflictError(
+                f"campaign {slug} exists already in {settings.campaigns_dir}; open it to edit it",
+                current_hash=on_disk,
+                files=texts,
+            )
     elif expected_hash not in (on_disk, before.content_hash if before else None):
-        raise ConflictError(f"{base.name} or its translations changed on disk since you opened them; "
-                            f"nothing was saved: compare with the files now on disk, then save again",
-                            current_hash=on_disk, files=texts)
+        raise ConflictError(
+            f"{base.name} or its translations changed on disk since you opened them; "
+            f"nothing was saved: compare with the files now on disk, then save again",
+            current_hash=on_disk,
+            files=texts,
+        )
     base.parent.mkdir(parents=True, exist_ok=True)
     writes: list[tuple[Path, Path]] = []
     removals: list[Path] = []
@@ -214,10 +252,21 @@ def save_source(settings: Settings, session: Session, user: AdminUser, slug: str
     for path in removals:
         path.unlink(missing_ok=True)
     after = current_revision(settings, session, slug, author=user, clock=clock)
-    audit.record(session, user, "campaign.save", object_type="campaign", object_id=slug, clock=clock,
-                 hash_before=before.content_hash if before else "", hash_after=after.content_hash,
-                 details={"revision": after.id, "languages": sorted(k for k, v in files.items() if v),
-                          "removed": sorted(k for k, v in files.items() if not v)})
+    audit.record(
+        session,
+        user,
+        "campaign.save",
+        object_type="campaign",
+        object_id=slug,
+        clock=clock,
+        hash_before=before.content_hash if before else "",
+        hash_after=after.content_hash,
+        details={
+            "revision": after.id,
+            "languages": sorted(k for k, v in files.items() if v),
+            "removed": sorted(k for k, v in files.items() if not v),
+        },
+    )
     return after
 
 
@@ -240,15 +289,24 @@ def diff(rev_a: CampaignRevision, rev_b: CampaignRevision) -> dict[str, str]:
         if old == new:
             continue
         name = _file_name(slug, language)
-        out[name] = "".join(difflib.unified_diff(
-            (old or "").splitlines(keepends=True), (new or "").splitlines(keepends=True),
-            fromfile=f"{name} (revision {rev_a.id})" if old is not None else "/dev/null",
-            tofile=f"{name} (revision {rev_b.id})" if new is not None else "/dev/null"))
+        out[name] = "".join(
+            difflib.unified_diff(
+                (old or "").splitlines(keepends=True),
+                (new or "").splitlines(keepends=True),
+                fromfile=f"{name} (revision {rev_a.id})" if old is not None else "/dev/null",
+                tofile=f"{name} (revision {rev_b.id})" if new is not None else "/dev/null",
+            )
+        )
     for label, keys in (("layout", ("layouts",)), ("links", ("resources", "pods"))):
         old = {k: rev_a.inputs.get(k) for k in keys}
         new = {k: rev_b.inputs.get(k) for k in keys}
         if old != new:
-            out[label] = "".join(difflib.unified_diff(_json_lines(old), _json_lines(new),
-                                                      fromfile=f"{label} (revision {rev_a.id})",
-                                                      tofile=f"{label} (revision {rev_b.id})"))
+            out[label] = "".join(
+                difflib.unified_diff(
+                    _json_lines(old),
+                    _json_lines(new),
+                    fromfile=f"{label} (revision {rev_a.id})",
+                    tofile=f"{label} (revision {rev_b.id})",
+                )
+            )
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -87,8 +87,9 @@ class CampaignSource:
 def _split_front_matter(text: str, path: Path) -> tuple[dict, str, int]:
     lines = text.split("\n")
     if not lines or lines[0].strip() != "---":
-        raise SourceError("the file must start with a `---` line, then YAML front matter, then `---`",
-                          file=path, line=1)
+        raise SourceError(
+            "the file must start with a `---` line, then YAML front matter, then `---`", file=path, line=1
+        )
     for index in range(1, len(lines)):
         if lines[index].strip() in ("---", "..."):
             break
@@ -102,7 +103,7 @@ def _split_front_matter(text: str, path: Path) -> tuple[dict, str, int]:
         raise SourceError(f"front matter is not valid YAML: {problem}", file=path, line=line) from None
     if not isinstance(meta, dict):
         raise SourceError("front matter must be a mapping of keys to values", file=path, line=2)
-    body = "\n".join(lines[index + 1:])
+    body = "\n".join(lines[index + 1 :])
     return meta, body, index + 2
 
 
@@ -154,12 +155,12 @@ def _send_at(value: Any, path: Path, raw: str) -> datetime | None:
         except ValueError:
             raise SourceError(f"`send_at` is not an ISO 8601 date-time: {value!r}", file=path, line=line) from None
     if not isinstance(value, datetime):
-        raise SourceError("`send_at` must be a date-time with a zone, e.g. 2019-06-18T09:00:00+02:00",
-                          file=path, line=line)
+        raise SourceError(
+            "`send_at` must be a date-time with a zone, e.g. 2019-06-18T09:00:00+02:00", file=path, line=line
+        )
     if value.tzinfo is None:
-        raise SourceError("`send_at` needs a time zone, e.g. 2019-06-18T09:00:00+02:00 or ...Z",
-                          file=path, line=line)
-    return value.astimezone(timezone.utc)
+        raise SourceError("`send_at` needs a time zone, e.g. 2019-06-18T09:00:00+02:00 or ...Z", file=path, line=line)
+    return value.astimezone(UTC)
 
 
 def _audience(value: Any, path: Path, raw: str) -> dict[str, Any]:
@@ -167,20 +168,21 @@ def _audience(value: Any, path: Path, raw: str) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise SourceError("`audience` must be a mapping, e.g. `audience: {topics: [announcements]}`",
-                          file=path, line=line)
+        raise SourceError(
+            "`audience` must be a mapping, e.g. `audience: {topics: [announcements]}`", file=path, line=line
+        )
     unknown = sorted(set(value) - set(AUDIENCE_KEYS))
     if unknown:
-        raise SourceError(f"unknown audience key(s) {', '.join(unknown)} (use {', '.join(AUDIENCE_KEYS)})",
-                          file=path, line=line)
+        raise SourceError(
+            f"unknown audience key(s) {', '.join(unknown)} (use {', '.join(AUDIENCE_KEYS)})", file=path, line=line
+        )
     spec: dict[str, Any] = {}
     for key, item in value.items():
         if key in ("all", "registered"):
             if not isinstance(item, bool):
                 raise SourceError(f"audience `{key}` must be true or false", file=path, line=line)
             if key == "all" and not item:
-                raise SourceError("audience `all: false` selects nobody; remove it or say true",
-                                  file=path, line=line)
+                raise SourceError("audience `all: false` selects nobody; remove it or say true", file=path, line=line)
             spec[key] = item
         elif key in ("topics", "pods"):
             items = [item] if isinstance(item, str) else item
@@ -248,17 +250,22 @@ def load_source(path: Path, *, strict: bool = True) -> CampaignSource:
     meta, body, body_line = _split_front_matter(raw, path)
     unknown = sorted(set(meta) - BASE_KEYS)
     if unknown:
-        raise SourceError(f"unknown front matter key(s): {', '.join(unknown)} (known: {', '.join(sorted(BASE_KEYS))})",
-                          file=path, line=_key_line(raw, unknown[0]))
+        raise SourceError(
+            f"unknown front matter key(s): {', '.join(unknown)} (known: {', '.join(sorted(BASE_KEYS))})",
+            file=path,
+            line=_key_line(raw, unknown[0]),
+        )
 
     file_slug = path.name[: -len(".md")]
     slug = _text(meta, "slug", path, raw) or file_slug
     if not SLUG_RE.match(slug):
-        raise SourceError(f"invalid slug {slug!r}: lowercase letters, digits and dashes",
-                          file=path, line=_key_line(raw, "slug"))
+        raise SourceError(
+            f"invalid slug {slug!r}: lowercase letters, digits and dashes", file=path, line=_key_line(raw, "slug")
+        )
     if slug != file_slug:
-        mismatch = SourceError(f"slug {slug!r} must match the file name {path.name!r}", file=path,
-                               line=_key_line(raw, "slug"))
+        mismatch = SourceError(
+            f"slug {slug!r} must match the file name {path.name!r}", file=path, line=_key_line(raw, "slug")
+        )
         if not SLUG_RE.match(file_slug):  # the file's name cannot stand in for the slug
             raise mismatch
         problem(mismatch)
@@ -268,16 +275,20 @@ def load_source(path: Path, *, strict: bool = True) -> CampaignSource:
         raise SourceError(f"unknown kind {kind!r} (use {', '.join(KINDS)})", file=path, line=_key_line(raw, "kind"))
     template = _text(meta, "template", path, raw) or DEFAULT_TEMPLATE[kind]
     if not re.match(r"^[a-z0-9][a-z0-9_-]*$", template):
-        raise SourceError(f"invalid template name {template!r} (a layout in templates/emails/, no suffix)",
-                          file=path, line=_key_line(raw, "template"))
+        raise SourceError(
+            f"invalid template name {template!r} (a layout in templates/emails/, no suffix)",
+            file=path,
+            line=_key_line(raw, "template"),
+        )
     corrects = _text(meta, "corrects", path, raw) or None
     if kind == "corrigendum" and not corrects:
         raise SourceError("a corrigendum must name the campaign it corrects: `corrects: SLUG`", file=path, line=2)
     if corrects and kind != "corrigendum":
         raise SourceError("`corrects` is only for `kind: corrigendum`", file=path, line=_key_line(raw, "corrects"))
     if corrects and not SLUG_RE.match(corrects):
-        raise SourceError(f"`corrects` must be a campaign slug, not {corrects!r}", file=path,
-                          line=_key_line(raw, "corrects"))
+        raise SourceError(
+            f"`corrects` must be a campaign slug, not {corrects!r}", file=path, line=_key_line(raw, "corrects")
+        )
     audience = _audience(meta.get("audience"), path, raw)
     defaulted = False
     if not audience and corrects:
@@ -287,8 +298,12 @@ def load_source(path: Path, *, strict: bool = True) -> CampaignSource:
         raise SourceError(f"`from` is not an email address: {from_address!r}", file=path, line=_key_line(raw, "from"))
 
     base = Variant(
-        language=DEFAULT_LANGUAGE, path=path, subject=_text(meta, "subject", path, raw),
-        preheader=_text(meta, "preheader", path, raw), body=body, body_line=body_line,
+        language=DEFAULT_LANGUAGE,
+        path=path,
+        subject=_text(meta, "subject", path, raw),
+        preheader=_text(meta, "preheader", path, raw),
+        body=body,
+        body_line=body_line,
     )
     variants = {DEFAULT_LANGUAGE: base}
     digest = hashlib.sha256(raw.encode())
@@ -299,20 +314,36 @@ def load_source(path: Path, *, strict: bool = True) -> CampaignSource:
         if extra:
             raise SourceError(
                 f"a language variant may only set subject and preheader; set {', '.join(extra)} in {path.name}",
-                file=vpath, line=_key_line(vraw, extra[0]))
+                file=vpath,
+                line=_key_line(vraw, extra[0]),
+            )
         if vmeta.get("slug") not in (None, slug):
             problem(SourceError(f"slug must be {slug!r} like {path.name}", file=vpath, line=_key_line(vraw, "slug")))
         variants[code] = Variant(
-            language=code, path=vpath, subject=_text(vmeta, "subject", vpath, vraw),
-            preheader=_text(vmeta, "preheader", vpath, vraw), body=vbody, body_line=vline,
+            language=code,
+            path=vpath,
+            subject=_text(vmeta, "subject", vpath, vraw),
+            preheader=_text(vmeta, "preheader", vpath, vraw),
+            body=vbody,
+            body_line=vline,
         )
         digest.update(f"\0{code}\0".encode() + vraw.encode())
 
     return CampaignSource(
-        slug=slug, kind=kind, subject=base.subject, preheader=base.preheader, template=template,
-        audience=audience, send_at=_send_at(meta.get("send_at"), path, raw), from_address=from_address,
-        corrects=corrects, path=path, variants=variants, source_hash=digest.hexdigest(),
-        audience_defaulted=defaulted, problems=tuple(problems),
+        slug=slug,
+        kind=kind,
+        subject=base.subject,
+        preheader=base.preheader,
+        template=template,
+        audience=audience,
+        send_at=_send_at(meta.get("send_at"), path, raw),
+        from_address=from_address,
+        corrects=corrects,
+        path=path,
+        variants=variants,
+        source_hash=digest.hexdigest(),
+        audience_defaulted=defaulted,
+        problems=tuple(problems),
     )
 
 

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import click
 
-from gll_mail.cli.base import AppContext, GllGroup, pass_app
+from gll_mail.cli.base import AppContext, GllGroup
 from gll_mail.db import check_folder, current_revision, describe, migrate
 
 
 @click.group(cls=GllGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="gll-mail")
-@click.option("--debug", is_flag=True, envvar="GLL_MAIL_DEBUG",
-              help="Show the full traceback of an error instead of one line (also GLL_MAIL_DEBUG=1).")
+@click.option(
+    "--debug",
+    is_flag=True,
+    envvar="GLL_MAIL_DEBUG",
+    help="Show the full traceback of an error instead of one line (also GLL_MAIL_DEBUG=1).",
+)
 @click.pass_context
 def main(ctx: click.Context, debug: bool) -> None:
     """gll-mail: the mailing lists and newsletters of the WHO Global Learning Laboratory for Quality UHC.

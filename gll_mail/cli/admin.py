@@ -19,8 +19,12 @@ def admin() -> None:
 
 @admin.command("create")
 @click.argument("username")
-@click.option("--role", type=ROLE_CHOICE, default=None,
-              help="viewer, editor, approver or admin (default: admin for the first account, editor after).")
+@click.option(
+    "--role",
+    type=ROLE_CHOICE,
+    default=None,
+    help="viewer, editor, approver or admin (default: admin for the first account, editor after).",
+)
 @click.password_option(help="At least 12 characters (prompted twice when not given).")
 @pass_app
 def create(app: AppContext, username: str, role: str | None, password: str) -> None:
@@ -57,8 +61,9 @@ def reset_password_(app: AppContext, username: str) -> None:
     with app.session() as session:
         password = reset_password(session, username)
     click.echo(f"One-time password of {username}: {password}")
-    click.echo("Hand it over privately; they must choose a new password at their next sign-in. "
-               "Their open sessions have ended.")
+    click.echo(
+        "Hand it over privately; they must choose a new password at their next sign-in. Their open sessions have ended."
+    )
 
 
 @admin.command("totp")

@@ -41,25 +41,43 @@ def approvals(app: AppContext, slug: str, fmt: str) -> None:
     with app.session() as session:
         st = state(app.settings, session, slug)
         if fmt == "json":
-            click.echo(json.dumps({
-                "slug": slug, "content_hash": st.content_hash, "revision": st.revision.id,
-                "required": st.required, "approved": st.approved,
-                "approvals": [_row(r) for r in st.approvals], "rejections": [_row(r) for r in st.rejections],
-                "requests": [_row(r) for r in st.requests], "voided": [_row(r) for r in st.voided],
-                "authors": st.authors, "last_approved_revision": st.last_approved.id if st.last_approved else None,
-                "changes": st.changes,
-            }, indent=2, ensure_ascii=False))
+            click.echo(
+                json.dumps(
+                    {
+                        "slug": slug,
+                        "content_hash": st.content_hash,
+                        "revision": st.revision.id,
+                        "required": st.required,
+                        "approved": st.approved,
+                        "approvals": [_row(r) for r in st.approvals],
+                        "rejections": [_row(r) for r in st.rejections],
+                        "requests": [_row(r) for r in st.requests],
+                        "voided": [_row(r) for r in st.voided],
+                        "authors": st.authors,
+                        "last_approved_revision": st.last_approved.id if st.last_approved else None,
+                        "changes": st.changes,
+                    },
+                    indent=2,
+                    ensure_ascii=False,
+                )
+            )
             return
         rev = st.revision
         click.echo(f"{slug}: {st.summary()}")
-        click.echo(f"  content hash {st.content_hash[:8]} (revision {rev.id}, {rev.created_at:%Y-%m-%d %H:%M}Z, "
-                   f"{'by ' + rev.author if rev.author else 'found on disk'})")
+        click.echo(
+            f"  content hash {st.content_hash[:8]} (revision {rev.id}, {rev.created_at:%Y-%m-%d %H:%M}Z, "
+            f"{'by ' + rev.author if rev.author else 'found on disk'})"
+        )
         if st.authors:
             click.echo(f"  authors (may not approve it): {', '.join(st.authors)}")
         for r in st.requests:
-            click.echo(f"  requested by {r.username} at {r.created_at:%Y-%m-%d %H:%M}Z" + (f": {r.note}" if r.note else ""))
+            click.echo(
+                f"  requested by {r.username} at {r.created_at:%Y-%m-%d %H:%M}Z" + (f": {r.note}" if r.note else "")
+            )
         for r in st.approvals + st.rejections:
-            click.echo(f"  {r.decision} by {r.username} at {r.created_at:%Y-%m-%d %H:%M}Z" + (f": {r.note}" if r.note else ""))
+            click.echo(
+                f"  {r.decision} by {r.username} at {r.created_at:%Y-%m-%d %H:%M}Z" + (f": {r.note}" if r.note else "")
+            )
         for r in st.voided[:5]:
             click.echo(f"  void: {r.decision} by {r.username} of {r.content_hash[:8]} — {r.void_reason}")
         if st.changes:
@@ -69,9 +87,15 @@ def approvals(app: AppContext, slug: str, fmt: str) -> None:
 
 
 def _row(r) -> dict:
-    return {"decision": r.decision, "by": r.username, "at": r.created_at.isoformat(), "note": r.note,
-            "content_hash": r.content_hash, "voided_at": r.voided_at.isoformat() if r.voided_at else None,
-            "void_reason": r.void_reason}
+    return {
+        "decision": r.decision,
+        "by": r.username,
+        "at": r.created_at.isoformat(),
+        "note": r.note,
+        "content_hash": r.content_hash,
+        "voided_at": r.voided_at.isoformat() if r.voided_at else None,
+        "void_reason": r.void_reason,
+    }
 
 
 @click.command("request-approval")
@@ -86,8 +110,10 @@ def request_approval(app: AppContext, slug: str, as_user: str, note: str) -> Non
     slug = _slug(app, slug)
     with app.session() as session:
         row = request(app.settings, session, _user(session, as_user), slug, note)
-        click.echo(f"Approval of {slug} requested (hash {row.content_hash[:8]}); an approver runs "
-                   f"`gll-mail campaign approve {slug} --as THEM`.")
+        click.echo(
+            f"Approval of {slug} requested (hash {row.content_hash[:8]}); an approver runs "
+            f"`gll-mail campaign approve {slug} --as THEM`."
+        )
 
 
 @click.command("approve")
@@ -125,8 +151,15 @@ def reject_cmd(app: AppContext, slug: str, as_user: str, note: str, expected: st
 
 @click.command("revisions")
 @click.argument("slug")
-@click.option("--diff", "between", nargs=2, type=int, default=None, metavar="A B",
-              help="Show the changes from revision A to revision B.")
+@click.option(
+    "--diff",
+    "between",
+    nargs=2,
+    type=int,
+    default=None,
+    metavar="A B",
+    help="Show the changes from revision A to revision B.",
+)
 @pass_app
 def revisions_cmd(app: AppContext, slug: str, between: tuple[int, int] | None) -> None:
     """A campaign's revisions (author, time, content hash), or the diff between two of them."""
@@ -148,8 +181,10 @@ def revisions_cmd(app: AppContext, slug: str, between: tuple[int, int] | None) -
             return
         current_revision(app.settings, session, slug)
         for rev in revisions(session, slug):
-            click.echo(f"{rev.id}\t{rev.created_at:%Y-%m-%d %H:%M}Z\t{rev.content_hash[:8]}\t"
-                       f"{rev.author or '(on disk)'}\t{', '.join(sorted(rev.files))}")
+            click.echo(
+                f"{rev.id}\t{rev.created_at:%Y-%m-%d %H:%M}Z\t{rev.content_hash[:8]}\t"
+                f"{rev.author or '(on disk)'}\t{', '.join(sorted(rev.files))}"
+            )
 
 
 def register(campaign: click.Group) -> None:

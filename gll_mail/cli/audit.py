@@ -11,7 +11,9 @@ from gll_mail.cli.base import AppContext, pass_app
 
 @click.command("audit")
 @click.option("--since", default=None, metavar="WHEN", help="A date (2026-11-01), a date-time or a span (7d, 12h).")
-@click.option("--object", "obj", default=None, metavar="TYPE:ID", help="Only this object, e.g. campaign:SLUG or admin:USER.")
+@click.option(
+    "--object", "obj", default=None, metavar="TYPE:ID", help="Only this object, e.g. campaign:SLUG or admin:USER."
+)
 @click.option("--action", default=None, help="Only this action, e.g. campaign.approve.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @pass_app

@@ -45,8 +45,9 @@ def check_command(app: AppContext, source: str, check_urls: bool) -> None:
     _print_report(app, report)
     languages = ", ".join(campaign_source.languages)
     if report.ok:
-        click.echo(f"{campaign_source.slug}: ready to send ({languages}; {report.audience} recipient(s); "
-                   f"{report.summary()}).")
+        click.echo(
+            f"{campaign_source.slug}: ready to send ({languages}; {report.audience} recipient(s); {report.summary()})."
+        )
         return
     click.echo(f"{campaign_source.slug}: NOT ready to send: {report.summary()}.", err=True)
     raise SystemExit(1)
@@ -63,15 +64,26 @@ def _recipient(session, email: str | None, language: str | None):
 
 @click.command("preview")
 @click.argument("source")
-@click.option("--lang", "language", type=click.Choice(list(LANGUAGES)), help="Language variant (default: the "
-              "recipient's, else English).")
+@click.option(
+    "--lang",
+    "language",
+    type=click.Choice(list(LANGUAGES)),
+    help="Language variant (default: the recipient's, else English).",
+)
 @click.option("--as", "as_email", metavar="EMAIL", help="Render exactly as this subscriber receives it.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE instead of stdout.")
 @click.option("--text", "text", is_flag=True, help="The plain-text part instead of the HTML.")
 @click.option("--open", "open_browser", is_flag=True, help="Open the HTML in the web browser.")
 @pass_app
-def preview_command(app: AppContext, source: str, language: str | None, as_email: str | None, out: Path | None,
-                    text: bool, open_browser: bool) -> None:
+def preview_command(
+    app: AppContext,
+    source: str,
+    language: str | None,
+    as_email: str | None,
+    out: Path | None,
+    text: bool,
+    open_browser: bool,
+) -> None:
     """Render SOURCE as a recipient gets it (HTML, or --text)."""
     from gll_mail.campaigns.records import get_campaign
     from gll_mail.campaigns.render import CampaignRenderer
@@ -86,8 +98,10 @@ def preview_command(app: AppContext, source: str, language: str | None, as_email
         out = Path(tempfile.mkdtemp(prefix="gll-mail-preview-")) / f"{campaign_source.slug}.{message.language}.html"
     if out is not None:
         out.write_text(content, encoding="utf-8")
-        click.echo(f"Subject: {message.subject}\nWrote the {message.language} "
-                   f"{'text' if text else 'HTML'} part to {out}", err=True)
+        click.echo(
+            f"Subject: {message.subject}\nWrote the {message.language} {'text' if text else 'HTML'} part to {out}",
+            err=True,
+        )
         if open_browser:
             webbrowser.open(out.resolve().as_uri())
     else:
@@ -98,8 +112,12 @@ def preview_command(app: AppContext, source: str, language: str | None, as_email
 @click.command("test")
 @click.argument("source")
 @click.option("--to", "to", multiple=True, required=True, metavar="EMAIL", help="Send a test to EMAIL (repeatable).")
-@click.option("--lang", "language", type=click.Choice(list(LANGUAGES)), help="Language variant (default: each "
-              "address's subscriber language, else English).")
+@click.option(
+    "--lang",
+    "language",
+    type=click.Choice(list(LANGUAGES)),
+    help="Language variant (default: each address's subscriber language, else English).",
+)
 @click.option("--force", is_flag=True, help="Send even when the preflight finds errors.")
 @pass_app
 def test_command(app: AppContext, source: str, to: tuple[str, ...], language: str | None, force: bool) -> None:
@@ -117,14 +135,15 @@ def test_command(app: AppContext, source: str, to: tuple[str, ...], language: st
         report = check(app.settings, session, campaign_source)
         _print_report(app, report)
         if not report.ok and not force:
-            click.echo(f"Not sending tests: the preflight found {report.summary()} (use --force to send anyway).",
-                       err=True)
+            click.echo(
+                f"Not sending tests: the preflight found {report.summary()} (use --force to send anyway).", err=True
+            )
             raise SystemExit(1)
         proofs = build_proofs(app.settings, session, campaign_source, list(to), language=language)
     for proof in proofs:
         try:
             send_proof(app.settings, proof)
-        except Exception as exc:  # noqa: BLE001 - any SMTP or network failure is reported, not a traceback
+        except Exception as exc:
             reason = smtp_problem(app.settings.smtp_url, exc) if from_smtp(exc) else str(exc)
             raise AuthoringError(f"sending the test to {proof.to} failed: {reason}") from exc
         click.echo(f"Sent test “{proof.subject}” to {proof.to}.")
@@ -148,10 +167,14 @@ def audience_command(app: AppContext, source: str) -> None:
         if campaign_source.corrects:
             sent = original_recipient_count(session, campaign_source.corrects)
             unreachable = (sent, *unreachable_recipients(session, campaign_source.corrects, limit=20))
-    spec = "; ".join(f"{k}: {', '.join(v) if isinstance(v, list) else str(v).lower() if isinstance(v, bool) else v}"
-                     for k, v in campaign_source.audience.items())
-    click.echo(f"{campaign_source.slug}: {breakdown.total} recipient(s) ({spec}); "
-               f"{breakdown.registered} registered GLL member(s).")
+    spec = "; ".join(
+        f"{k}: {', '.join(v) if isinstance(v, list) else str(v).lower() if isinstance(v, bool) else v}"
+        for k, v in campaign_source.audience.items()
+    )
+    click.echo(
+        f"{campaign_source.slug}: {breakdown.total} recipient(s) ({spec}); "
+        f"{breakdown.registered} registered GLL member(s)."
+    )
     table = Table("language", "recipients", box=None, title="By language")
     for code, count in breakdown.by_language.items():
         table.add_row(f"{code} ({LANGUAGES.get(code, {}).get('english', '?')})", str(count))
@@ -162,8 +185,9 @@ def audience_command(app: AppContext, source: str) -> None:
     app.console.print(table)
     if unreachable is not None:
         sent, count, rows = unreachable
-        click.echo(f"The original {campaign_source.corrects} was sent to {sent}; {count} of them can no longer be "
-                   "reached:")
+        click.echo(
+            f"The original {campaign_source.corrects} was sent to {sent}; {count} of them can no longer be reached:"
+        )
         for row in rows:
             click.echo(f"  {row.email} ({row.reason})")
         if count > len(rows):

@@ -66,8 +66,10 @@ def smtp_address(url: str) -> tuple[str, int]:
 def smtp_problem(url: str, exc: BaseException) -> str:
     host, port = smtp_address(url)
     reason = getattr(exc, "strerror", None) or str(exc) or exc.__class__.__name__
-    return (f"cannot reach the SMTP server at {host}:{port} ({reason}): start it, or set GLL_MAIL_SMTP_URL "
-            f"to your mail server")
+    return (
+        f"cannot reach the SMTP server at {host}:{port} ({reason}): start it, or set GLL_MAIL_SMTP_URL "
+        f"to your mail server"
+    )
 
 
 def from_smtp(exc: BaseException) -> bool:
@@ -76,8 +78,10 @@ def from_smtp(exc: BaseException) -> bool:
         return True
     if not isinstance(exc, (OSError, TimeoutError)):
         return False
-    return any(frame.f_globals.get("__name__", "").startswith(SMTP_MODULES)
-               for frame, _line in traceback.walk_tb(exc.__traceback__))
+    return any(
+        frame.f_globals.get("__name__", "").startswith(SMTP_MODULES)
+        for frame, _line in traceback.walk_tb(exc.__traceback__)
+    )
 
 
 def one_line(exc: Exception, app: AppContext | None) -> str | None:

@@ -108,14 +108,26 @@ def resources() -> None:
 @click.option("--title", required=True, help="Title shown to members.")
 @click.option("--url", default=None, help="Absolute http(s) URL the link leads to.")
 @click.option("--file", "file_path", default=None, help="A file under the resources folder to serve instead.")
-@click.option("--access", default="registered", show_default=True, metavar="public|registered|pod:SLUG",
-              help="Who may open it: anyone, registered members, or members of one pod.")
+@click.option(
+    "--access",
+    default="registered",
+    show_default=True,
+    metavar="public|registered|pod:SLUG",
+    help="Who may open it: anyone, registered members, or members of one pod.",
+)
 @pass_app
 def resources_add(app: AppContext, slug: str, title: str, url, file_path, access: str) -> None:
     """Add a gated resource SLUG, linked from campaigns as resource:SLUG."""
     with app.session() as session:
-        catalog.add_resource(session, slug=slug, title=title, url=url, file_path=file_path, access=access,
-                             resources_dir=app.settings.resources_dir)
+        catalog.add_resource(
+            session,
+            slug=slug,
+            title=title,
+            url=url,
+            file_path=file_path,
+            access=access,
+            resources_dir=app.settings.resources_dir,
+        )
     click.echo(f"Added resource {slug} ({access}).")
 
 

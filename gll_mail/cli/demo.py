@@ -16,14 +16,28 @@ from gll_mail.smtp.sink import LocalSMTPServer
 
 @click.command()
 @click.option("--members", default=300, show_default=True, help="How many demo members to generate.")
-@click.option("--outbox", default="demo-outbox", show_default=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder where the local SMTP server stores each received message as .eml.")
+@click.option(
+    "--outbox",
+    default="demo-outbox",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder where the local SMTP server stores each received message as .eml.",
+)
 @click.option("--fresh", is_flag=True, help="Start from a new demo database and an empty outbox.")
-@click.option("--serve/--no-serve", default=True, show_default=True,
-              help="Serve the member web site after sending, until interrupted.")
+@click.option(
+    "--serve/--no-serve",
+    default=True,
+    show_default=True,
+    help="Serve the member web site after sending, until interrupted.",
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535),
-              help="Port of the member web site (`make demo PORT=5001`).")
+@click.option(
+    "--port",
+    default=5000,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="Port of the member web site (`make demo PORT=5001`).",
+)
 @click.pass_obj
 def demo(app: AppContext, members: int, outbox: Path, fresh: bool, serve: bool, host: str, port: int) -> None:
     """Run the main job on embedded defaults.
@@ -76,8 +90,10 @@ def demo(app: AppContext, members: int, outbox: Path, fresh: bool, serve: bool, 
 
 
 def _port_busy(host: str, port: int, exc: OSError) -> str:
-    return (f"cannot serve the demo on {host}:{port} ({exc.strerror or exc}): choose another port with "
-            f"--port (`make demo PORT=5001`), or use --no-serve")
+    return (
+        f"cannot serve the demo on {host}:{port} ({exc.strerror or exc}): choose another port with "
+        f"--port (`make demo PORT=5001`), or use --no-serve"
+    )
 
 
 def _check_port(host: str, port: int) -> None:

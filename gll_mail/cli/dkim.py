@@ -31,8 +31,9 @@ def _configured(app: AppContext) -> tuple[DkimSigner, ...]:
     """Every configured key's signer: the RSA one, then the Ed25519 one when dual signing."""
     signer = DkimSigner.from_settings(app.settings)
     if signer is None:
-        raise click.ClickException("GLL_MAIL_DKIM_KEY_FILE is not set: DKIM signing is off "
-                                   "(make a key with `gll-mail dkim keygen`)")
+        raise click.ClickException(
+            "GLL_MAIL_DKIM_KEY_FILE is not set: DKIM signing is off (make a key with `gll-mail dkim keygen`)"
+        )
     return signer.signers
 
 
@@ -47,14 +48,21 @@ def _show_record(signer: DkimSigner) -> None:
 @click.argument("keyfile", type=click.Path(dir_okay=False))
 @click.option("--selector", required=True, help="The s= tag, e.g. gll2026 (a new one for each new key).")
 @click.option("--domain", required=True, help="The d= tag: the From domain, e.g. who.int.")
-@click.option("--algorithm", type=click.Choice(ALGORITHMS), default="rsa", show_default=True,
-              help="RSA-2048 is verified by every receiver; Ed25519 is smaller and faster, but many "
-                   "receivers still ignore it, so it signs beside an RSA key (dual signing).")
+@click.option(
+    "--algorithm",
+    type=click.Choice(ALGORITHMS),
+    default="rsa",
+    show_default=True,
+    help="RSA-2048 is verified by every receiver; Ed25519 is smaller and faster, but many "
+    "receivers still ignore it, so it signs beside an RSA key (dual signing).",
+)
 def keygen(keyfile: str, selector: str, domain: str, algorithm: str) -> None:
     """Make a new DKIM private key in KEYFILE (never overwrites) and print its DNS record."""
     signer = generate_key(keyfile, selector, domain, algorithm)
-    click.echo(f"Wrote a new {algorithm.upper() if algorithm == 'rsa' else 'Ed25519'} key to {keyfile} "
-               "(readable by you only).\n")
+    click.echo(
+        f"Wrote a new {algorithm.upper() if algorithm == 'rsa' else 'Ed25519'} key to {keyfile} "
+        "(readable by you only).\n"
+    )
     _show_record(signer)
     click.echo("\nThen set:\n")
     if algorithm == "rsa":
@@ -65,8 +73,10 @@ def keygen(keyfile: str, selector: str, domain: str, algorithm: str) -> None:
         click.echo(f"  GLL_MAIL_DKIM_ED25519_SELECTOR={selector}")
     click.echo(f"  GLL_MAIL_DKIM_DOMAIN={domain}\n")
     if algorithm != "rsa":
-        click.echo("beside an RSA key in GLL_MAIL_DKIM_KEY_FILE (its own selector): every message then carries "
-                   "both signatures. Production refuses Ed25519 alone: most receivers do not verify it yet.\n")
+        click.echo(
+            "beside an RSA key in GLL_MAIL_DKIM_KEY_FILE (its own selector): every message then carries "
+            "both signatures. Production refuses Ed25519 alone: most receivers do not verify it yet.\n"
+        )
     click.echo("and run `gll-mail dkim check` once DNS serves the record.")
 
 
@@ -102,8 +112,7 @@ def check(app: AppContext, nameserver: str | None, timeout: float) -> None:
         if not result.ok:
             failed.append(f"{result.name}: {len(result.errors)} error(s)")
             continue
-        click.echo(f"OK: {result.name} publishes our {signer.algorithm.decode()} key, and a signed message "
-                   "verifies.")
+        click.echo(f"OK: {result.name} publishes our {signer.algorithm.decode()} key, and a signed message verifies.")
     if failed:
         raise click.ClickException(f"DKIM check failed for {'; '.join(failed)}")
 

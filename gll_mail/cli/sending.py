@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -30,11 +30,12 @@ def _when(value: str) -> datetime:
     try:
         when = datetime.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO 8601 date and time, e.g. 2026-12-01T09:00+01:00",
-                                 param_hint="--at") from None
+        raise click.BadParameter(
+            f"{value!r} is not an ISO 8601 date and time, e.g. 2026-12-01T09:00+01:00", param_hint="--at"
+        ) from None
     if when.tzinfo is None:
         raise click.BadParameter("give a time zone, e.g. 2026-12-01T09:00Z or +01:00", param_hint="--at")
-    return when.astimezone(timezone.utc)
+    return when.astimezone(UTC)
 
 
 @click.command("schedule")
@@ -58,10 +59,16 @@ class _Bar:
 
     def __init__(self, console) -> None:
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(),
-            TextColumn("{task.fields[sent]} sent · {task.fields[failed]} failed · {task.fields[deferred]} deferred · "
-                       "{task.fields[remaining]} remaining · {task.fields[rate]}/s · ETA {task.fields[eta]}"),
-            TimeElapsedColumn(), console=console, transient=False)
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn(
+                "{task.fields[sent]} sent · {task.fields[failed]} failed · {task.fields[deferred]} deferred · "
+                "{task.fields[remaining]} remaining · {task.fields[rate]}/s · ETA {task.fields[eta]}"
+            ),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
         self.task = None
 
     def __enter__(self):
@@ -73,8 +80,14 @@ class _Bar:
 
     def __call__(self, snap) -> None:
         eta = "–" if snap.eta is None else f"{int(snap.eta // 60)}:{int(snap.eta % 60):02d}"
-        fields = dict(sent=snap.sent, failed=snap.failed, deferred=snap.deferred, remaining=snap.remaining,
-                      rate=f"{snap.rate:.0f}", eta=eta)
+        fields = {
+            "sent": snap.sent,
+            "failed": snap.failed,
+            "deferred": snap.deferred,
+            "remaining": snap.remaining,
+            "rate": f"{snap.rate:.0f}",
+            "eta": eta,
+        }
         done = snap.sent + snap.failed + snap.suppressed
         if self.task is None:
             self.task = self.progress.add_task("sending", total=max(snap.total, 1), completed=done, **fields)
@@ -97,18 +110,27 @@ def send_command(app: AppContext, source: str, no_progress: bool) -> None:
     else:
         with _Bar(app.err) as bar:
             result = send_now(app.engine, app.settings, campaign_source, progress=bar)
-    click.echo(f"{campaign_source.slug}: {result.status}: {result.sent} sent, {result.failed} failed, "
-               f"{result.suppressed} suppressed, {result.deferred} deferred, {result.remaining} remaining"
-               + (f", {result.possible_duplicates} possible duplicate(s)" if result.possible_duplicates else "")
-               + ".")
+    click.echo(
+        f"{campaign_source.slug}: {result.status}: {result.sent} sent, {result.failed} failed, "
+        f"{result.suppressed} suppressed, {result.deferred} deferred, {result.remaining} remaining"
+        + (f", {result.possible_duplicates} possible duplicate(s)" if result.possible_duplicates else "")
+        + "."
+    )
     if result.status == CampaignStatus.PAUSED:
-        fix = ("Start the SMTP server, or set GLL_MAIL_SMTP_URL to yours" if "SMTP server unreachable" in
-               (result.paused_reason or "") else "Fix the cause")
-        raise SendingError(f"{campaign_source.slug} paused itself: {result.paused_reason}. {fix}, then "
-                           f"`gll-mail campaign resume {campaign_source.slug}`.")
+        fix = (
+            "Start the SMTP server, or set GLL_MAIL_SMTP_URL to yours"
+            if "SMTP server unreachable" in (result.paused_reason or "")
+            else "Fix the cause"
+        )
+        raise SendingError(
+            f"{campaign_source.slug} paused itself: {result.paused_reason}. {fix}, then "
+            f"`gll-mail campaign resume {campaign_source.slug}`."
+        )
     if result.remaining:
-        click.echo(f"{result.remaining} message(s) wait for a retry: `gll-mail worker` (or `gll-mail campaign send "
-                   f"{campaign_source.slug}` again) sends them.")
+        click.echo(
+            f"{result.remaining} message(s) wait for a retry: `gll-mail worker` (or `gll-mail campaign send "
+            f"{campaign_source.slug}` again) sends them."
+        )
 
 
 @click.command("status")
@@ -125,13 +147,18 @@ def status_command(app: AppContext, slug: str) -> None:
     if campaign.status == CampaignStatus.PAUSED:
         line += f" ({campaign.paused_reason or 'paused by hand'})"
     click.echo(line)
-    for label, value in (("send at", campaign.send_at), ("started", campaign.started_at),
-                         ("finished", campaign.finished_at)):
+    for label, value in (
+        ("send at", campaign.send_at),
+        ("started", campaign.started_at),
+        ("finished", campaign.finished_at),
+    ):
         if value is not None:
             click.echo(f"  {label}: {value.isoformat()}")
-    click.echo(f"  recipients: {figures.total}; sent {figures.sent}, failed {figures.failed}, suppressed "
-               f"{figures.suppressed}, cancelled {figures.cancelled}, deferred {figures.deferred}, remaining "
-               f"{figures.remaining}, possible duplicates {figures.possible_duplicates}")
+    click.echo(
+        f"  recipients: {figures.total}; sent {figures.sent}, failed {figures.failed}, suppressed "
+        f"{figures.suppressed}, cancelled {figures.cancelled}, deferred {figures.deferred}, remaining "
+        f"{figures.remaining}, possible duplicates {figures.possible_duplicates}"
+    )
 
 
 @click.command("pause")
@@ -206,12 +233,26 @@ def list_command(app: AppContext) -> None:
     for campaign in campaigns:
         figures = summary(app.engine, campaign.id)
         status = campaign.status + (f" ({campaign.paused_reason})" if campaign.paused_reason else "")
-        table.add_row(campaign.slug, status, campaign.send_at.isoformat() if campaign.send_at else "",
-                      str(figures.sent), str(figures.failed), str(figures.remaining))
+        table.add_row(
+            campaign.slug,
+            status,
+            campaign.send_at.isoformat() if campaign.send_at else "",
+            str(figures.sent),
+            str(figures.failed),
+            str(figures.remaining),
+        )
     app.console.print(table)
 
 
 def register(campaign_group: click.Group) -> None:
-    for command in (schedule_command, send_command, status_command, pause_command, resume_command, cancel_command,
-                    retry_failed_command, list_command):
+    for command in (
+        schedule_command,
+        send_command,
+        status_command,
+        pause_command,
+        resume_command,
+        cancel_command,
+        retry_failed_command,
+        list_command,
+    ):
         campaign_group.add_command(command)

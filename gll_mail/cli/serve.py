@@ -37,10 +37,16 @@ def register(main: click.Group) -> None:
     @main.command()
     @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
     @click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
-    @click.option("--workers", type=click.IntRange(1, 256), default=None,
-                  help="Worker processes (default: 2 × CPU cores + 1).")
-    @click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True,
-                  help="Threads per worker (more than 1 uses gunicorn's gthread workers).")
+    @click.option(
+        "--workers", type=click.IntRange(1, 256), default=None, help="Worker processes (default: 2 × CPU cores + 1)."
+    )
+    @click.option(
+        "--threads",
+        type=click.IntRange(1, 64),
+        default=1,
+        show_default=True,
+        help="Threads per worker (more than 1 uses gunicorn's gthread workers).",
+    )
     @click.option("--dev", is_flag=True, help="Flask's development server instead of gunicorn (never in production).")
     @pass_app
     def serve(app: AppContext, host: str, port: int, workers: int | None, threads: int, dev: bool) -> None:
@@ -58,20 +64,23 @@ def register(main: click.Group) -> None:
             create_app(settings, app.engine).run(host=host, port=port, debug=False, use_reloader=False)
             return
         workers = workers or multiprocessing.cpu_count() * 2 + 1
-        click.echo(f"gll-mail serving {settings.base_url} on http://{host}:{port} with {workers} gunicorn "
-                   f"worker(s)", err=True)
-        _gunicorn_app({
-            "bind": f"{host}:{port}",
-            "workers": workers,
-            "threads": threads,
-            "worker_class": "gthread" if threads > 1 else "sync",
-            "timeout": 60,
-            "graceful_timeout": 10,
-            "errorlog": "-",
-            "accesslog": None,  # member URLs carry tokens: no access log by default
-            "proc_name": "gll-mail-web",
-            "limit_request_line": 4094,
-            "limit_request_fields": 60,
-            "worker_exit": _flush_clicks,
-            "control_socket_disable": True,  # one shared ~/.gunicorn socket would clash between servers
-        }).run()
+        click.echo(
+            f"gll-mail serving {settings.base_url} on http://{host}:{port} with {workers} gunicorn worker(s)", err=True
+        )
+        _gunicorn_app(
+            {
+                "bind": f"{host}:{port}",
+                "workers": workers,
+                "threads": threads,
+                "worker_class": "gthread" if threads > 1 else "sync",
+                "timeout": 60,
+                "graceful_timeout": 10,
+                "errorlog": "-",
+                "accesslog": None,  # member URLs carry tokens: no access log by default
+                "proc_name": "gll-mail-web",
+                "limit_request_line": 4094,
+                "limit_request_fields": 60,
+                "worker_exit": _flush_clicks,
+                "control_socket_disable": True,  # one shared ~/.gunicorn socket would clash between servers
+            }
+        ).run()

@@ -18,7 +18,8 @@ from rich.progress import (
 from rich.table import Table
 
 from gll_mail.cli.base import AppContext, pass_app
-from gll_mail.importer import count_lines, import_csv
+from gll_mail.importer import import_csv
+from gll_mail.spreadsheets import count_lines
 from gll_mail.subscribers import (
     EXPORT_FIELDS,
     describe,
@@ -37,8 +38,12 @@ def subscribers() -> None:
 
 @subscribers.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--topic", "topics", multiple=True, metavar="SLUG", help="Subscribe every imported row to this topic (repeatable).")
-@click.option("--pod", "pods", multiple=True, metavar="SLUG", help="Add every imported row to this learning pod (repeatable).")
+@click.option(
+    "--topic", "topics", multiple=True, metavar="SLUG", help="Subscribe every imported row to this topic (repeatable)."
+)
+@click.option(
+    "--pod", "pods", multiple=True, metavar="SLUG", help="Add every imported row to this learning pod (repeatable)."
+)
 @click.option("--registered", is_flag=True, help="Mark the rows as registered GLL members.")
 @click.option("--batch-size", default=2000, show_default=True, help="Rows written per transaction.")
 @click.option("--dry-run", is_flag=True, help="Check the whole file and print what would happen; write nothing.")
@@ -55,18 +60,31 @@ def import_(app: AppContext, file: Path, topics, pods, registered: bool, batch_s
     is_text = file.is_file() and not zipfile.is_zipfile(file)
     total = max(count_lines(file) - 1, 0) if is_text else None
     with Progress(
-        TextColumn("Checking" if dry_run else "Importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=app.err, transient=True, disable=not app.err.is_terminal,
+        TextColumn("Checking" if dry_run else "Importing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=app.err,
+        transient=True,
+        disable=not app.err.is_terminal,
     ) as progress:
         task = progress.add_task("import", total=total)
         report = import_csv(
-            app.engine, file, topics=topics, pods=pods, registered=registered, batch_size=batch_size,
-            dry_run=dry_run, progress=lambda n: progress.advance(task, n),
+            app.engine,
+            file,
+            topics=topics,
+            pods=pods,
+            registered=registered,
+            batch_size=batch_size,
+            dry_run=dry_run,
+            progress=lambda n: progress.advance(task, n),
         )
     click.echo(f"{file}: read as {report.source}.")
     limit = None if dry_run else MAX_LISTED_PROBLEMS
-    notes = sorted([(p, "skipped") for p in report.problems] + [(w, "warning") for w in report.warnings],
-                   key=lambda note: note[0].line)
+    notes = sorted(
+        [(p, "skipped") for p in report.problems] + [(w, "warning") for w in report.warnings],
+        key=lambda note: note[0].line,
+    )
     for problem, kind in notes[:limit]:
         who = f" <{problem.email}>" if problem.email else ""
         click.echo(f"{file}:{problem.line}:{who} {kind}: {problem.reason}", err=True)
@@ -89,7 +107,9 @@ def import_(app: AppContext, file: Path, topics, pods, registered: bool, batch_s
 
 @subscribers.command("export")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
-@click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-", help="File to write (default: stdout).")
+@click.option(
+    "--output", "-o", type=click.File("w", encoding="utf-8"), default="-", help="File to write (default: stdout)."
+)
 @pass_app
 def export(app: AppContext, fmt: str, output) -> None:
     """Export every subscriber (with topics and pods) as CSV, or as a JSON array."""
@@ -118,11 +138,25 @@ def show(app: AppContext, email: str, as_json: bool) -> None:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
     table = Table(show_header=False, box=None)
-    for key in ("email", "name", "status", "paused", "language", "country", "organization", "role",
-                "registered_at", "created_at", "public_id"):
+    for key in (
+        "email",
+        "name",
+        "status",
+        "paused",
+        "language",
+        "country",
+        "organization",
+        "role",
+        "registered_at",
+        "created_at",
+        "public_id",
+    ):
         table.add_row(key, str(data[key] if data[key] is not None else "-"))
     consent = data["consent"]
-    table.add_row("consent", f"{consent['source'] or '-'} at {consent['at'] or '-'}" + (f" from {consent['ip']}" if consent["ip"] else ""))
+    table.add_row(
+        "consent",
+        f"{consent['source'] or '-'} at {consent['at'] or '-'}" + (f" from {consent['ip']}" if consent["ip"] else ""),
+    )
     table.add_row("topics", ", ".join(data["topics"]) or "-")
     table.add_row("pods", ", ".join(data["pods"]) or "-")
     app.console.print(table)
@@ -131,12 +165,20 @@ def show(app: AppContext, email: str, as_json: bool) -> None:
         for e in data["events"]:
             extra = {k: v for k, v in e.items() if k not in ("type", "at", "source", "bot")}
             details = " ".join(f"{k}={v}" for k, v in extra.items())
-            app.console.print(f"  {e['at']}  {e['type']:<18} {e['source']:<8} {'[bot] ' if e['bot'] else ''}{details}", markup=False)
+            app.console.print(
+                f"  {e['at']}  {e['type']:<18} {e['source']:<8} {'[bot] ' if e['bot'] else ''}{details}", markup=False
+            )
 
 
 @subscribers.command("purge-unconfirmed")
-@click.option("--older-than", "days", type=click.IntRange(min=8), default=30, show_default=True,
-              help="Days after which an unconfirmed registration is forgotten (confirm links live 7 days).")
+@click.option(
+    "--older-than",
+    "days",
+    type=click.IntRange(min=8),
+    default=30,
+    show_default=True,
+    help="Days after which an unconfirmed registration is forgotten (confirm links live 7 days).",
+)
 @click.option("--dry-run", is_flag=True, help="Only count what would be forgotten.")
 @pass_app
 def purge_unconfirmed_(app: AppContext, days: int, dry_run: bool) -> None:
@@ -151,8 +193,10 @@ def purge_unconfirmed_(app: AppContext, days: int, dry_run: bool) -> None:
     with app.session() as session:
         result = purge_unconfirmed(session, older_than=timedelta(days=days), dry_run=dry_run)
     verb = "Would forget" if dry_run else "Forgot"
-    click.echo(f"{verb} {result.deleted} unconfirmed address(es) and the unconfirmed changes of "
-               f"{result.cleared} member(s), older than {days} days.")
+    click.echo(
+        f"{verb} {result.deleted} unconfirmed address(es) and the unconfirmed changes of "
+        f"{result.cleared} member(s), older than {days} days."
+    )
 
 
 def register(main: click.Group) -> None:

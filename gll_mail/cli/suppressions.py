@@ -24,8 +24,10 @@ def list_cmd(app: AppContext) -> None:
     """List every suppressed address with its reason, source and date."""
     with app.session() as session:
         for row in list_suppressions(session):
-            click.echo(f"{row.email or '(hash ' + row.email_hash[:12] + ')'}\t{row.reason}\t{row.source}\t"
-                       f"{row.created_at:%Y-%m-%d %H:%M}\t{row.note}")
+            click.echo(
+                f"{row.email or '(hash ' + row.email_hash[:12] + ')'}\t{row.reason}\t{row.source}\t"
+                f"{row.created_at:%Y-%m-%d %H:%M}\t{row.note}"
+            )
 
 
 @suppressions.command("add")

@@ -8,10 +8,19 @@ from gll_mail.cli.base import AppContext, pass_app
 
 
 @click.command("worker")
-@click.option("--concurrency", type=click.IntRange(1, 500), default=None,
-              help="SMTP connections of this worker (default GLL_MAIL_SMTP_CONNECTIONS).")
-@click.option("--poll", type=click.FloatRange(0.05, 60), default=1.0, show_default=True,
-              help="Seconds between looks at the outbox when it is empty.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 500),
+    default=None,
+    help="SMTP connections of this worker (default GLL_MAIL_SMTP_CONNECTIONS).",
+)
+@click.option(
+    "--poll",
+    type=click.FloatRange(0.05, 60),
+    default=1.0,
+    show_default=True,
+    help="Seconds between looks at the outbox when it is empty.",
+)
 @pass_app
 def worker_command(app: AppContext, concurrency: int | None, poll: float) -> None:
     """Send scheduled and running campaigns until stopped (SIGTERM or Ctrl-C stop it cleanly)."""
@@ -25,8 +34,10 @@ def worker_command(app: AppContext, concurrency: int | None, poll: float) -> Non
 
         signer = drainer.signer
         signing = f"DKIM {signer.algorithm.decode()} as {dns_name(signer)}" if signer is not None else "no DKIM"
-        click.echo(f"worker {drainer.owner} ready: {drainer.connections} SMTP connection(s), {signing}, "
-                   f"database {where}", err=True)
+        click.echo(
+            f"worker {drainer.owner} ready: {drainer.connections} SMTP connection(s), {signing}, database {where}",
+            err=True,
+        )
 
     drainer = run_worker(app.engine, app.settings, concurrency=concurrency, poll=poll, on_ready=ready)
     click.echo(f"worker {drainer.owner} stopped after sending {drainer.sent_here} message(s).", err=True)

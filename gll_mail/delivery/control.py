@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -69,8 +69,11 @@ def prepare(engine: Engine, settings: Settings, source) -> Campaign:
     with Session(engine, expire_on_commit=False) as session:
         report = check(settings, session, source)
         existing = get_campaign(session, source.slug)
-        started = existing is not None and existing.status in (CampaignStatus.SENDING, CampaignStatus.PAUSED,
-                                                               CampaignStatus.SENT)
+        started = existing is not None and existing.status in (
+            CampaignStatus.SENDING,
+            CampaignStatus.PAUSED,
+            CampaignStatus.SENT,
+        )
         if not report.ok and not started:
             problems = "\n".join(f"  {p}" for p in report.errors)
             raise DeliveryError(f"{source.slug} fails its preflight ({report.summary()}):\n{problems}")
@@ -150,8 +153,14 @@ def launch_checked(engine: Engine, settings: Settings, campaign_id: int) -> int:
     return launch(engine, campaign_id)
 
 
-def send_now(engine: Engine, settings: Settings, source, progress: Callable[[Snapshot], None] | None = None, *,
-             retry_wait: float = 300.0) -> SendSummary:
+def send_now(
+    engine: Engine,
+    settings: Settings,
+    source,
+    progress: Callable[[Snapshot], None] | None = None,
+    *,
+    retry_wait: float = 300.0,
+) -> SendSummary:
     """Preflight, sync, enqueue and send ``source`` in the foreground; the campaign's figures after.
 
     Retries due within ``retry_wait`` seconds are waited for; later ones stay queued for
@@ -159,8 +168,10 @@ def send_now(engine: Engine, settings: Settings, source, progress: Callable[[Sna
     """
     campaign = prepare(engine, settings, source)
     if campaign.status == CampaignStatus.PAUSED:
-        raise DeliveryError(f"{campaign.slug} is paused ({campaign.paused_reason or 'no reason given'}); "
-                            f"`gll-mail campaign resume {campaign.slug}` first")
+        raise DeliveryError(
+            f"{campaign.slug} is paused ({campaign.paused_reason or 'no reason given'}); "
+            f"`gll-mail campaign resume {campaign.slug}` first"
+        )
     launch(engine, campaign.id)
     drainer = Drainer(engine, settings, campaign_ids=[campaign.id], progress=progress, sources={campaign.id: source})
     asyncio.run(drainer.run(until_idle=True, retry_wait=retry_wait, poll=0.2))

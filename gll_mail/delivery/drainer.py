@@ -33,56 +33,41 @@ import socket
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Callable, NamedTuple
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
-from gll_mail.addresses import domain_of
 from gll_mail.campaigns.lifecycle import halt
-from gll_mail.campaigns.message import MessageBuilder, MessageError
-from gll_mail.campaigns.render import Recipient
 from gll_mail.db import is_sqlite
 from gll_mail.delivery.ledger import (
     SendOutcome,
     Work,
     failure_pauses,
-    recheck,
     record_outcomes,
-    record_skipped,
     suppress_hard_bounces,
 )
 from gll_mail.delivery.outbox import (
-    Claimed,
     Snapshot,
-    claim,
     finalize,
     next_due,
     release,
     running,
     summary,
-    waiting_count,
 )
+from gll_mail.delivery.producer import CampaignContext, Producer
 from gll_mail.delivery.ratelimit import SendRateLimiter
 from gll_mail.delivery.render_pool import (
     CHUNK,
-    Built,
-    Job,
     RenderPool,
-    SourceChanged,
-    build_one,
     helper_count,
-    load_builder,
     sign_all,
 )
-from gll_mail.errors import GllMailError
-from gll_mail.models import CampaignStatus, utcnow
+from gll_mail.models import utcnow
 from gll_mail.settings import Settings
 from gll_mail.smtp.client import SmtpConfig
 from gll_mail.smtp.dkim import DkimSigner
-from gll_mail.smtp.pool import UNREACHABLE, Prepared, SmtpPool
+from gll_mail.smtp.pool import UNREACHABLE, SmtpPool
 
 log = logging.getLogger(__name__)
 UNREACHABLE_TRIES = (0.2, 0.5, 1.0)
@@ -90,29 +75,23 @@ GROUP_WAIT = 0.005  # seconds the recorder waits for more outcomes to commit tog
 AHEAD = 6  # render-pool jobs kept in flight while the sending process claims and sends
 
 
-@dataclass
-class _CampaignContext:
-    renderer: object
-    builder: MessageBuilder
-    recent: deque = field(default_factory=deque)
-
-
-class Ready(NamedTuple):
-    """A claimed row that passed the send-time check: to render and send."""
-
-    claimed: Claimed
-    recipient: Recipient
-    context: _CampaignContext
-
-
 def default_owner() -> str:
     return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-class Drainer:
-    def __init__(self, engine: Engine, settings: Settings, *, owner: str | None = None,
-                 campaign_ids: list[int] | None = None, progress: Callable[[Snapshot], None] | None = None,
-                 sources: dict | None = None, connections: int | None = None, batch: int | None = None) -> None:
+class Drainer(Producer):
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        *,
+        owner: str | None = None,
+        campaign_ids: list[int] | None = None,
+        progress: Callable[[Snapshot], None] | None = None,
+        sources: dict | None = None,
+        connections: int | None = None,
+        batch: int | None = None,
+    ) -> None:
         self.engine = engine
         self.settings = settings
         self.owner = owner or default_owner()
@@ -127,10 +106,15 @@ class Drainer:
             if rate > 0:  # a batch (even all to one domain) must be sendable well within the lease
                 self.batch = max(1, min(self.batch, int(rate * settings.lease_seconds / 4)))
         self.signer = DkimSigner.from_settings(settings)
-        self.limiter = SendRateLimiter(engine, rate=settings.rate_per_second, per_domain_rate=settings.per_domain_rate,
-                                   per_domain_connections=settings.per_domain_connections, owner=self.owner,
-                                   domain_limits=domain_limits)
-        self.contexts: dict[int, _CampaignContext | None] = {}
+        self.limiter = SendRateLimiter(
+            engine,
+            rate=settings.rate_per_second,
+            per_domain_rate=settings.per_domain_rate,
+            per_domain_connections=settings.per_domain_connections,
+            owner=self.owner,
+            domain_limits=domain_limits,
+        )
+        self.contexts: dict[int, CampaignContext | None] = {}
         self.halted: set[int] = set()
         self.stopping = False
         self._pending: list[SendOutcome] = []
@@ -147,117 +131,6 @@ class Drainer:
         self.pool: RenderPool | None = None
         self.pool_jobs = 0  # jobs handed to the render pool in this run
 
-    # -- producer side: claim, re-check, render (in the event loop; DKIM signing in threads) --
-
-    def _context(self, session: Session, campaign_id: int) -> _CampaignContext | None:
-        if campaign_id in self.contexts:
-            return self.contexts[campaign_id]
-        try:
-            renderer, builder = load_builder(self.settings, session, campaign_id, self.sources.get(campaign_id))
-        except SourceChanged as exc:
-            reason = str(exc)
-        except (GllMailError, OSError) as exc:
-            reason = f"cannot render: {exc}"
-        else:
-            context = _CampaignContext(renderer, builder, deque(maxlen=max(1, self.settings.failure_window)))
-            self.contexts[campaign_id] = context
-            self._maybe_start_pool(session, campaign_id)
-            return context
-        halt(self.engine, campaign_id, reason)
-        self.halted.add(campaign_id)
-        self.contexts[campaign_id] = None
-        return None
-
-    def claim_batch(self) -> list[Ready]:
-        """Claim a batch and re-check each recipient at send time; what is left to render and send."""
-        claimed = claim(self.engine, self.owner, limit=self.batch, lease_seconds=self.settings.lease_seconds,
-                        campaign_ids=self.campaign_ids)
-        if not claimed:
-            return []
-        ready: list[Ready] = []
-        with Session(self.engine) as session:
-            found = recheck(session.connection(), claimed)
-            for campaign_id, status in found.statuses.items():
-                if status == CampaignStatus.SENDING and campaign_id in self.halted:
-                    self.halted.discard(campaign_id)  # resumed: start afresh
-                    self.contexts.pop(campaign_id, None)
-            self.halted.update(item.campaign_id for item in found.stopped)
-            to_release = [item.id for item in found.stopped]
-            for item, recipient in found.eligible:
-                context = self._context(session, item.campaign_id)
-                if context is None:
-                    to_release.append(item.id)
-                else:
-                    ready.append(Ready(item, recipient, context))
-        if to_release:
-            release(self.engine, self.owner, to_release)
-        if found.skipped:
-            self._record_skipped(found.skipped)
-        return ready
-
-    def _maybe_start_pool(self, session: Session, campaign_id: int) -> None:
-        """Start the render helpers when a campaign with many queued messages comes up."""
-        if self.pool is not None or self.render_processes <= 0:
-            return
-        queued = waiting_count(session.connection(), campaign_id)
-        if queued >= max(self.settings.render_pool_min, 1):
-            self.pool = RenderPool(self.settings, self.render_processes)
-
-    def build_work(self, item: Claimed, recipient, context: _CampaignContext) -> Work | None:
-        """Render and build one message (no database); None when it cannot be built (recorded failed)."""
-        try:
-            built = build_one(context.renderer, context.builder, item.id, item.language, recipient)
-        except (MessageError, GllMailError) as exc:
-            self._record_skipped([(item, f"failed: {exc}")])
-            return None
-        return Work(item, recipient.email, domain_of(recipient.email), built.sender, built.data, built.message_id)
-
-    def submit_chunks(self, batch: list[Ready]) -> list[tuple[list[Ready], asyncio.Future]]:
-        """Hand a claimed batch to the render pool, in jobs of one campaign each."""
-        assert self.pool is not None
-        jobs = []
-        for start in range(0, len(batch), CHUNK):
-            by_campaign: dict[int, list[Ready]] = {}
-            for entry in batch[start:start + CHUNK]:
-                by_campaign.setdefault(entry.claimed.campaign_id, []).append(entry)
-            for campaign_id, entries in by_campaign.items():
-                future = self.pool.submit(campaign_id, self.sources.get(campaign_id),
-                                          [Job(item.id, item.language, recipient) for item, recipient, _ in entries])
-                jobs.append((entries, asyncio.wrap_future(future)))
-                self.pool_jobs += 1
-        return jobs
-
-    async def collect_chunk(self, entries: list[Ready], future: asyncio.Future) -> list[Work]:
-        """The messages of one pool job; if the pool broke, build them here instead."""
-        try:
-            results: list[Built] = await future
-        except Exception:  # noqa: BLE001 - a dead helper (or any pool failure): render in this process
-            self._close_pool(cancel=False)  # jobs still running may finish and be used
-            works = [w for w in (self.build_work(*entry) for entry in entries) if w is not None]
-            if self.signer is not None:  # the helper would have signed them
-                await asyncio.to_thread(sign_all, self.signer, works)
-            return works
-        works, failed = [], []
-        for (item, recipient, _), built in zip(entries, results):
-            if built.error:
-                failed.append((item, f"failed: {built.error}"))
-            else:
-                works.append(Work(item, recipient.email, domain_of(recipient.email), built.sender,
-                                  Prepared(built.data), built.message_id))
-        if failed:
-            self._record_skipped(failed)
-        return works
-
-    def _close_pool(self, cancel: bool = True) -> None:
-        if self.pool is not None:
-            pool, self.pool = self.pool, None
-            self.render_processes = 0  # do not start another one in this run
-            pool.close(cancel=cancel)
-
-    def _record_skipped(self, skipped: list[tuple[Claimed, str]]) -> None:
-        with self.engine.begin() as connection:
-            record_skipped(connection, self.owner, skipped, utcnow())
-
     # -- recorder side --
 
     def _backoff(self, attempts: int) -> float:
@@ -267,9 +140,15 @@ class Drainer:
     def record(self, outcomes: list[SendOutcome]) -> list[tuple[int, str]]:
         """Commit a group of outcomes in one transaction; the campaigns to pause, with the reason."""
         with self.engine.begin() as connection:
-            recorded = record_outcomes(connection, self.owner, outcomes, now=utcnow(),
-                                       lease_seconds=self.settings.lease_seconds,
-                                       max_attempts=self.settings.max_attempts, backoff=self._backoff)
+            recorded = record_outcomes(
+                connection,
+                self.owner,
+                outcomes,
+                now=utcnow(),
+                lease_seconds=self.settings.lease_seconds,
+                max_attempts=self.settings.max_attempts,
+                backoff=self._backoff,
+            )
         if recorded.bounces:
             with self.engine.begin() as connection:
                 suppress_hard_bounces(connection, recorded.bounces)
@@ -299,7 +178,7 @@ class Drainer:
                     pauses = await asyncio.to_thread(self.record, group)
                 else:  # SQLite is CPU work: in the loop's thread, no GIL ping-pong with a DB thread
                     pauses = self.record(group)
-            except Exception as exc:  # noqa: BLE001 - hand the failure to every waiting sender
+            except Exception as exc:
                 for outcome in group:
                     if outcome.future is not None and not outcome.future.done():
                         outcome.future.set_exception(exc)
@@ -348,8 +227,7 @@ class Drainer:
             finally:
                 self._busy -= 1
 
-    async def _send_one(self, connection, holder: str, work: Work,
-                        previous: SendOutcome | None) -> SendOutcome | None:
+    async def _send_one(self, connection, holder: str, work: Work, previous: SendOutcome | None) -> SendOutcome | None:
         if work.claimed.campaign_id in self.halted or self.stopping:
             if previous is not None:
                 await self._submit(previous)
@@ -401,8 +279,14 @@ class Drainer:
         """Finish the messages in flight, give back the rest, and return from :meth:`run`."""
         self.stopping = True
 
-    async def run(self, *, until_idle: bool = False, retry_wait: float = 300.0, poll: float = 1.0,
-                  stop_event: asyncio.Event | None = None) -> None:
+    async def run(
+        self,
+        *,
+        until_idle: bool = False,
+        retry_wait: float = 300.0,
+        poll: float = 1.0,
+        stop_event: asyncio.Event | None = None,
+    ) -> None:
         config = SmtpConfig.from_url(self.settings.smtp_url)
         pool = SmtpPool(config, self.connections, self.settings.max_messages_per_connection)
         queue: asyncio.Queue = asyncio.Queue(maxsize=self.connections * 2)
@@ -463,7 +347,7 @@ class Drainer:
                 if stop_event is not None:
                     try:
                         await asyncio.wait_for(stop_event.wait(), timeout=wait)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         pass
                 else:
                     await asyncio.sleep(wait)

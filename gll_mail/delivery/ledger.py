@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
@@ -70,29 +71,49 @@ class Person(NamedTuple):
 
 @dataclass(slots=True)
 class Rechecked:
-    statuses: dict[int, str]                                        # campaign id → its status now
+    statuses: dict[int, str]  # campaign id → its status now
     eligible: list[tuple[Claimed, Recipient]] = field(default_factory=list)  # to render and send
     skipped: list[tuple[Claimed, str]] = field(default_factory=list)  # no longer mailable: why
-    stopped: list[Claimed] = field(default_factory=list)            # campaign no longer sending: give back
+    stopped: list[Claimed] = field(default_factory=list)  # campaign no longer sending: give back
 
 
 def recheck(connection: Connection, claimed: list[Claimed]) -> Rechecked:
     """Who of a claimed batch may still be mailed; changes since the enqueue count."""
     sub_ids = [c.subscriber_id for c in claimed]
-    people = {row.id: row for row in (Person(*r) for r in connection.execute(
-        select(Subscriber.id, Subscriber.public_id, Subscriber.email, Subscriber.name, Subscriber.status,
-               Subscriber.paused).where(Subscriber.id.in_(sub_ids))))}
+    people = {
+        row.id: row
+        for row in (
+            Person(*r)
+            for r in connection.execute(
+                select(
+                    Subscriber.id,
+                    Subscriber.public_id,
+                    Subscriber.email,
+                    Subscriber.name,
+                    Subscriber.status,
+                    Subscriber.paused,
+                ).where(Subscriber.id.in_(sub_ids))
+            )
+        )
+    }
     hashes = {email_hash(person.email): person.id for person in people.values()}
-    suppressed = {hashes[h] for h in connection.execute(
-        select(Suppression.email_hash).where(Suppression.email_hash.in_(list(hashes)))).scalars()}
+    suppressed = {
+        hashes[h]
+        for h in connection.execute(
+            select(Suppression.email_hash).where(Suppression.email_hash.in_(list(hashes)))
+        ).scalars()
+    }
     pods: dict[int, list[str]] = {}
     for sid, slug in connection.execute(
-            select(PodMembership.subscriber_id, Pod.slug).join(Pod, Pod.id == PodMembership.pod_id)
-            .where(PodMembership.subscriber_id.in_(sub_ids), PodMembership.left_at.is_(None))
-            .order_by(Pod.slug)):
+        select(PodMembership.subscriber_id, Pod.slug)
+        .join(Pod, Pod.id == PodMembership.pod_id)
+        .where(PodMembership.subscriber_id.in_(sub_ids), PodMembership.left_at.is_(None))
+        .order_by(Pod.slug)
+    ):
         pods.setdefault(sid, []).append(slug)
-    found = Rechecked(dict(connection.execute(select(C.c.id, C.c.status).where(
-        C.c.id.in_({c.campaign_id for c in claimed}))).all()))
+    found = Rechecked(
+        dict(connection.execute(select(C.c.id, C.c.status).where(C.c.id.in_({c.campaign_id for c in claimed}))).all())
+    )
     for item in claimed:
         if found.statuses.get(item.campaign_id) != CampaignStatus.SENDING:
             found.stopped.append(item)
@@ -105,18 +126,39 @@ def recheck(connection: Connection, claimed: list[Claimed]) -> Rechecked:
         elif item.subscriber_id in suppressed:
             found.skipped.append((item, "suppressed"))
         else:
-            found.eligible.append((item, Recipient(person.public_id, person.email, person.name, item.language,
-                                                   tuple(pods.get(item.subscriber_id, ())))))
+            found.eligible.append(
+                (
+                    item,
+                    Recipient(
+                        person.public_id,
+                        person.email,
+                        person.name,
+                        item.language,
+                        tuple(pods.get(item.subscriber_id, ())),
+                    ),
+                )
+            )
     return found
 
 
 def _insert_events(connection: Connection, now: datetime, events: list[tuple[str, Claimed, dict]]) -> None:
     if events:
-        connection.execute(insert(E), [
-            {"type": str(type_), "created_at": now, "source": "worker", "subscriber_id": item.subscriber_id,
-             "campaign_id": item.campaign_id, "delivery_id": item.id, "is_bot": False,
-             "data": {k: v for k, v in data.items() if v is not None}}
-            for type_, item, data in events])
+        connection.execute(
+            insert(E),
+            [
+                {
+                    "type": str(type_),
+                    "created_at": now,
+                    "source": "worker",
+                    "subscriber_id": item.subscriber_id,
+                    "campaign_id": item.campaign_id,
+                    "delivery_id": item.id,
+                    "is_bot": False,
+                    "data": {k: v for k, v in data.items() if v is not None},
+                }
+                for type_, item, data in events
+            ],
+        )
 
 
 def record_skipped(connection: Connection, owner: str, skipped: list[tuple[Claimed, str]], now: datetime) -> None:
@@ -124,11 +166,19 @@ def record_skipped(connection: Connection, owner: str, skipped: list[tuple[Claim
     events = []
     for item, why in skipped:
         failed = why.startswith("failed: ")
-        connection.execute(update(D).where(held_by(owner, item.id, item.attempts)).values(
-            status=DeliveryStatus.FAILED.value if failed else DeliveryStatus.SUPPRESSED.value,
-            lease_owner=None, lease_expires_at=None, last_error=why[:1000]))
-        events.append((EventType.FAILED if failed else EventType.SUPPRESSED, item,
-                       {"reason": why, "at": now.isoformat()}))
+        connection.execute(
+            update(D)
+            .where(held_by(owner, item.id, item.attempts))
+            .values(
+                status=DeliveryStatus.FAILED.value if failed else DeliveryStatus.SUPPRESSED.value,
+                lease_owner=None,
+                lease_expires_at=None,
+                last_error=why[:1000],
+            )
+        )
+        events.append(
+            (EventType.FAILED if failed else EventType.SUPPRESSED, item, {"reason": why, "at": now.isoformat()})
+        )
     _insert_events(connection, now, events)
 
 
@@ -160,8 +210,16 @@ class Recorded:
     bounces: list[tuple[str, Claimed, str]] = field(default_factory=list)  # (address, row, error) to suppress
 
 
-def record_outcomes(connection: Connection, owner: str, outcomes: list[SendOutcome], *, now: datetime,
-                    lease_seconds: float, max_attempts: int, backoff: Callable[[int], float]) -> Recorded:
+def record_outcomes(
+    connection: Connection,
+    owner: str,
+    outcomes: list[SendOutcome],
+    *,
+    now: datetime,
+    lease_seconds: float,
+    max_attempts: int,
+    backoff: Callable[[int], float],
+) -> Recorded:
     """Write a group of outcomes, and the marks of the messages about to be handed over.
 
     This is the hot path of the ledger (about one call per message and connection): prepared
@@ -191,20 +249,40 @@ def record_outcomes(connection: Connection, owner: str, outcomes: list[SendOutco
         flag = {"possible_duplicate": True} if result.ambiguous else {}
         ours = held_by(owner, item.id, item.attempts)
         if result.outcome == PERMANENT or item.attempts >= max_attempts:
-            connection.execute(update(D).where(ours).values(
-                status=DeliveryStatus.FAILED.value, smtp_code=result.code, last_error=error,
-                lease_owner=None, lease_expires_at=None, **flag))
+            connection.execute(
+                update(D)
+                .where(ours)
+                .values(
+                    status=DeliveryStatus.FAILED.value,
+                    smtp_code=result.code,
+                    last_error=error,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    **flag,
+                )
+            )
             events.append((EventType.FAILED, item, {"code": result.code, "error": error, "attempts": item.attempts}))
             if result.hard_bounce:
                 recorded.bounces.append((work.email, item, error))
         else:
             delay = backoff(item.attempts)
-            connection.execute(update(D).where(ours).values(
-                status=BACK_TO_QUEUE, smtp_code=result.code, last_error=error,
-                next_attempt_at=now + timedelta(seconds=delay), lease_owner=None, lease_expires_at=None,
-                message_id=None, **flag))
-            events.append((EventType.DEFERRED, item, {"code": result.code, "error": error,
-                                                      "retry_in": round(delay, 1)}))
+            connection.execute(
+                update(D)
+                .where(ours)
+                .values(
+                    status=BACK_TO_QUEUE,
+                    smtp_code=result.code,
+                    last_error=error,
+                    next_attempt_at=now + timedelta(seconds=delay),
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    message_id=None,
+                    **flag,
+                )
+            )
+            events.append(
+                (EventType.DEFERRED, item, {"code": result.code, "error": error, "retry_in": round(delay, 1)})
+            )
             if result.ambiguous:
                 events.append((EventType.POSSIBLE_DUPLICATE, item, {"reason": error}))
     mark_sent(connection, owner, now, sent)
@@ -213,9 +291,19 @@ def record_outcomes(connection: Connection, owner: str, outcomes: list[SendOutco
     if marks:
         if mark_handed(connection, owner, now + timedelta(seconds=lease_seconds), marks) == len(marks):
             handing = []  # every mark took: nothing was claimed again
-        held = dict(connection.execute(select(D.c.id, D.c.attempts).where(
-            D.c.id.in_([w.claimed.id for w in handing]), D.c.lease_owner == owner,
-            D.c.status == DeliveryStatus.SENDING.value)).all()) if handing else {}
+        held = (
+            dict(
+                connection.execute(
+                    select(D.c.id, D.c.attempts).where(
+                        D.c.id.in_([w.claimed.id for w in handing]),
+                        D.c.lease_owner == owner,
+                        D.c.status == DeliveryStatus.SENDING.value,
+                    )
+                ).all()
+            )
+            if handing
+            else {}
+        )
         for work in handing:  # a newer claim of the same row (even our own) has a higher attempt
             work.lost = held.get(work.claimed.id) != work.claimed.attempts
     _insert_events(connection, now, events)
@@ -223,8 +311,9 @@ def record_outcomes(connection: Connection, owner: str, outcomes: list[SendOutco
     return recorded
 
 
-def failure_pauses(windows: dict[int, deque], outcomes: list[SendOutcome], threshold: float, *,
-                   skip=()) -> dict[int, str]:
+def failure_pauses(
+    windows: dict[int, deque], outcomes: list[SendOutcome], threshold: float, *, skip=()
+) -> dict[int, str]:
     """Campaigns to pause because too many of their latest sends failed, with the reason (naming
     the last failure). ``windows`` keeps each campaign's latest sends (True: accepted); the
     ``outcomes`` just recorded are added to them first."""
@@ -239,9 +328,17 @@ def failure_pauses(windows: dict[int, deque], outcomes: list[SendOutcome], thres
             continue
         failures = window.count(False)
         if failures / len(window) >= threshold:
-            last = next((o.result for o in reversed(outcomes) if o.work is not None
-                         and o.work.claimed.campaign_id == campaign_id
-                         and o.result is not None and o.result.outcome != OK), None)
+            last = next(
+                (
+                    o.result
+                    for o in reversed(outcomes)
+                    if o.work is not None
+                    and o.work.claimed.campaign_id == campaign_id
+                    and o.result is not None
+                    and o.result.outcome != OK
+                ),
+                None,
+            )
             detail = f" (last: {last.code or ''} {last.message})" if last else ""
             reasons[campaign_id] = f"{failures} of the last {len(window)} sends failed{detail}"[:500]
     return reasons
@@ -253,8 +350,16 @@ def suppress_hard_bounces(connection: Connection, bounces: list[tuple[str, Claim
 
     with Session(bind=connection) as session:
         for email, item, error in bounces:
-            suppress(session, email, reason="hard-bounce", source="smtp",
-                     note=f"campaign {item.campaign_id}: {error}"[:500])
-            record_event(session, EventType.BOUNCE_HARD, source="worker", subscriber_id=item.subscriber_id,
-                         campaign_id=item.campaign_id, delivery_id=item.id, error=error)
+            suppress(
+                session, email, reason="hard-bounce", source="smtp", note=f"campaign {item.campaign_id}: {error}"[:500]
+            )
+            record_event(
+                session,
+                EventType.BOUNCE_HARD,
+                source="worker",
+                subscriber_id=item.subscriber_id,
+                campaign_id=item.campaign_id,
+                delivery_id=item.id,
+                error=error,
+            )
         session.flush()

@@ -49,9 +49,17 @@ def chunk_for(rate: float) -> int:
 class SendRateLimiter:
     """Per-process view of the shared limits: keeps reserved slots and waits for them."""
 
-    def __init__(self, engine: Engine, *, rate: float = 0.0, per_domain_rate: float = 0.0,
-                 per_domain_connections: int = 0, owner: str = "worker", slot_ttl: float = 120.0,
-                 domain_limits: dict[str, tuple[float | None, int | None]] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        rate: float = 0.0,
+        per_domain_rate: float = 0.0,
+        per_domain_connections: int = 0,
+        owner: str = "worker",
+        slot_ttl: float = 120.0,
+        domain_limits: dict[str, tuple[float | None, int | None]] | None = None,
+    ) -> None:
         self.engine = engine
         self.rate = rate
         self.per_domain_rate = per_domain_rate
@@ -64,14 +72,20 @@ class SendRateLimiter:
 
     @property
     def active(self) -> bool:
-        return bool(self.rate > 0 or self.per_domain_rate > 0 or self.per_domain_connections > 0
-                     or any((r or 0) > 0 or (c or 0) > 0 for r, c in self.domain_limits.values()))
+        return bool(
+            self.rate > 0
+            or self.per_domain_rate > 0
+            or self.per_domain_connections > 0
+            or any((r or 0) > 0 or (c or 0) > 0 for r, c in self.domain_limits.values())
+        )
 
     def limits_for(self, domain: str) -> tuple[float, int]:
         """(messages per second, messages in flight) to ``domain``; 0 means no limit."""
         rate, connections = self.domain_limits.get(domain.lower(), (None, None))
-        return (self.per_domain_rate if rate is None else rate,
-                self.per_domain_connections if connections is None else connections)
+        return (
+            self.per_domain_rate if rate is None else rate,
+            self.per_domain_connections if connections is None else connections,
+        )
 
     async def _next_slot(self, key: str, rate: float) -> float:
         queue = self._slots.setdefault(key, deque())
@@ -122,20 +136,29 @@ def take_slot(engine: Engine, key: str, limit: int, holder: str, ttl: float) -> 
     with engine.begin() as connection:
         existing = connection.execute(select(func.count()).select_from(S).where(S.c.key == key)).scalar_one()
         if existing < limit:
-            connection.execute(upsert(engine, S).values(
-                [{"key": key, "slot": n, "holder": None, "expires_at": 0.0} for n in range(existing, limit)]
-            ).on_conflict_do_nothing())
-        free = select(S.c.id).where(S.c.key == key, S.c.slot < limit,
-                                    or_(S.c.holder.is_(None), S.c.expires_at < now)).order_by(S.c.slot).limit(1)
+            connection.execute(
+                upsert(engine, S)
+                .values([{"key": key, "slot": n, "holder": None, "expires_at": 0.0} for n in range(existing, limit)])
+                .on_conflict_do_nothing()
+            )
+        free = (
+            select(S.c.id)
+            .where(S.c.key == key, S.c.slot < limit, or_(S.c.holder.is_(None), S.c.expires_at < now))
+            .order_by(S.c.slot)
+            .limit(1)
+        )
         if not is_sqlite(engine):
             free = free.with_for_update(skip_locked=True)
         return connection.execute(
-            update(S).where(S.c.id.in_(free.scalar_subquery()))
-            .values(holder=holder, expires_at=now + ttl).returning(S.c.id)
+            update(S)
+            .where(S.c.id.in_(free.scalar_subquery()))
+            .values(holder=holder, expires_at=now + ttl)
+            .returning(S.c.id)
         ).scalar()
 
 
 def give_slot(engine: Engine, slot: int, holder: str) -> None:
     with engine.begin() as connection:
-        connection.execute(update(S).where(and_(S.c.id == slot, S.c.holder == holder)).values(holder=None,
-                                                                                               expires_at=0.0))
+        connection.execute(
+            update(S).where(and_(S.c.id == slot, S.c.holder == holder)).values(holder=None, expires_at=0.0)
+        )

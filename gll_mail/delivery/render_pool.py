@@ -60,8 +60,9 @@ def helper_count(settings: Settings) -> int:
 class RenderPool:
     def __init__(self, settings: Settings, processes: int) -> None:
         self.processes = processes
-        self._executor = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_start, initargs=(settings,))
+        self._executor = ProcessPoolExecutor(
+            processes, mp_context=multiprocessing.get_context("spawn"), initializer=_start, initargs=(settings,)
+        )
 
     def submit(self, campaign_id: int, source, jobs: list[Job]) -> Future:
         """Build ``jobs`` of one campaign; ``source`` is its parsed source, or None to read its file."""
@@ -83,8 +84,12 @@ def _start(settings: Settings) -> None:
 
     _watch_parent(os.getppid())
 
-    _state.update(settings=settings, engine=make_engine(settings.database_url), contexts={},
-                  signer=DkimSigner.from_settings(settings))
+    _state.update(
+        settings=settings,
+        engine=make_engine(settings.database_url),
+        contexts={},
+        signer=DkimSigner.from_settings(settings),
+    )
 
 
 def _watch_parent(parent: int, every: float = 0.5) -> None:
@@ -107,8 +112,14 @@ def campaign_builder(settings: Settings, session, campaign, source, signer=None)
     from gll_mail.campaigns.render import CampaignRenderer
 
     renderer = CampaignRenderer(settings, session, source, campaign)
-    builder = MessageBuilder(settings, campaign_id=campaign.id, slug=campaign.slug, kind=campaign.kind,
-                             from_address=campaign.from_address, signer=signer)
+    builder = MessageBuilder(
+        settings,
+        campaign_id=campaign.id,
+        slug=campaign.slug,
+        kind=campaign.kind,
+        from_address=campaign.from_address,
+        signer=signer,
+    )
     return renderer, builder
 
 
@@ -145,8 +156,9 @@ def build_one(renderer, builder, delivery_id: int, language: str, recipient: Rec
     """Render and build one message: a :class:`~gll_mail.campaigns.message.BuiltMessage`."""
     rendered = renderer.render(recipient, language=language)
     unsubscribe = renderer.minter.url("unsubscribe", recipient.public_id)
-    return builder.build(rendered, delivery_id=delivery_id, name=recipient.name, email=recipient.email,
-                         unsubscribe_url=unsubscribe)
+    return builder.build(
+        rendered, delivery_id=delivery_id, name=recipient.name, email=recipient.email, unsubscribe_url=unsubscribe
+    )
 
 
 def _context(campaign_id: int, source):

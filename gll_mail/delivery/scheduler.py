@@ -12,7 +12,7 @@ passed, in case its job was lost.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
@@ -35,8 +35,11 @@ def job_id(campaign_id: int) -> str:
 
 def make_scheduler(engine: Engine) -> BackgroundScheduler:
     store = SQLAlchemyJobStore(engine=engine, tablename=JOB_TABLE)
-    return BackgroundScheduler(jobstores={"default": store}, timezone=timezone.utc,
-                               job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1})
+    return BackgroundScheduler(
+        jobstores={"default": store},
+        timezone=UTC,
+        job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1},
+    )
 
 
 def _with_paused_scheduler(engine: Engine, action) -> None:
@@ -49,9 +52,17 @@ def _with_paused_scheduler(engine: Engine, action) -> None:
 
 
 def schedule_job(engine: Engine, campaign_id: int, when: datetime) -> None:
-    _with_paused_scheduler(engine, lambda s: s.add_job(
-        "gll_mail.delivery.scheduler:fire", trigger="date", run_date=when, args=[campaign_id], id=job_id(campaign_id),
-        replace_existing=True))
+    _with_paused_scheduler(
+        engine,
+        lambda s: s.add_job(
+            "gll_mail.delivery.scheduler:fire",
+            trigger="date",
+            run_date=when,
+            args=[campaign_id],
+            id=job_id(campaign_id),
+            replace_existing=True,
+        ),
+    )
 
 
 def unschedule_job(engine: Engine, campaign_id: int) -> None:
@@ -86,8 +97,11 @@ def launch_due(engine: Engine, settings: Settings) -> list[int]:
     from gll_mail.delivery.control import launch_checked
 
     with engine.connect() as connection:
-        ids = list(connection.execute(select(Campaign.id).where(
-            Campaign.status == CampaignStatus.SCHEDULED, Campaign.send_at <= utcnow())).scalars())
+        ids = list(
+            connection.execute(
+                select(Campaign.id).where(Campaign.status == CampaignStatus.SCHEDULED, Campaign.send_at <= utcnow())
+            ).scalars()
+        )
     for campaign_id in ids:
         launch_checked(engine, settings, campaign_id)
     return ids
@@ -98,7 +112,14 @@ def start_worker_scheduler(engine: Engine, settings: Settings) -> BackgroundSche
     _runtime.update(engine=engine, settings=settings)
     scheduler = make_scheduler(engine)
     scheduler.add_jobstore(MemoryJobStore(), "local")
-    scheduler.add_job(launch_due, "interval", args=[engine, settings], seconds=60, id="launch-due",
-                      jobstore="local", next_run_time=utcnow())
+    scheduler.add_job(
+        launch_due,
+        "interval",
+        args=[engine, settings],
+        seconds=60,
+        id="launch-due",
+        jobstore="local",
+        next_run_time=utcnow(),
+    )
     scheduler.start()
     return scheduler

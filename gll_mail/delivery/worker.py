@@ -30,8 +30,9 @@ async def _run(drainer: Drainer, stop: asyncio.Event, poll: float) -> None:
     await drainer.run(until_idle=False, stop_event=stop, poll=poll)
 
 
-def run_worker(engine: Engine, settings: Settings, *, concurrency: int | None = None, poll: float = 1.0,
-               on_ready=None) -> Drainer:
+def run_worker(
+    engine: Engine, settings: Settings, *, concurrency: int | None = None, poll: float = 1.0, on_ready=None
+) -> Drainer:
     """Run until SIGTERM/SIGINT; the drainer (its ``sent_here`` counts this worker's sends)."""
     scheduler = start_worker_scheduler(engine, settings)
     drainer = Drainer(engine, settings, connections=concurrency)

@@ -37,21 +37,92 @@ TOPICS = [
 
 RESOURCES = [
     # slug, title, access, file name (served from the resources folder)
-    ("codevelopment-synthesis-report", "GLL co-development call synthesis report", "registered",
-     "gll-codevelopment-synthesis-report.html"),
-    ("compassion-scoping-report", "Scoping report on compassion and quality of care", "pod:compassion",
-     "compassion-scoping-report.html"),
+    (
+        "codevelopment-synthesis-report",
+        "GLL co-development call synthesis report",
+        "registered",
+        "gll-codevelopment-synthesis-report.html",
+    ),
+    (
+        "compassion-scoping-report",
+        "Scoping report on compassion and quality of care",
+        "pod:compassion",
+        "compassion-scoping-report.html",
+    ),
     ("compassion-tools", "Compassion: tools and resources", "pod:compassion", "compassion-tools-and-resources.html"),
 ]
 
-_FIRST = ["Amina", "Wei", "Olga", "Carlos", "Fatima", "Jean", "Priya", "Kwame", "Maria", "Ahmed", "Li", "Sofia",
-          "Ivan", "Nadia", "Pierre", "Lucia", "Omar", "Mei", "Dmitri", "Ana"]
-_LAST = ["Haddad", "Zhang", "Petrova", "García", "Mensah", "Dubois", "Sharma", "Okafor", "Silva", "Rahman",
-         "Chen", "Rossi", "Ivanov", "Benali", "Martin", "López", "Nasser", "Wang", "Kuznetsov", "Costa"]
-_COUNTRIES = ["Ghana", "India", "Mexico", "France", "Egypt", "China", "Russian Federation", "Brazil", "Kenya",
-              "Jordan", "Peru", "Viet Nam", "Morocco", "Ethiopia", "Philippines"]
-_ROLES = ["Front-line health care provider", "Administrator", "Policy-maker", "Advocate", "Civil society",
-          "Academic", "Patient representative", "Community representative"]
+_FIRST = [
+    "Amina",
+    "Wei",
+    "Olga",
+    "Carlos",
+    "Fatima",
+    "Jean",
+    "Priya",
+    "Kwame",
+    "Maria",
+    "Ahmed",
+    "Li",
+    "Sofia",
+    "Ivan",
+    "Nadia",
+    "Pierre",
+    "Lucia",
+    "Omar",
+    "Mei",
+    "Dmitri",
+    "Ana",
+]
+_LAST = [
+    "Haddad",
+    "Zhang",
+    "Petrova",
+    "García",
+    "Mensah",
+    "Dubois",
+    "Sharma",
+    "Okafor",
+    "Silva",
+    "Rahman",
+    "Chen",
+    "Rossi",
+    "Ivanov",
+    "Benali",
+    "Martin",
+    "López",
+    "Nasser",
+    "Wang",
+    "Kuznetsov",
+    "Costa",
+]
+_COUNTRIES = [
+    "Ghana",
+    "India",
+    "Mexico",
+    "France",
+    "Egypt",
+    "China",
+    "Russian Federation",
+    "Brazil",
+    "Kenya",
+    "Jordan",
+    "Peru",
+    "Viet Nam",
+    "Morocco",
+    "Ethiopia",
+    "Philippines",
+]
+_ROLES = [
+    "Front-line health care provider",
+    "Administrator",
+    "Policy-maker",
+    "Advocate",
+    "Civil society",
+    "Academic",
+    "Patient representative",
+    "Community representative",
+]
 _LANGS = ["en"] * 8 + ["fr"] * 4 + ["es"] * 3 + ["ar"] * 2 + ["ru"] * 2 + ["zh"] * 2
 
 
@@ -94,10 +165,15 @@ def seed_members(session: Session, count: int = 300, *, seed: int = 2019) -> int
         if email in existing:
             continue
         subscriber = Subscriber(
-            email=email, name=f"{first} {last}" if rng.random() < 0.9 else "", language=language,
-            country=rng.choice(_COUNTRIES), organization=f"{rng.choice(_LAST)} District Hospital",
-            role=rng.choice(_ROLES), registered_at=now if registered else None,
-            consent_source="demo", consent_at=now,
+            email=email,
+            name=f"{first} {last}" if rng.random() < 0.9 else "",
+            language=language,
+            country=rng.choice(_COUNTRIES),
+            organization=f"{rng.choice(_LAST)} District Hospital",
+            role=rng.choice(_ROLES),
+            registered_at=now if registered else None,
+            consent_source="demo",
+            consent_at=now,
         )
         session.add(subscriber)
         session.flush()

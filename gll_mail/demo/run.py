@@ -5,9 +5,9 @@ the demo's two campaigns from campaigns/ sent through the real pipeline, then th
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import select
@@ -82,8 +82,10 @@ def demo_sources(settings: Settings) -> list:
     paths = [settings.campaigns_dir / f"{slug}.md" for slug in DEMO_CAMPAIGNS]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
-        raise DemoError(f"the demo campaigns are missing: {', '.join(missing)} (set GLL_MAIL_CAMPAIGNS_DIR to the "
-                        f"campaigns/ folder of gll-mail)")
+        raise DemoError(
+            f"the demo campaigns are missing: {', '.join(missing)} (set GLL_MAIL_CAMPAIGNS_DIR to the "
+            f"campaigns/ folder of gll-mail)"
+        )
     return [load_source(p) for p in paths]
 
 
@@ -106,9 +108,7 @@ def run_demo(
     with session_scope(engine) as session:
         seed_catalog(session, settings.resources_dir)
         added = seed_members(session, members)
-    summary = DemoSummary(
-        database=engine.url.render_as_string(hide_password=True), outbox=outbox, members_added=added
-    )
+    summary = DemoSummary(database=engine.url.render_as_string(hide_password=True), outbox=outbox, members_added=added)
     settings = settings.replace(smtp_url=smtp_server.url)
     for source in demo_sources(settings):
         on_step(f"Checking {source.slug}")
@@ -125,13 +125,18 @@ def run_demo(
     summary.eml_files = len(list(outbox.glob("*.eml")))
     with session_scope(engine) as session:
         member = session.exec(
-            select(Subscriber).where(Subscriber.registered_at.is_(None), Subscriber.email.like(f"%@{DEMO_DOMAIN}"))
+            select(Subscriber)
+            .where(Subscriber.registered_at.is_(None), Subscriber.email.like(f"%@{DEMO_DOMAIN}"))
             .order_by(Subscriber.id)
         ).first()
-        first = session.exec(select(Campaign).where(Campaign.slug == summary.campaigns[0].slug)).first() \
-            if summary.campaigns else None
+        first = (
+            session.exec(select(Campaign).where(Campaign.slug == summary.campaigns[0].slug)).first()
+            if summary.campaigns
+            else None
+        )
         if member is not None:  # the link as the member's email has it: its click counts for that campaign
             summary.sample_member = member.email
-            summary.sample_link = gate_url(settings, member.public_id, "codevelopment-synthesis-report",
-                                           first.id if first else None)
+            summary.sample_link = gate_url(
+                settings, member.public_id, "codevelopment-synthesis-report", first.id if first else None
+            )
     return summary

@@ -36,7 +36,8 @@ class Attempts:
         slot = int((time.time() if now is None else now) // window)
         statement = upsert(self.engine, A).values(bucket=bucket, key=self._key(client), slot=slot, count=1)
         statement = statement.on_conflict_do_update(
-            index_elements=[A.c.bucket, A.c.key, A.c.slot], set_={"count": A.c.count + 1},
+            index_elements=[A.c.bucket, A.c.key, A.c.slot],
+            set_={"count": A.c.count + 1},
         ).returning(A.c.count)
         with self.engine.begin() as connection:
             total = connection.execute(statement).scalar_one()
@@ -49,5 +50,8 @@ class Attempts:
         that succeeded)."""
         slot = int((time.time() if now is None else now) // window)
         with self.engine.begin() as connection:
-            connection.execute(update(A).where(A.c.bucket == bucket, A.c.key == self._key(client),
-                                               A.c.slot == slot, A.c.count > 0).values(count=A.c.count - 1))
+            connection.execute(
+                update(A)
+                .where(A.c.bucket == bucket, A.c.key == self._key(client), A.c.slot == slot, A.c.count > 0)
+                .values(count=A.c.count - 1)
+            )

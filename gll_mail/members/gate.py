@@ -27,10 +27,10 @@ from gll_mail.tokens import TokenData
 
 
 class Outcome(StrEnum):
-    OPEN = "open"            # redirect to the resource's URL or serve its file
-    REGISTER = "register"    # the registration form, then double opt-in, then on to the target
-    JOIN_POD = "join-pod"    # the "Join the <pod> learning pod" page with one POST button
-    POD_HOME = "pod-home"    # a pod link without a resource, for a member already in the pod
+    OPEN = "open"  # redirect to the resource's URL or serve its file
+    REGISTER = "register"  # the registration form, then double opt-in, then on to the target
+    JOIN_POD = "join-pod"  # the "Join the <pod> learning pod" page with one POST button
+    POD_HOME = "pod-home"  # a pod link without a resource, for a member already in the pod
 
 
 @dataclass(frozen=True)
@@ -104,12 +104,14 @@ class ResourceInfo:
 RESOURCES = ReadCache(_CACHE_SECONDS)
 
 
-_RESOURCE_Q = select(Resource.id, Resource.slug, Resource.title, Resource.url, Resource.file_path,
-                     Resource.access).where(Resource.slug == bindparam("slug"))
+_RESOURCE_Q = select(
+    Resource.id, Resource.slug, Resource.title, Resource.url, Resource.file_path, Resource.access
+).where(Resource.slug == bindparam("slug"))
 
 
 def cached_resource(connection: Connection, slug: str) -> ResourceInfo | None:
     """Resources change rarely and every gated click reads one: keep them for a few seconds."""
+
     def load() -> ResourceInfo | None:
         row = connection.execute(_RESOURCE_Q, {"slug": slug}).first()
         return ResourceInfo(*row) if row is not None else None
@@ -148,15 +150,22 @@ def load_gate(session: Session, data: TokenData) -> Gate:
     member_of: frozenset[str] = frozenset()
     needs_pods = pod is not None or (resource is not None and required_pod(resource.access))
     if needs_pods and subscriber.is_registered:
-        member_of = frozenset(session.exec(
-            select(Pod.slug).join(PodMembership, PodMembership.pod_id == Pod.id).where(
-                PodMembership.subscriber_id == subscriber.id, PodMembership.left_at.is_(None))))
+        member_of = frozenset(
+            session.exec(
+                select(Pod.slug)
+                .join(PodMembership, PodMembership.pod_id == Pod.id)
+                .where(PodMembership.subscriber_id == subscriber.id, PodMembership.left_at.is_(None))
+            )
+        )
     return Gate(subscriber, resource, pod, linked_campaign(session.connection(), data.extra.get("c")), member_of)
 
 
 _MEMBER_Q = select(Subscriber.id, Subscriber.registered_at).where(Subscriber.public_id == bindparam("public_id"))
-_PODS_Q = (select(Pod.slug).join(PodMembership, PodMembership.pod_id == Pod.id)
-           .where(PodMembership.subscriber_id == bindparam("sid"), PodMembership.left_at.is_(None)))
+_PODS_Q = (
+    select(Pod.slug)
+    .join(PodMembership, PodMembership.pod_id == Pod.id)
+    .where(PodMembership.subscriber_id == bindparam("sid"), PodMembership.left_at.is_(None))
+)
 
 
 @dataclass(frozen=True)

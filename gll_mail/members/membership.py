@@ -13,8 +13,9 @@ class NotRegistered(GllMailError, PermissionError):
     pass
 
 
-def join(session: Session, subscriber: Subscriber, pod_slug: str, *, source: str = "web",
-         campaign_id: int | None = None) -> bool:
+def join(
+    session: Session, subscriber: Subscriber, pod_slug: str, *, source: str = "web", campaign_id: int | None = None
+) -> bool:
     """Add a registered member to the pod (idempotent); True when they were not in it before."""
     if not subscriber.is_registered:
         raise NotRegistered("only registered members join learning pods")

@@ -8,7 +8,8 @@ statistics but lose the link to them and any personal detail.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import Session, select
@@ -44,8 +45,9 @@ def overview(session: Session, subscriber: Subscriber) -> dict[str, Any]:
 def set_topics(session: Session, subscriber: Subscriber, slugs: Iterable[str], *, source: str) -> int:
     """Subscribe to exactly these topics; returns how many changed."""
     wanted = set(slugs)
-    current = {s.topic_id: s for s in
-               session.exec(select(Subscription).where(Subscription.subscriber_id == subscriber.id))}
+    current = {
+        s.topic_id: s for s in session.exec(select(Subscription).where(Subscription.subscriber_id == subscriber.id))
+    }
     changed = 0
     for topic in list_topics(session):
         if topic.slug in wanted and topic.id not in current:
@@ -80,8 +82,9 @@ def set_language(session: Session, subscriber: Subscriber, language: str, *, sou
     subscriber.language = code
     subscriber.updated_at = utcnow()
     session.add(subscriber)
-    record_event(session, EventType.PROFILE_CHANGED, subscriber=subscriber, source=source,
-                 field="language", old=old, new=code)
+    record_event(
+        session, EventType.PROFILE_CHANGED, subscriber=subscriber, source=source, field="language", old=old, new=code
+    )
     return True
 
 
@@ -90,7 +93,7 @@ PROFILE_LIMITS = {"name": 200, "organization": 200, "country": 100}  # as on the
 
 def read_profile(data: Any) -> tuple[dict[str, str], dict[str, str]]:
     """The profile answers of a posted form (cleaned) and their errors (field → web_strings key)."""
-    values = {name: clean_text(str(data.get(name) or "")[:limit * 2]) for name, limit in PROFILE_LIMITS.items()}
+    values = {name: clean_text(str(data.get(name) or "")[: limit * 2]) for name, limit in PROFILE_LIMITS.items()}
     errors = {name: "error_too_long" for name, limit in PROFILE_LIMITS.items() if len(values[name]) > limit}
     if not values["name"]:
         errors["name"] = "error_name"
@@ -106,8 +109,9 @@ def set_profile(session: Session, subscriber: Subscriber, values: dict[str, str]
             continue
         old = getattr(subscriber, name) or ""
         setattr(subscriber, name, new)
-        record_event(session, EventType.PROFILE_CHANGED, subscriber=subscriber, source=source,
-                     field=name, old=old, new=new)
+        record_event(
+            session, EventType.PROFILE_CHANGED, subscriber=subscriber, source=source, field=name, old=old, new=new
+        )
         changed += 1
     if changed:
         subscriber.updated_at = utcnow()
@@ -125,21 +129,34 @@ def set_paused(session: Session, subscriber: Subscriber, paused: bool, *, source
     return True
 
 
-def unsubscribe(session: Session, subscriber: Subscriber, *, source: str, campaign_id: int | None = None,
-                inbound_id: int | None = None) -> bool:
+def unsubscribe(
+    session: Session,
+    subscriber: Subscriber,
+    *,
+    source: str,
+    campaign_id: int | None = None,
+    inbound_id: int | None = None,
+) -> bool:
     """Stop all mail to the member now (idempotent); True when this call made the change.
     ``inbound_id``: the stored message that asked for it (a mailto unsubscribe)."""
     if subscriber.status == SubscriberStatus.UNSUBSCRIBED or (
-            subscriber.status not in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING)
-            and is_suppressed(session, subscriber.email)):
+        subscriber.status not in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING)
+        and is_suppressed(session, subscriber.email)
+    ):
         return False
     suppress(session, subscriber.email, reason="unsubscribe", source=source, subscriber=subscriber)
     if subscriber.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING):  # suppress() leaves others
         subscriber.status = SubscriberStatus.UNSUBSCRIBED
     subscriber.updated_at = utcnow()
     session.add(subscriber)
-    record_event(session, EventType.UNSUBSCRIBED, subscriber=subscriber, source=source, campaign_id=campaign_id,
-                 inbound_id=inbound_id)  # (record_event leaves out what is None)
+    record_event(
+        session,
+        EventType.UNSUBSCRIBED,
+        subscriber=subscriber,
+        source=source,
+        campaign_id=campaign_id,
+        inbound_id=inbound_id,
+    )  # (record_event leaves out what is None)
     session.flush()
     return True
 
@@ -159,7 +176,7 @@ def resubscribe(session: Session, subscriber: Subscriber, *, source: str) -> boo
 def export_data(session: Session, subscriber: Subscriber) -> dict[str, Any]:
     """Everything kept about the member (their right of access), as JSON-ready data."""
     data = describe(session, subscriber, with_events=True)
-    data["attributes"] = {k: v for k, v in (subscriber.attributes or {}).items()}
+    data["attributes"] = dict((subscriber.attributes or {}).items())
     return data
 
 
@@ -168,15 +185,31 @@ def delete_account(session: Session, subscriber: Subscriber, *, source: str) -> 
     complaints and mailto unsubscribes about them are kept as evidence without their raw text,
     which quotes the address."""
     suppress(session, subscriber.email, reason="deleted", source=source, keep_address=False, subscriber=subscriber)
-    inbound = {event.data.get("inbound_id") for event in session.exec(select(Event).where(
-        Event.subscriber_id == subscriber.id, Event.type.in_(
-            [EventType.BOUNCE_HARD, EventType.BOUNCE_SOFT, EventType.COMPLAINT, EventType.BOUNCE_IGNORED,
-             EventType.UNSUBSCRIBED])))
-        if isinstance(event.data, dict)}
+    inbound = {
+        event.data.get("inbound_id")
+        for event in session.exec(
+            select(Event).where(
+                Event.subscriber_id == subscriber.id,
+                Event.type.in_(
+                    [
+                        EventType.BOUNCE_HARD,
+                        EventType.BOUNCE_SOFT,
+                        EventType.COMPLAINT,
+                        EventType.BOUNCE_IGNORED,
+                        EventType.UNSUBSCRIBED,
+                    ]
+                ),
+            )
+        )
+        if isinstance(event.data, dict)
+    }
     inbound = [i for i in inbound if isinstance(i, int)]
     if inbound:
-        session.execute(update(InboundMessage).where(InboundMessage.id.in_(inbound)).values(
-            raw=b"", envelope_from="", error="raw message erased with the member's account"))
+        session.execute(
+            update(InboundMessage)
+            .where(InboundMessage.id.in_(inbound))
+            .values(raw=b"", envelope_from="", error="raw message erased with the member's account")
+        )
     session.execute(update(Event).where(Event.subscriber_id == subscriber.id).values(subscriber_id=None, data={}))
     # their deliveries stay, so campaign figures do not change, but lose the link to them (the
     # database sets it NULL) and the server's replies, which may quote the address

@@ -14,9 +14,9 @@ public form answers the same whether or not an address is known (no member enume
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Mapping
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import String, cast, update
 from sqlalchemy.exc import IntegrityError
@@ -71,8 +71,9 @@ class RegistrationForm:
         return not self.errors
 
 
-def read_form(data: Mapping[str, str], *, fixed_email: str | None = None, default_language: str = "en"
-              ) -> RegistrationForm:
+def read_form(
+    data: Mapping[str, str], *, fixed_email: str | None = None, default_language: str = "en"
+) -> RegistrationForm:
     """Validate the posted answers. ``fixed_email`` (from a gated link's token) overrides the field."""
     form = RegistrationForm()
     raw_email = fixed_email if fixed_email is not None else (data.get("email") or "")
@@ -105,20 +106,34 @@ class Started:
     confirm_url: str | None
 
 
-def start_registration(session: Session, settings: Settings, form: RegistrationForm, *, ip: str | None,
-                       subscriber: Subscriber | None = None, resource_slug: str | None = None,
-                       pod_slug: str | None = None, campaign_id: int | None = None) -> Started:
+def start_registration(
+    session: Session,
+    settings: Settings,
+    form: RegistrationForm,
+    *,
+    ip: str | None,
+    subscriber: Subscriber | None = None,
+    resource_slug: str | None = None,
+    pod_slug: str | None = None,
+    campaign_id: int | None = None,
+) -> Started:
     """Keep the answers as pending and mint the confirm link (the caller commits, then sends)."""
     if not form.ok:
         raise ValueError("start_registration needs a valid form")
     # the member's row is locked until the caller commits (FOR UPDATE on PostgreSQL, the write lock
     # on SQLite): two requests at once cannot both find the throttle open and both send an email
     write_lock(session)
-    found = select(Subscriber).where(Subscriber.id == subscriber.id) if subscriber is not None \
+    found = (
+        select(Subscriber).where(Subscriber.id == subscriber.id)
+        if subscriber is not None
         else select(Subscriber).where(Subscriber.email == form.email)
+    )
     subscriber = session.exec(found.with_for_update().execution_options(populate_existing=True)).first()
-    blocked = session.exec(select(Suppression.reason).where(
-        Suppression.email_hash == email_hash(subscriber.email if subscriber else form.email))).first()
+    blocked = session.exec(
+        select(Suppression.reason).where(
+            Suppression.email_hash == email_hash(subscriber.email if subscriber else form.email)
+        )
+    ).first()
     if blocked in NO_MAIL_REASONS:
         return Started(None, None)
     if subscriber is None:
@@ -128,8 +143,9 @@ def start_registration(session: Session, settings: Settings, form: RegistrationF
             session.flush()
         except IntegrityError:  # a simultaneous request for the same new address made the row first
             session.rollback()
-            return start_registration(session, settings, form, ip=ip, resource_slug=resource_slug,
-                                      pod_slug=pod_slug, campaign_id=campaign_id)
+            return start_registration(
+                session, settings, form, ip=ip, resource_slug=resource_slug, pod_slug=pod_slug, campaign_id=campaign_id
+            )
     attributes = dict(subscriber.attributes or {})
     now = utcnow()
     sent = [at for at in _times((attributes.get(PENDING) or {}).get("sent")) if at > now - timedelta(days=1)]
@@ -141,16 +157,28 @@ def start_registration(session: Session, settings: Settings, form: RegistrationF
     sent.append(now)
     nonce = secrets.token_urlsafe(9)  # this request's: its link confirms these answers and no others
     attributes[PENDING] = {
-        "name": form.name, "country": form.country, "organization": form.organization, "role": form.role,
-        "language": form.language, "ip": (ip or "")[:64], "at": now.isoformat(),
-        "sent": [at.isoformat() for at in sent], "nonce": nonce,
+        "name": form.name,
+        "country": form.country,
+        "organization": form.organization,
+        "role": form.role,
+        "language": form.language,
+        "ip": (ip or "")[:64],
+        "at": now.isoformat(),
+        "sent": [at.isoformat() for at in sent],
+        "nonce": nonce,
     }
     subscriber.attributes = attributes
     subscriber.updated_at = now
     session.add(subscriber)
     session.flush()
-    url = links.confirm_url(settings, subscriber.public_id, resource_slug=resource_slug, pod_slug=pod_slug,
-                            campaign_id=campaign_id, nonce=nonce)
+    url = links.confirm_url(
+        settings,
+        subscriber.public_id,
+        resource_slug=resource_slug,
+        pod_slug=pod_slug,
+        campaign_id=campaign_id,
+        nonce=nonce,
+    )
     return Started(subscriber, url)
 
 
@@ -166,11 +194,20 @@ def confirmation_message(settings: Settings, subscriber: Subscriber, url: str) -
     # email goes out from the WHO's address; the name on record (imported or confirmed) is fine
     name = subscriber.name or s["colleague"]
     text = s["mail_confirm_body"].format(name=name, url=url) + "\n\n-- \n" + s["site"] + "\n"
-    builder = MessageBuilder(settings, campaign_id=0, slug="confirm", kind="transactional", transactional=True,
-                             signer=signer_from_settings(settings))
-    return builder.build_transactional(RenderedMessage(language, s["mail_confirm_subject"], "", text, ""),
-                                       subscriber_id=subscriber.id, name=subscriber.name or "",
-                                       email=subscriber.email)
+    builder = MessageBuilder(
+        settings,
+        campaign_id=0,
+        slug="confirm",
+        kind="transactional",
+        transactional=True,
+        signer=signer_from_settings(settings),
+    )
+    return builder.build_transactional(
+        RenderedMessage(language, s["mail_confirm_subject"], "", text, ""),
+        subscriber_id=subscriber.id,
+        name=subscriber.name or "",
+        email=subscriber.email,
+    )
 
 
 def send_confirmation(settings: Settings, subscriber: Subscriber, url: str) -> None:
@@ -214,7 +251,7 @@ def confirm(session: Session, data: TokenData, *, ip: str | None, source: str = 
     was_new = subscriber.status == SubscriberStatus.PENDING and subscriber.registered_at is None
     # cleaned again: answers kept before the rule existed may hold a NUL, which PostgreSQL refuses
     for name in ("name", "country", "organization", "role"):
-        setattr(subscriber, name, clean_text(pending.get(name))[:LIMITS[name]] or getattr(subscriber, name))
+        setattr(subscriber, name, clean_text(pending.get(name))[: LIMITS[name]] or getattr(subscriber, name))
     subscriber.language = pending.get("language") or subscriber.language
     subscriber.registered_at = subscriber.registered_at or now
     subscriber.consent_source = "web-register"
@@ -234,8 +271,16 @@ def confirm(session: Session, data: TokenData, *, ip: str | None, source: str = 
             if topic.id not in have:
                 session.add(Subscription(subscriber_id=subscriber.id, topic_id=topic.id))
                 record_event(session, EventType.TOPIC_ADDED, subscriber=subscriber, source=source, topic=topic.slug)
-    record_event(session, EventType.CONFIRMED, subscriber=subscriber, source=source, campaign_id=campaign_id,
-                 form_ip=pending.get("ip"), confirm_ip=(ip or "")[:64] or None, requested_at=pending.get("at"))
+    record_event(
+        session,
+        EventType.CONFIRMED,
+        subscriber=subscriber,
+        source=source,
+        campaign_id=campaign_id,
+        form_ip=pending.get("ip"),
+        confirm_ip=(ip or "")[:64] or None,
+        requested_at=pending.get("at"),
+    )
     session.flush()
     return Confirmed(subscriber, resource_slug, pod_slug, True, campaign_id)
 
@@ -255,12 +300,20 @@ def purge_unconfirmed(session: Session, *, older_than: timedelta, dry_run: bool 
     suppression is left behind: the person never asked not to be mailed, and was never mailed.
     """
     cutoff = utcnow() - older_than
-    stale = list(session.exec(select(Subscriber).where(
-        Subscriber.status == SubscriberStatus.PENDING, Subscriber.registered_at.is_(None),
-        Subscriber.updated_at < cutoff)))
-    asked = session.exec(select(Subscriber).where(
-        Subscriber.status != SubscriberStatus.PENDING,
-        cast(Subscriber.attributes, String).like(f'%"{PENDING}"%')))
+    stale = list(
+        session.exec(
+            select(Subscriber).where(
+                Subscriber.status == SubscriberStatus.PENDING,
+                Subscriber.registered_at.is_(None),
+                Subscriber.updated_at < cutoff,
+            )
+        )
+    )
+    asked = session.exec(
+        select(Subscriber).where(
+            Subscriber.status != SubscriberStatus.PENDING, cast(Subscriber.attributes, String).like(f'%"{PENDING}"%')
+        )
+    )
     unconfirmed = [s for s in asked if _pending_since(s) is not None and _pending_since(s) < cutoff]
     if dry_run:
         return PurgeResult(len(stale), len(unconfirmed))
@@ -274,8 +327,14 @@ def purge_unconfirmed(session: Session, *, older_than: timedelta, dry_run: bool 
         session.add(subscriber)
     session.flush()
     if stale or unconfirmed:
-        record_event(session, EventType.DELETED, source="purge-unconfirmed", deleted=len(stale),
-                     cleared=len(unconfirmed), older_than_days=older_than.days)
+        record_event(
+            session,
+            EventType.DELETED,
+            source="purge-unconfirmed",
+            deleted=len(stale),
+            cleared=len(unconfirmed),
+            older_than_days=older_than.days,
+        )
     return PurgeResult(len(stale), len(unconfirmed))
 
 
@@ -287,7 +346,7 @@ def _times(values) -> list[datetime]:
             at = datetime.fromisoformat(raw)
         except (TypeError, ValueError):
             continue
-        found.append(at if at.tzinfo is not None else at.replace(tzinfo=timezone.utc))
+        found.append(at if at.tzinfo is not None else at.replace(tzinfo=UTC))
     return sorted(found)
 
 
@@ -297,4 +356,4 @@ def _pending_since(subscriber: Subscriber) -> datetime | None:
         at = datetime.fromisoformat(raw) if raw else None
     except ValueError:
         return None
-    return at.replace(tzinfo=timezone.utc) if at is not None and at.tzinfo is None else at
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at

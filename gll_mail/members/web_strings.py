@@ -18,11 +18,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "privacy": "We use your details only to send you GLL email and to give you access to GLL resources.",
         "register_title": "Register with the Global Learning Laboratory",
         "register_intro": "Join the mailing list and learning pods of the WHO Global Learning Laboratory. "
-                          "Registration is free.",
+        "Registration is free.",
         "register_intro_resource": "“{title}” is for registered members of the Global Learning Laboratory. "
-                                   "Registration is free and takes a minute.",
+        "Registration is free and takes a minute.",
         "register_intro_pod": "The {pod} learning pod is for registered members of the Global Learning "
-                              "Laboratory. Registration is free and takes a minute.",
+        "Laboratory. Registration is free and takes a minute.",
         "email": "Email address",
         "email_fixed": "Our email reached this address.",
         "name": "Full name",
@@ -32,7 +32,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "role_hint": "For example: nurse, hospital manager, policy-maker, researcher",
         "preferred_language": "Preferred language",
         "consent": "I agree that WHO keeps these details to send me GLL email and give me access to GLL "
-                   "resources. I can unsubscribe or delete my data at any time.",
+        "resources. I can unsubscribe or delete my data at any time.",
         "register_button": "Register",
         "optional": "optional",
         "error_summary": "Please correct the answers marked below.",
@@ -42,7 +42,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "error_too_long": "This answer is too long.",
         "check_email_title": "Check your email",
         "check_email_text": "If this address can receive email, a message with a confirmation link is on its "
-                            "way to it. Open that link within 7 days to complete your registration.",
+        "way to it. Open that link within 7 days to complete your registration.",
         "send_failed_title": "We could not send the email",
         "send_failed_text": "Our mail server did not accept the message just now. Please try again in a few minutes.",
         "confirm_title": "Confirm your registration",
@@ -53,12 +53,12 @@ STRINGS: dict[str, dict[str, str]] = {
         "continue": "Continue",
         "mail_confirm_subject": "Confirm your registration with the WHO Global Learning Laboratory",
         "mail_confirm_body": "Dear {name},\n\nPlease confirm your registration with the WHO Global Learning "
-                             "Laboratory for Quality Universal Health Coverage by opening this link:\n\n{url}\n\n"
-                             "The link works for 7 days. If you did not ask to register, ignore this email: "
-                             "nothing will happen.",
+        "Laboratory for Quality Universal Health Coverage by opening this link:\n\n{url}\n\n"
+        "The link works for 7 days. If you did not ask to register, ignore this email: "
+        "nothing will happen.",
         "join_title": "Join the {pod} learning pod",
         "join_text": "Learning pods bring together people who work on the same topic of quality of care, "
-                     "to share experience and resources.",
+        "to share experience and resources.",
         "join_text_resource": "“{title}” is shared with the members of the {pod} learning pod. Join the pod to open it.",
         "join_button": "Join the {pod} learning pod",
         "in_pod_title": "You are a member of the {pod} learning pod",
@@ -97,7 +97,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "data_button": "Download my data",
         "delete_heading": "Delete your account",
         "delete_text": "Erase your details. We keep only a one-way fingerprint of your address so that we "
-                       "never email you again.",
+        "never email you again.",
         "delete_button": "Delete my account…",
         "delete_confirm_title": "Delete your account?",
         "delete_confirm_text": "This cannot be undone. Your name, address, answers, topics and pods will be erased.",
@@ -111,7 +111,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "unsub_manage": "Or choose what you receive on your subscription page.",
         "unsubscribed_title": "You are unsubscribed",
         "unsubscribed_text": "You will receive no more email from the GLL mailing list, including messages "
-                             "already on their way.",
+        "already on their way.",
         "err_400_title": "This link is damaged",
         "err_400_text": "Part of the link may be missing. Copy the whole link from the email into your browser.",
         "err_wrong_title": "This link belongs to another page",
@@ -120,7 +120,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "err_404_text": "The page may have been removed, or the link is mistyped.",
         "err_410_title": "This link has expired",
         "err_410_text": "Links in our emails work for a limited time. Use the link in a more recent email, "
-                        "or register again.",
+        "or register again.",
         "err_405_title": "This action is not available here",
         "err_405_text": "Please go back and use the buttons on the page.",
         "err_413_title": "Too much data",
@@ -141,14 +141,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "colleague": "collègue",
         "footer": "Organisation mondiale de la Santé, Avenue Appia 20, 1211 Genève 27, Suisse",
         "privacy": "Nous utilisons vos données uniquement pour vous envoyer les courriels du GLL et vous "
-                   "donner accès à ses ressources.",
+        "donner accès à ses ressources.",
         "register_title": "S’inscrire au Laboratoire mondial d’apprentissage",
         "register_intro": "Rejoignez la liste de diffusion et les groupes d’apprentissage du Laboratoire mondial "
-                          "d’apprentissage de l’OMS. L’inscription est gratuite.",
+        "d’apprentissage de l’OMS. L’inscription est gratuite.",
         "register_intro_resource": "« {title} » est réservé aux membres inscrits du Laboratoire mondial "
-                                   "d’apprentissage. L’inscription est gratuite et prend une minute.",
+        "d’apprentissage. L’inscription est gratuite et prend une minute.",
         "register_intro_pod": "Le groupe d’apprentissage {pod} est réservé aux membres inscrits du Laboratoire "
-                              "mondial d’apprentissage. L’inscription est gratuite et prend une minute.",
+        "mondial d’apprentissage. L’inscription est gratuite et prend une minute.",
         "email": "Adresse électronique",
         "email_fixed": "Notre courriel a été envoyé à cette adresse.",
         "name": "Nom complet",
@@ -158,7 +158,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "role_hint": "Par exemple : infirmière, directeur d’hôpital, décideur, chercheur",
         "preferred_language": "Langue préférée",
         "consent": "J’accepte que l’OMS conserve ces données pour m’envoyer les courriels du GLL et me donner "
-                   "accès à ses ressources. Je peux me désabonner ou supprimer mes données à tout moment.",
+        "accès à ses ressources. Je peux me désabonner ou supprimer mes données à tout moment.",
         "register_button": "S’inscrire",
         "optional": "facultatif",
         "error_summary": "Veuillez corriger les réponses signalées ci-dessous.",
@@ -168,7 +168,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "error_too_long": "Cette réponse est trop longue.",
         "check_email_title": "Consultez votre messagerie",
         "check_email_text": "Si cette adresse peut recevoir des courriels, un message contenant un lien de "
-                            "confirmation lui a été envoyé. Ouvrez ce lien dans les 7 jours pour terminer votre inscription.",
+        "confirmation lui a été envoyé. Ouvrez ce lien dans les 7 jours pour terminer votre inscription.",
         "send_failed_title": "Nous n’avons pas pu envoyer le courriel",
         "send_failed_text": "Notre serveur de messagerie n’a pas accepté le message. Veuillez réessayer dans quelques minutes.",
         "confirm_title": "Confirmez votre inscription",
@@ -179,14 +179,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "continue": "Continuer",
         "mail_confirm_subject": "Confirmez votre inscription au Laboratoire mondial d’apprentissage de l’OMS",
         "mail_confirm_body": "Bonjour {name},\n\nVeuillez confirmer votre inscription au Laboratoire mondial "
-                             "d’apprentissage de l’OMS pour une couverture sanitaire universelle de qualité en "
-                             "ouvrant ce lien :\n\n{url}\n\nLe lien est valable 7 jours. Si vous n’avez pas demandé "
-                             "à vous inscrire, ignorez ce courriel : rien ne se passera.",
+        "d’apprentissage de l’OMS pour une couverture sanitaire universelle de qualité en "
+        "ouvrant ce lien :\n\n{url}\n\nLe lien est valable 7 jours. Si vous n’avez pas demandé "
+        "à vous inscrire, ignorez ce courriel : rien ne se passera.",
         "join_title": "Rejoindre le groupe d’apprentissage {pod}",
         "join_text": "Les groupes d’apprentissage réunissent des personnes qui travaillent sur un même thème de "
-                     "la qualité des soins, pour partager expériences et ressources.",
+        "la qualité des soins, pour partager expériences et ressources.",
         "join_text_resource": "« {title} » est partagé avec les membres du groupe d’apprentissage {pod}. "
-                              "Rejoignez le groupe pour l’ouvrir.",
+        "Rejoignez le groupe pour l’ouvrir.",
         "join_button": "Rejoindre le groupe d’apprentissage {pod}",
         "in_pod_title": "Vous êtes membre du groupe d’apprentissage {pod}",
         "open_resource": "Ouvrir « {title} »",
@@ -224,18 +224,18 @@ STRINGS: dict[str, dict[str, str]] = {
         "data_button": "Télécharger mes données",
         "delete_heading": "Supprimer votre compte",
         "delete_text": "Effacer vos données. Nous ne gardons qu’une empreinte irréversible de votre adresse "
-                       "afin de ne plus jamais vous écrire.",
+        "afin de ne plus jamais vous écrire.",
         "delete_button": "Supprimer mon compte…",
         "delete_confirm_title": "Supprimer votre compte ?",
         "delete_confirm_text": "Cette action est définitive. Votre nom, votre adresse, vos réponses, thèmes et "
-                               "groupes seront effacés.",
+        "groupes seront effacés.",
         "delete_confirm_button": "Oui, supprimer mon compte",
         "cancel": "Non, garder mon compte",
         "deleted_title": "Votre compte est supprimé",
         "deleted_text": "Nous avons effacé vos données. Vous ne recevrez plus de courriels de notre part.",
         "unsub_title": "Se désabonner des courriels du GLL",
         "unsub_text": "Appuyez sur le bouton pour arrêter tous les courriels du Laboratoire mondial "
-                      "d’apprentissage de l’OMS à cette adresse.",
+        "d’apprentissage de l’OMS à cette adresse.",
         "unsub_button": "Se désabonner",
         "unsub_manage": "Ou choisissez ce que vous recevez sur la page de votre abonnement.",
         "unsubscribed_title": "Vous êtes désabonné(e)",
@@ -248,7 +248,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "err_404_text": "La page a peut-être été retirée, ou le lien est mal saisi.",
         "err_410_title": "Ce lien a expiré",
         "err_410_text": "Les liens de nos courriels ont une durée limitée. Utilisez le lien d’un courriel plus "
-                        "récent ou inscrivez-vous à nouveau.",
+        "récent ou inscrivez-vous à nouveau.",
         "err_405_title": "Cette action n’est pas possible ici",
         "err_405_text": "Revenez en arrière et utilisez les boutons de la page.",
         "err_413_title": "Trop de données",
@@ -271,11 +271,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "privacy": "Usamos sus datos solo para enviarle los correos del GLL y darle acceso a sus recursos.",
         "register_title": "Registrarse en el Laboratorio Mundial de Aprendizaje",
         "register_intro": "Únase a la lista de correo y a los grupos de aprendizaje del Laboratorio Mundial de "
-                          "Aprendizaje de la OMS. El registro es gratuito.",
+        "Aprendizaje de la OMS. El registro es gratuito.",
         "register_intro_resource": "«{title}» es para los miembros registrados del Laboratorio Mundial de "
-                                   "Aprendizaje. El registro es gratuito y lleva un minuto.",
+        "Aprendizaje. El registro es gratuito y lleva un minuto.",
         "register_intro_pod": "El grupo de aprendizaje {pod} es para los miembros registrados del Laboratorio "
-                              "Mundial de Aprendizaje. El registro es gratuito y lleva un minuto.",
+        "Mundial de Aprendizaje. El registro es gratuito y lleva un minuto.",
         "email": "Correo electrónico",
         "email_fixed": "Nuestro correo llegó a esta dirección.",
         "name": "Nombre completo",
@@ -285,7 +285,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "role_hint": "Por ejemplo: enfermera, director de hospital, responsable de políticas, investigador",
         "preferred_language": "Idioma preferido",
         "consent": "Acepto que la OMS conserve estos datos para enviarme los correos del GLL y darme acceso a "
-                   "sus recursos. Puedo darme de baja o borrar mis datos en cualquier momento.",
+        "sus recursos. Puedo darme de baja o borrar mis datos en cualquier momento.",
         "register_button": "Registrarme",
         "optional": "opcional",
         "error_summary": "Corrija las respuestas señaladas abajo.",
@@ -295,7 +295,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "error_too_long": "Esta respuesta es demasiado larga.",
         "check_email_title": "Revise su correo",
         "check_email_text": "Si esta dirección puede recibir correo, le hemos enviado un mensaje con un enlace de "
-                            "confirmación. Ábralo en un plazo de 7 días para completar su registro.",
+        "confirmación. Ábralo en un plazo de 7 días para completar su registro.",
         "send_failed_title": "No pudimos enviar el correo",
         "send_failed_text": "Nuestro servidor de correo no aceptó el mensaje. Inténtelo de nuevo en unos minutos.",
         "confirm_title": "Confirme su registro",
@@ -306,14 +306,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "continue": "Continuar",
         "mail_confirm_subject": "Confirme su registro en el Laboratorio Mundial de Aprendizaje de la OMS",
         "mail_confirm_body": "Estimado/a {name}:\n\nConfirme su registro en el Laboratorio Mundial de Aprendizaje "
-                             "de la OMS para una Cobertura Sanitaria Universal de Calidad abriendo este enlace:\n\n"
-                             "{url}\n\nEl enlace es válido durante 7 días. Si no pidió registrarse, ignore este "
-                             "correo: no pasará nada.",
+        "de la OMS para una Cobertura Sanitaria Universal de Calidad abriendo este enlace:\n\n"
+        "{url}\n\nEl enlace es válido durante 7 días. Si no pidió registrarse, ignore este "
+        "correo: no pasará nada.",
         "join_title": "Unirse al grupo de aprendizaje {pod}",
         "join_text": "Los grupos de aprendizaje reúnen a personas que trabajan en un mismo tema de calidad de la "
-                     "atención para compartir experiencias y recursos.",
+        "atención para compartir experiencias y recursos.",
         "join_text_resource": "«{title}» se comparte con los miembros del grupo de aprendizaje {pod}. Únase al "
-                              "grupo para abrirlo.",
+        "grupo para abrirlo.",
         "join_button": "Unirme al grupo de aprendizaje {pod}",
         "in_pod_title": "Es miembro del grupo de aprendizaje {pod}",
         "open_resource": "Abrir «{title}»",
@@ -351,7 +351,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "data_button": "Descargar mis datos",
         "delete_heading": "Eliminar su cuenta",
         "delete_text": "Borrar sus datos. Solo guardamos una huella irreversible de su dirección para no volver "
-                       "a escribirle nunca.",
+        "a escribirle nunca.",
         "delete_button": "Eliminar mi cuenta…",
         "delete_confirm_title": "¿Eliminar su cuenta?",
         "delete_confirm_text": "No se puede deshacer. Se borrarán su nombre, dirección, respuestas, temas y grupos.",
@@ -361,7 +361,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "deleted_text": "Hemos borrado sus datos. No recibirá más correos nuestros.",
         "unsub_title": "Darse de baja de los correos del GLL",
         "unsub_text": "Pulse el botón para detener todos los correos del Laboratorio Mundial de Aprendizaje de "
-                      "la OMS a esta dirección.",
+        "la OMS a esta dirección.",
         "unsub_button": "Darme de baja",
         "unsub_manage": "O elija lo que recibe en la página de su suscripción.",
         "unsubscribed_title": "Se ha dado de baja",
@@ -374,7 +374,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "err_404_text": "Puede que la página se haya retirado o que el enlace esté mal escrito.",
         "err_410_title": "Este enlace ha caducado",
         "err_410_text": "Los enlaces de nuestros correos tienen una validez limitada. Use el enlace de un correo "
-                        "más reciente o regístrese de nuevo.",
+        "más reciente o regístrese de nuevo.",
         "err_405_title": "Esta acción no está disponible aquí",
         "err_405_text": "Vuelva atrás y use los botones de la página.",
         "err_413_title": "Demasiados datos",
@@ -389,7 +389,7 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "ru": {
         "site": "Глобальная лаборатория ВОЗ по обучению в области качественного всеобщего охвата услугами "
-                "здравоохранения",
+        "здравоохранения",
         "site_short": "Глобальная лаборатория обучения ВОЗ",
         "skip": "Перейти к содержанию",
         "language": "Язык",
@@ -398,11 +398,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "privacy": "Мы используем ваши данные только для рассылки GLL и доступа к материалам GLL.",
         "register_title": "Регистрация в Глобальной лаборатории обучения",
         "register_intro": "Подпишитесь на рассылку и вступайте в учебные группы Глобальной лаборатории обучения "
-                          "ВОЗ. Регистрация бесплатна.",
+        "ВОЗ. Регистрация бесплатна.",
         "register_intro_resource": "«{title}» доступен зарегистрированным участникам Глобальной лаборатории "
-                                   "обучения. Регистрация бесплатна и займёт минуту.",
+        "обучения. Регистрация бесплатна и займёт минуту.",
         "register_intro_pod": "Учебная группа «{pod}» открыта для зарегистрированных участников Глобальной "
-                              "лаборатории обучения. Регистрация бесплатна и займёт минуту.",
+        "лаборатории обучения. Регистрация бесплатна и займёт минуту.",
         "email": "Адрес электронной почты",
         "email_fixed": "Наше письмо пришло на этот адрес.",
         "name": "Полное имя",
@@ -412,7 +412,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "role_hint": "Например: медсестра, руководитель больницы, специалист по политике, исследователь",
         "preferred_language": "Предпочтительный язык",
         "consent": "Я согласен(на), чтобы ВОЗ хранила эти данные для отправки мне писем GLL и доступа к "
-                   "материалам GLL. Я могу отписаться или удалить свои данные в любое время.",
+        "материалам GLL. Я могу отписаться или удалить свои данные в любое время.",
         "register_button": "Зарегистрироваться",
         "optional": "необязательно",
         "error_summary": "Исправьте ответы, отмеченные ниже.",
@@ -422,7 +422,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "error_too_long": "Слишком длинный ответ.",
         "check_email_title": "Проверьте почту",
         "check_email_text": "Если этот адрес может получать почту, на него отправлено письмо со ссылкой для "
-                            "подтверждения. Откройте её в течение 7 дней, чтобы завершить регистрацию.",
+        "подтверждения. Откройте её в течение 7 дней, чтобы завершить регистрацию.",
         "send_failed_title": "Не удалось отправить письмо",
         "send_failed_text": "Наш почтовый сервер не принял сообщение. Повторите попытку через несколько минут.",
         "confirm_title": "Подтвердите регистрацию",
@@ -433,12 +433,12 @@ STRINGS: dict[str, dict[str, str]] = {
         "continue": "Продолжить",
         "mail_confirm_subject": "Подтвердите регистрацию в Глобальной лаборатории обучения ВОЗ",
         "mail_confirm_body": "Уважаемый(ая) {name}!\n\nПодтвердите регистрацию в Глобальной лаборатории ВОЗ по "
-                             "обучению в области качественного всеобщего охвата услугами здравоохранения, открыв "
-                             "эту ссылку:\n\n{url}\n\nСсылка действует 7 дней. Если вы не регистрировались, "
-                             "просто не обращайте внимания на это письмо.",
+        "обучению в области качественного всеобщего охвата услугами здравоохранения, открыв "
+        "эту ссылку:\n\n{url}\n\nСсылка действует 7 дней. Если вы не регистрировались, "
+        "просто не обращайте внимания на это письмо.",
         "join_title": "Вступить в учебную группу «{pod}»",
         "join_text": "Учебные группы объединяют людей, работающих над одной темой качества медицинской помощи, "
-                     "для обмена опытом и материалами.",
+        "для обмена опытом и материалами.",
         "join_text_resource": "«{title}» доступен участникам учебной группы «{pod}». Вступите в группу, чтобы открыть его.",
         "join_button": "Вступить в учебную группу «{pod}»",
         "in_pod_title": "Вы участник учебной группы «{pod}»",
@@ -477,7 +477,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "data_button": "Скачать мои данные",
         "delete_heading": "Удалить учётную запись",
         "delete_text": "Стереть ваши данные. Мы сохраним только необратимый отпечаток адреса, чтобы больше "
-                       "никогда вам не писать.",
+        "никогда вам не писать.",
         "delete_button": "Удалить учётную запись…",
         "delete_confirm_title": "Удалить учётную запись?",
         "delete_confirm_text": "Это действие необратимо. Ваше имя, адрес, ответы, темы и группы будут стёрты.",
@@ -499,7 +499,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "err_404_text": "Страница могла быть удалена, или в ссылке опечатка.",
         "err_410_title": "Срок действия ссылки истёк",
         "err_410_text": "Ссылки в наших письмах действуют ограниченное время. Используйте ссылку из более "
-                        "нового письма или зарегистрируйтесь снова.",
+        "нового письма или зарегистрируйтесь снова.",
         "err_405_title": "Это действие здесь недоступно",
         "err_405_text": "Вернитесь назад и воспользуйтесь кнопками на странице.",
         "err_413_title": "Слишком много данных",
@@ -552,7 +552,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "continue": "继续",
         "mail_confirm_subject": "请确认您在世卫组织全球学习实验室的注册",
         "mail_confirm_body": "{name}，您好：\n\n请打开以下链接，确认您在世卫组织全民健康覆盖质量全球学习实验室的注册：\n\n"
-                             "{url}\n\n该链接 7 天内有效。如果您没有申请注册，请忽略本邮件，不会有任何影响。",
+        "{url}\n\n该链接 7 天内有效。如果您没有申请注册，请忽略本邮件，不会有任何影响。",
         "join_title": "加入{pod}学习小组",
         "join_text": "学习小组汇聚致力于同一医疗质量主题的人员，分享经验和资源。",
         "join_text_resource": "“{title}”向{pod}学习小组的成员开放。加入该小组即可打开。",
@@ -636,11 +636,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "privacy": "نستخدم بياناتك فقط لإرسال رسائل المختبر العالمي للتعلّم إليك ولإتاحة موارده لك.",
         "register_title": "التسجيل في المختبر العالمي للتعلّم",
         "register_intro": "انضم إلى القائمة البريدية ومجموعات التعلّم في المختبر العالمي للتعلّم التابع لمنظمة "
-                          "الصحة العالمية. التسجيل مجاني.",
+        "الصحة العالمية. التسجيل مجاني.",
         "register_intro_resource": "«{title}» متاح للأعضاء المسجلين في المختبر العالمي للتعلّم. التسجيل مجاني "
-                                   "ويستغرق دقيقة واحدة.",
+        "ويستغرق دقيقة واحدة.",
         "register_intro_pod": "مجموعة التعلّم {pod} مفتوحة للأعضاء المسجلين في المختبر العالمي للتعلّم. التسجيل "
-                              "مجاني ويستغرق دقيقة واحدة.",
+        "مجاني ويستغرق دقيقة واحدة.",
         "email": "عنوان البريد الإلكتروني",
         "email_fixed": "وصلت رسالتنا إلى هذا العنوان.",
         "name": "الاسم الكامل",
@@ -650,7 +650,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "role_hint": "مثلاً: ممرض، مدير مستشفى، صانع سياسات، باحث",
         "preferred_language": "اللغة المفضلة",
         "consent": "أوافق على أن تحتفظ منظمة الصحة العالمية بهذه البيانات لإرسال رسائل المختبر العالمي للتعلّم "
-                   "إليّ وإتاحة موارده لي. يمكنني إلغاء الاشتراك أو حذف بياناتي في أي وقت.",
+        "إليّ وإتاحة موارده لي. يمكنني إلغاء الاشتراك أو حذف بياناتي في أي وقت.",
         "register_button": "سجّل",
         "optional": "اختياري",
         "error_summary": "يرجى تصحيح الإجابات المشار إليها أدناه.",
@@ -660,7 +660,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "error_too_long": "هذه الإجابة طويلة جداً.",
         "check_email_title": "تحقّق من بريدك الإلكتروني",
         "check_email_text": "إذا كان هذا العنوان يستقبل البريد، فقد أُرسلت إليه رسالة فيها رابط للتأكيد. افتح "
-                            "الرابط خلال 7 أيام لإكمال تسجيلك.",
+        "الرابط خلال 7 أيام لإكمال تسجيلك.",
         "send_failed_title": "تعذّر إرسال الرسالة",
         "send_failed_text": "لم يقبل خادم البريد لدينا الرسالة الآن. يرجى المحاولة مرة أخرى بعد بضع دقائق.",
         "confirm_title": "أكّد تسجيلك",
@@ -671,11 +671,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "continue": "متابعة",
         "mail_confirm_subject": "أكّد تسجيلك في المختبر العالمي للتعلّم التابع لمنظمة الصحة العالمية",
         "mail_confirm_body": "عزيزي/عزيزتي {name}،\n\nيرجى تأكيد تسجيلك في المختبر العالمي للتعلّم التابع لمنظمة "
-                             "الصحة العالمية من أجل التغطية الصحية الشاملة الجيدة بفتح هذا الرابط:\n\n{url}\n\n"
-                             "الرابط صالح لمدة 7 أيام. إذا لم تطلب التسجيل، فتجاهل هذه الرسالة ولن يحدث شيء.",
+        "الصحة العالمية من أجل التغطية الصحية الشاملة الجيدة بفتح هذا الرابط:\n\n{url}\n\n"
+        "الرابط صالح لمدة 7 أيام. إذا لم تطلب التسجيل، فتجاهل هذه الرسالة ولن يحدث شيء.",
         "join_title": "انضم إلى مجموعة التعلّم {pod}",
-        "join_text": "تجمع مجموعات التعلّم أشخاصاً يعملون على موضوع واحد من مواضيع جودة الرعاية لتبادل الخبرات "
-                     "والموارد.",
+        "join_text": "تجمع مجموعات التعلّم أشخاصاً يعملون على موضوع واحد من مواضيع جودة الرعاية لتبادل الخبرات والموارد.",
         "join_text_resource": "«{title}» متاح لأعضاء مجموعة التعلّم {pod}. انضم إلى المجموعة لفتحه.",
         "join_button": "انضم إلى مجموعة التعلّم {pod}",
         "in_pod_title": "أنت عضو في مجموعة التعلّم {pod}",
@@ -727,7 +726,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "unsub_manage": "أو اختر ما تتلقاه في صفحة اشتراكك.",
         "unsubscribed_title": "تم إلغاء اشتراكك",
         "unsubscribed_text": "لن تتلقى بعد الآن رسائل القائمة البريدية للمختبر العالمي للتعلّم، بما فيها الرسائل "
-                             "التي هي قيد الإرسال.",
+        "التي هي قيد الإرسال.",
         "err_400_title": "هذا الرابط تالف",
         "err_400_text": "ربما سقط جزء من الرابط. انسخ الرابط كاملاً من الرسالة إلى متصفحك.",
         "err_wrong_title": "هذا الرابط يخص صفحة أخرى",
@@ -753,4 +752,3 @@ STRINGS: dict[str, dict[str, str]] = {
 
 def strings_for(language: str | None) -> dict[str, str]:
     return STRINGS.get(language or DEFAULT_LANGUAGE, STRINGS[DEFAULT_LANGUAGE])
-

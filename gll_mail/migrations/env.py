@@ -11,7 +11,6 @@ if connection is None:
     raise RuntimeError("run migrations through `gll-mail init` (gll_mail.db.migrate)")
 
 
-
 def include_object(obj, name, type_, reflected, compare_to):
     """Autogenerate leaves APScheduler's job table alone: migration 0006 owns it, no model does."""
     table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", None)

@@ -39,7 +39,7 @@ class SmtpConfig:
     pipelining: bool = True
 
     @classmethod
-    def from_url(cls, url: str) -> "SmtpConfig":
+    def from_url(cls, url: str) -> SmtpConfig:
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
             raise SmtpConfigError(f"SMTP URL must look like smtp://host:port, not {url!r}")
@@ -64,9 +64,14 @@ class SmtpConfig:
 
     def client(self) -> aiosmtplib.SMTP:
         return aiosmtplib.SMTP(
-            hostname=self.host, port=self.port, username=self.username, password=self.password,
-            use_tls=self.implicit_tls, start_tls=self.starttls if self.starttls else False,
-            timeout=self.timeout, validate_certs=self.verify,
+            hostname=self.host,
+            port=self.port,
+            username=self.username,
+            password=self.password,
+            use_tls=self.implicit_tls,
+            start_tls=self.starttls if self.starttls else False,
+            timeout=self.timeout,
+            validate_certs=self.verify,
         )
 
 
@@ -84,8 +89,9 @@ async def _connected(config: SmtpConfig):
             client.close()
 
 
-async def send_one_async(config: SmtpConfig, message: EmailMessage, *, sender: str | None = None,
-                         recipients: list[str] | None = None) -> None:
+async def send_one_async(
+    config: SmtpConfig, message: EmailMessage, *, sender: str | None = None, recipients: list[str] | None = None
+) -> None:
     async with _connected(config) as client:
         await client.send_message(message, sender=sender, recipients=recipients)
 
@@ -97,6 +103,7 @@ def send_one(config: SmtpConfig, message: EmailMessage, **kwargs) -> None:
 
 def send_raw(config: SmtpConfig, sender: str, recipient: str, data: bytes) -> None:
     """Send a message built elsewhere (CRLF line ends) on its own connection; raises on refusal."""
+
     async def send() -> None:
         async with _connected(config) as client:
             await client.sendmail(sender, [recipient], data)

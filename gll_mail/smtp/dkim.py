@@ -28,10 +28,29 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from gll_mail.errors import GllMailError
 
 SIGNED_HEADERS = (
-    "from", "to", "cc", "reply-to", "subject", "date", "message-id", "in-reply-to", "references",
-    "list-id", "list-unsubscribe", "list-unsubscribe-post", "list-help", "list-owner", "list-archive",
-    "list-post", "list-subscribe", "feedback-id", "auto-submitted", "mime-version", "content-type",
-    "content-transfer-encoding", "content-language",
+    "from",
+    "to",
+    "cc",
+    "reply-to",
+    "subject",
+    "date",
+    "message-id",
+    "in-reply-to",
+    "references",
+    "list-id",
+    "list-unsubscribe",
+    "list-unsubscribe-post",
+    "list-help",
+    "list-owner",
+    "list-archive",
+    "list-post",
+    "list-subscribe",
+    "feedback-id",
+    "auto-submitted",
+    "mime-version",
+    "content-type",
+    "content-transfer-encoding",
+    "content-language",
 )
 _WSP = re.compile(rb"[ \t]+")
 _FOLD = re.compile(rb"\r\n(?=[ \t])")
@@ -60,7 +79,7 @@ def signed_header_names(relaxed: dict[bytes, list[bytes]]) -> list[str]:
 
 def _fold_names(names: list[str]) -> bytes:
     """The ``h=`` value folded into lines of a few names (FWS is allowed around its colons)."""
-    lines = [":".join(names[i:i + 8]) for i in range(0, len(names), 8)]
+    lines = [":".join(names[i : i + 8]) for i in range(0, len(names), 8)]
     return ":\r\n\t".join(lines).encode()
 
 
@@ -88,7 +107,7 @@ class DkimSigner:
         self.domain = domain.encode()
 
     @classmethod
-    def from_file(cls, path: str | Path, selector: str, domain: str) -> "DkimSigner":
+    def from_file(cls, path: str | Path, selector: str, domain: str) -> DkimSigner:
         try:
             data = Path(path).read_bytes()
         except OSError as exc:
@@ -100,12 +119,12 @@ class DkimSigner:
         return cls(key, selector, domain)
 
     @classmethod
-    def from_settings(cls, settings) -> "DkimSigner | DualSigner | None":
+    def from_settings(cls, settings) -> DkimSigner | DualSigner | None:
         """The configured signer (see :func:`signer_from_settings`)."""
         return signer_from_settings(settings)
 
     @property
-    def signers(self) -> tuple["DkimSigner", ...]:
+    def signers(self) -> tuple[DkimSigner, ...]:
         return (self,)
 
     def public_dns_record(self) -> str:
@@ -122,9 +141,19 @@ class DkimSigner:
         relaxed = _relaxed_headers(headers)
         names = signed_header_names(relaxed)
         value = (
-            b"v=1; a=" + self.algorithm + b"; c=relaxed/simple; d=" + self.domain + b"; s=" + self.selector
-            + b"; t=" + str(int(time.time())).encode() + b";\r\n\th=" + _fold_names(names)
-            + b";\r\n\tbh=" + body_hash(body) + b";\r\n\tb="
+            b"v=1; a="
+            + self.algorithm
+            + b"; c=relaxed/simple; d="
+            + self.domain
+            + b"; s="
+            + self.selector
+            + b"; t="
+            + str(int(time.time())).encode()
+            + b";\r\n\th="
+            + _fold_names(names)
+            + b";\r\n\tbh="
+            + body_hash(body)
+            + b";\r\n\tb="
         )
         # instances are taken from the last one up (RFC 6376 §5.4.2); the extra name matches nothing
         signed = b"".join(line + b"\r\n" for n in SIGNED_HEADERS for line in reversed(relaxed.get(n.encode(), ())))
@@ -134,7 +163,7 @@ class DkimSigner:
         else:
             signature = self.key.sign(hashlib.sha256(signed).digest())
         b64 = base64.b64encode(signature)
-        folded = b"\r\n\t".join(b64[i:i + 72] for i in range(0, len(b64), 72))
+        folded = b"\r\n\t".join(b64[i : i + 72] for i in range(0, len(b64), 72))
         return b"DKIM-Signature: " + value + folded + b"\r\n"
 
 
@@ -173,6 +202,8 @@ def signer_from_settings(settings) -> DkimSigner | DualSigner | None:
     if not signers:
         return None
     if settings.env == "production" and all(s.algorithm == b"ed25519-sha256" for s in signers):
-        raise DkimError("production refuses to sign with Ed25519 only: most receivers do not verify it yet; "
-                        "set an RSA-2048 key in GLL_MAIL_DKIM_KEY_FILE (Ed25519 may sign beside it)")
+        raise DkimError(
+            "production refuses to sign with Ed25519 only: most receivers do not verify it yet; "
+            "set an RSA-2048 key in GLL_MAIL_DKIM_KEY_FILE (Ed25519 may sign beside it)"
+        )
     return signers[0] if len(signers) == 1 else DualSigner(*signers)

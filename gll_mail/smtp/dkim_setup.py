@@ -33,13 +33,14 @@ def generate_key(path: str | Path, selector: str, domain: str, algorithm: str = 
         raise DkimError(f"unknown DKIM algorithm {algorithm!r} (choose {' or '.join(ALGORITHMS)})")
     key = rsa.generate_private_key(65537, 2048) if algorithm == "rsa" else ed25519.Ed25519PrivateKey.generate()
     signer = DkimSigner(key, selector, domain)  # refuses a bad selector or domain before anything is written
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        raise DkimError(f"{path} exists; a key is never overwritten (choose another file, or delete it "
-                        "once DNS no longer publishes it)") from None
+        raise DkimError(
+            f"{path} exists; a key is never overwritten (choose another file, or delete it "
+            "once DNS no longer publishes it)"
+        ) from None
     except OSError as exc:
         raise DkimError(f"cannot write {path}: {exc.strerror}") from None
     with os.fdopen(fd, "wb") as fh:
@@ -56,7 +57,7 @@ def zone_entry(signer: DkimSigner, ttl: int = 3600) -> str:
     """The record as a zone-file line, its value split into strings of at most 255 characters (an
     RSA-2048 key does not fit in one; DNS joins them back)."""
     value = signer.public_dns_record()
-    parts = " ".join(f'"{value[i:i + TXT_CHUNK]}"' for i in range(0, len(value), TXT_CHUNK))
+    parts = " ".join(f'"{value[i : i + TXT_CHUNK]}"' for i in range(0, len(value), TXT_CHUNK))
     return f"{dns_name(signer)}. {ttl} IN TXT ( {parts} )"
 
 
@@ -132,8 +133,10 @@ def check_published(signer: DkimSigner, nameserver: str | None = None, timeout: 
     if not tags.get("p"):
         result.errors.append("the record has an empty p=: the key is revoked")
     elif tags["p"] != ours["p"]:
-        result.errors.append("the record publishes another key than GLL_MAIL_DKIM_KEY_FILE "
-                             "(a key changed without DNS, or a typo in the record)")
+        result.errors.append(
+            "the record publishes another key than GLL_MAIL_DKIM_KEY_FILE "
+            "(a key changed without DNS, or a typo in the record)"
+        )
     if "y" in tags.get("t", "").split(":"):
         result.warnings.append("the record has t=y (testing): receivers may treat failures as unsigned mail")
     if "s" in tags and not {"email", "*"} & set(tags["s"].split(":")):
@@ -150,7 +153,7 @@ def _verifies(signer: DkimSigner, record: str) -> bool:
     headers = (
         f"From: GLL <news@{signer.domain.decode()}>\r\nTo: member@example.org\r\nSubject: DKIM check\r\n"
         f"Date: Thu, 01 Jan 2026 00:00:00 +0000\r\nMessage-ID: <check@{signer.domain.decode()}>\r\n"
-        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=\"utf-8\"\r\n"
+        'MIME-Version: 1.0\r\nContent-Type: text/plain; charset="utf-8"\r\n'
     ).encode()
     body = b"A message signed by gll-mail to check the published DKIM record.\r\n"
     data = signer.sign(headers, body) + headers + b"\r\n" + body

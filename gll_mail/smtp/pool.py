@@ -88,10 +88,10 @@ aiosmtplib.smtp.quote_address = _quote_address
 
 @dataclass(frozen=True, slots=True)
 class SendResult:
-    outcome: str         # ok, temporary (retry), permanent (final), unreachable (could not connect)
+    outcome: str  # ok, temporary (retry), permanent (final), unreachable (could not connect)
     code: int | None
     message: str
-    stage: str = ""      # connect, mail, rcpt, data
+    stage: str = ""  # connect, mail, rcpt, data
     ambiguous: bool = False  # the server may have accepted the message (dropped after DATA)
 
     @property
@@ -119,7 +119,7 @@ class PooledConnection:
         self.config = config
         self.max_messages = max(1, max_messages)
         self.client: aiosmtplib.SMTP | None = None  # before the handshake, or a server without PIPELINING
-        self.wire: PipelinedWire | None = None       # after the handshake with a server that pipelines
+        self.wire: PipelinedWire | None = None  # after the handshake with a server that pipelines
         self.sent_on_connection = 0
         self.connects = 0
 
@@ -161,17 +161,24 @@ class PooledConnection:
     async def send(self, sender: str, recipient: str, data: bytes) -> SendResult:
         try:
             await self._ensure()
-        except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPConnectTimeoutError, OSError,
-                aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError) as exc:
+        except (
+            aiosmtplib.SMTPConnectError,
+            aiosmtplib.SMTPConnectTimeoutError,
+            OSError,
+            aiosmtplib.SMTPServerDisconnected,
+            aiosmtplib.SMTPTimeoutError,
+        ) as exc:
             await self.close()
-            return SendResult(UNREACHABLE, None, f"cannot connect to {self.config.host}:{self.config.port}: {exc}",
-                              "connect")
+            return SendResult(
+                UNREACHABLE, None, f"cannot connect to {self.config.host}:{self.config.port}: {exc}", "connect"
+            )
         except aiosmtplib.SMTPResponseException as exc:
             await self.close()
             if 500 <= exc.code < 600 and exc.code not in (554,):
                 return SendResult(UNREACHABLE, exc.code, f"SMTP login refused: {exc.code} {exc.message}", "connect")
-            return SendResult(UNREACHABLE, exc.code, f"SMTP server refused the connection: {exc.code} {exc.message}",
-                              "connect")
+            return SendResult(
+                UNREACHABLE, exc.code, f"SMTP server refused the connection: {exc.code} {exc.message}", "connect"
+            )
         except aiosmtplib.SMTPException as exc:
             await self.close()
             return SendResult(UNREACHABLE, None, f"SMTP connection failed: {exc}", "connect")
@@ -188,10 +195,11 @@ class PooledConnection:
             return _classify(exc.code, exc.message, "mail")
         except aiosmtplib.SMTPDataError as exc:
             return _classify(exc.code, exc.message, "data")
-        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
             await self.close()
-            return SendResult(TEMPORARY, None, f"connection lost: {exc.__class__.__name__}: {exc}", "data",
-                              ambiguous=True)
+            return SendResult(
+                TEMPORARY, None, f"connection lost: {exc.__class__.__name__}: {exc}", "data", ambiguous=True
+            )
         except aiosmtplib.SMTPResponseException as exc:
             return _classify(exc.code, exc.message, "data")
         except aiosmtplib.SMTPException as exc:
@@ -225,8 +233,13 @@ class PooledConnection:
             ((code, text),) = await wire.replies(1)
         except (aiosmtplib.SMTPException, OSError, RuntimeError) as exc:
             await self.close()
-            return SendResult(TEMPORARY, None, f"connection lost: {exc.__class__.__name__}: {exc}",
-                              "data" if handed else "mail", ambiguous=handed)
+            return SendResult(
+                TEMPORARY,
+                None,
+                f"connection lost: {exc.__class__.__name__}: {exc}",
+                "data" if handed else "mail",
+                ambiguous=handed,
+            )
         if code != 250:
             return _classify(code, text, "data")
         self.sent_on_connection += 1
@@ -242,7 +255,7 @@ class PooledConnection:
         try:
             if client.is_connected:
                 await asyncio.wait_for(client.quit(), timeout=2)
-        except Exception:  # noqa: BLE001 - a connection we give up on may fail to close politely
+        except Exception:
             pass
         finally:
             client.close()  # the transport, whatever state it is in

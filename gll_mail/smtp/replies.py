@@ -13,17 +13,22 @@ import re
 # is an IP address (10.5.1.20), a version or a MIME boundary (=_2.0.13), not a status.
 _CODE = r"([245]\.\d{1,3}\.\d{1,3})(?![\d.])"
 _CODE_PLACES = (
-    re.compile(r"^\s*" + _CODE),                                   # the text of one SMTP reply
-    re.compile(r"^[ \t]*Status:[ \t]*" + _CODE, re.IGNORECASE | re.MULTILINE),       # a DSN field
-    re.compile(r"(?:^|[\s;:'\"(\[#<])[245]\d\d(?:[ \t]*[-:][ \t]*|[ \t]+)#?" + _CODE, re.MULTILINE),  # 550 5.1.1, 550-5.1.1
-    re.compile(r"\(#" + _CODE + r"\)"),                            # qmail: (#5.1.1)
+    re.compile(r"^\s*" + _CODE),  # the text of one SMTP reply
+    re.compile(r"^[ \t]*Status:[ \t]*" + _CODE, re.IGNORECASE | re.MULTILINE),  # a DSN field
+    re.compile(
+        r"(?:^|[\s;:'\"(\[#<])[245]\d\d(?:[ \t]*[-:][ \t]*|[ \t]+)#?" + _CODE, re.MULTILINE
+    ),  # 550 5.1.1, 550-5.1.1
+    re.compile(r"\(#" + _CODE + r"\)"),  # qmail: (#5.1.1)
 )
 NO_SUCH_USER = re.compile(
     r"(user unknown|unknown user|no such (user|mailbox|recipient)|does not exist|doesn't exist|"
     r"unknown (recipient|mailbox)|invalid (recipient|mailbox)|mailbox (unavailable|not found|disabled)|"
     r"recipient (address )?rejected: user|account (has been )?disabled|not a valid (user|recipient|address)|"
     r"unknown host|host not found|no such domain|domain not found|no matches to nameserver query|not listed in|user <[^>\s]+> unknown|"
-    r"(doesn't|does not) have an? \S+ account)", re.IGNORECASE)
+    r"(doesn't|does not) have an? \S+ account)",
+    re.IGNORECASE,
+)
+
 
 def enhanced_code(text: str) -> str:
     """The first RFC 3463 status code written where one belongs: at the start of an SMTP reply's

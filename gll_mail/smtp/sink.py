@@ -61,8 +61,7 @@ class _Handler:
             if self.folder is not None:
                 path = self.folder / f"{number:06d}.eml"
                 head = (
-                    f"X-Envelope-From: {envelope.mail_from}\r\n"
-                    f"X-Envelope-To: {', '.join(envelope.rcpt_tos)}\r\n"
+                    f"X-Envelope-From: {envelope.mail_from}\r\nX-Envelope-To: {', '.join(envelope.rcpt_tos)}\r\n"
                 ).encode()
                 path.write_bytes(head + data)
             self.received.append(Received(envelope.mail_from, tuple(envelope.rcpt_tos), data, path))
@@ -72,8 +71,9 @@ class _Handler:
 class LocalSMTPServer:
     """``with LocalSMTPServer(folder) as server: ... server.port ... server.received``."""
 
-    def __init__(self, folder: Path | None = None, host: str = "127.0.0.1", port: int = 0, *,
-                 pipelining: bool = True) -> None:
+    def __init__(
+        self, folder: Path | None = None, host: str = "127.0.0.1", port: int = 0, *, pipelining: bool = True
+    ) -> None:
         self.folder = Path(folder) if folder is not None else None
         if self.folder is not None:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -98,7 +98,7 @@ class LocalSMTPServer:
         """Make the server refuse this recipient (to test bounces and retries)."""
         self.handler.reject_rcpt[address.lower()] = (code, text)
 
-    def start(self) -> "LocalSMTPServer":
+    def start(self) -> LocalSMTPServer:
         if self.controller.port == 0:
             # aiosmtpd needs a concrete port to test readiness; bind one now.
             import socket
@@ -112,7 +112,7 @@ class LocalSMTPServer:
     def stop(self) -> None:
         self.controller.stop()
 
-    def __enter__(self) -> "LocalSMTPServer":
+    def __enter__(self) -> LocalSMTPServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

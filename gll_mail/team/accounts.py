@@ -35,8 +35,9 @@ def default_role(session: Session) -> str:
     return EDITOR if has_admin else ADMIN
 
 
-def create_admin(session: Session, username: str, password: str, role: str | None = None, *,
-                 actor: AdminUser | None = None) -> AdminUser:
+def create_admin(
+    session: Session, username: str, password: str, role: str | None = None, *, actor: AdminUser | None = None
+) -> AdminUser:
     """A new team account (role: :func:`default_role` when not given)."""
     username = clean_text(username)
     if not username or len(username) > 64:
@@ -62,8 +63,9 @@ def get_admin(session: Session, username: str) -> AdminUser:
 _get = get_admin
 
 
-def set_password(session: Session, username: str, password: str, *, actor: AdminUser | None = None,
-                 temporary: bool = False) -> AdminUser:
+def set_password(
+    session: Session, username: str, password: str, *, actor: AdminUser | None = None, temporary: bool = False
+) -> AdminUser:
     """A new password; sessions signed in with the old one end (see :func:`session_stamp`)."""
     _check_password(password)
     user = _get(session, username)
@@ -71,8 +73,9 @@ def set_password(session: Session, username: str, password: str, *, actor: Admin
     user.must_change_password = temporary
     session.add(user)
     session.flush()
-    audit.record(session, actor, "team.reset-password" if temporary else "team.password",
-                 object_type="admin", object_id=username)
+    audit.record(
+        session, actor, "team.reset-password" if temporary else "team.password", object_type="admin", object_id=username
+    )
     return user
 
 
@@ -94,8 +97,9 @@ def set_role(session: Session, username: str, role: str, *, actor: AdminUser | N
     user.role = role
     session.add(user)
     session.flush()
-    audit.record(session, actor, "team.role", object_type="admin", object_id=username,
-                 details={"before": before, "after": role})
+    audit.record(
+        session, actor, "team.role", object_type="admin", object_id=username, details={"before": before, "after": role}
+    )
     return user
 
 
@@ -112,8 +116,7 @@ def delete_admin(session: Session, username: str, *, actor: AdminUser | None = N
         _keep_an_admin(session, username)  # the team keeps someone who can manage it
     session.delete(user)
     session.flush()
-    audit.record(session, actor, "team.delete", object_type="admin", object_id=username,
-                 details={"role": user.role})
+    audit.record(session, actor, "team.delete", object_type="admin", object_id=username, details={"role": user.role})
 
 
 def list_admins(session: Session) -> list[AdminUser]:
@@ -167,9 +170,10 @@ def campaign_overview(session: Session) -> list[CampaignRow]:
     counts = {
         cid: (total, sent or 0)
         for cid, total, sent in session.exec(
-            select(Delivery.campaign_id, func.count(),
-                   func.sum(case((Delivery.status == DeliveryStatus.SENT, 1), else_=0)))
-            .group_by(Delivery.campaign_id))
+            select(
+                Delivery.campaign_id, func.count(), func.sum(case((Delivery.status == DeliveryStatus.SENT, 1), else_=0))
+            ).group_by(Delivery.campaign_id)
+        )
     }
     rows = []
     for c in session.exec(select(Campaign).order_by(Campaign.created_at.desc(), Campaign.id.desc())):

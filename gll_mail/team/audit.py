@@ -4,8 +4,9 @@ after). The author's name is kept on the row, so the log still says who after an
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlmodel import Session, select
 
@@ -13,20 +14,39 @@ from gll_mail.errors import GllMailError
 from gll_mail.models import AdminUser, AuditEntry, utcnow
 
 COMMAND_LINE = "(command line)"  # the author of actions run from the CLI without --as
-SYSTEM = "(system)"              # the author of what the engine does by itself (voiding on a change)
+SYSTEM = "(system)"  # the author of what the engine does by itself (voiding on a change)
 
 
-def record(session: Session, user: AdminUser | str | None, action: str, *, object_type: str = "",
-           object_id: str = "", hash_before: str = "", hash_after: str = "", note: str = "",
-           details: dict[str, Any] | None = None, clock: Callable[[], datetime] = utcnow) -> AuditEntry:
+def record(
+    session: Session,
+    user: AdminUser | str | None,
+    action: str,
+    *,
+    object_type: str = "",
+    object_id: str = "",
+    hash_before: str = "",
+    hash_after: str = "",
+    note: str = "",
+    details: dict[str, Any] | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> AuditEntry:
     """Add one entry; ``user`` is an account, or a name such as :data:`SYSTEM` for actions nobody signed."""
     if isinstance(user, AdminUser):
         user_id, username = user.id, user.username
     else:
         user_id, username = None, user or COMMAND_LINE
-    entry = AuditEntry(created_at=clock(), user_id=user_id, username=username, action=action,
-                       object_type=object_type, object_id=object_id[:200], hash_before=hash_before or "",
-                       hash_after=hash_after or "", note=note or "", details=details or {})
+    entry = AuditEntry(
+        created_at=clock(),
+        user_id=user_id,
+        username=username,
+        action=action,
+        object_type=object_type,
+        object_id=object_id[:200],
+        hash_before=hash_before or "",
+        hash_after=hash_after or "",
+        note=note or "",
+        details=details or {},
+    )
     session.add(entry)
     session.flush()
     return entry
@@ -51,13 +71,20 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise GllMailError(f"--since must be a date (2026-11-01), a date-time or a span (7d, 12h), "
-                           f"not {text!r}") from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        raise GllMailError(
+            f"--since must be a date (2026-11-01), a date-time or a span (7d, 12h), not {text!r}"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def entries(session: Session, *, since: datetime | None = None, object: tuple[str, str] | str | None = None,
-            action: str | None = None, limit: int | None = None) -> list[AuditEntry]:
+def entries(
+    session: Session,
+    *,
+    since: datetime | None = None,
+    object: tuple[str, str] | str | None = None,
+    action: str | None = None,
+    limit: int | None = None,
+) -> list[AuditEntry]:
     """The log, oldest first; ``object`` is ("campaign", "slug") or "campaign:slug" (an empty id: every
     object of that type)."""
     query = select(AuditEntry)
@@ -78,9 +105,15 @@ def entries(session: Session, *, since: datetime | None = None, object: tuple[st
 
 def as_dict(entry: AuditEntry) -> dict[str, Any]:
     return {
-        "id": entry.id, "at": entry.created_at.isoformat(), "user_id": entry.user_id, "username": entry.username,
-        "action": entry.action, "object": f"{entry.object_type}:{entry.object_id}" if entry.object_type else "",
-        "hash_before": entry.hash_before, "hash_after": entry.hash_after, "note": entry.note,
+        "id": entry.id,
+        "at": entry.created_at.isoformat(),
+        "user_id": entry.user_id,
+        "username": entry.username,
+        "action": entry.action,
+        "object": f"{entry.object_type}:{entry.object_id}" if entry.object_type else "",
+        "hash_before": entry.hash_before,
+        "hash_after": entry.hash_after,
+        "note": entry.note,
         "details": entry.details,
     }
 

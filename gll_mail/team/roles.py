@@ -69,8 +69,10 @@ def require(user: AdminUser | None, action: str) -> AdminUser:
     if user is None:
         raise PermissionDenied(f"sign in first: {action} needs a team account")
     needed = ACTIONS[action]
-    raise PermissionDenied(f"{user.username} is {_article(user.role)} {user.role}; {action} needs the role "
-                           f"{needed} or higher (an admin can change it: gll-mail admin role {user.username} {needed})")
+    raise PermissionDenied(
+        f"{user.username} is {_article(user.role)} {user.role}; {action} needs the role "
+        f"{needed} or higher (an admin can change it: gll-mail admin role {user.username} {needed})"
+    )
 
 
 def _article(word: str) -> str:

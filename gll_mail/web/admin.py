@@ -38,8 +38,10 @@ from gll_mail.web.security import check_csrf, client_ip
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-ADMIN_CSP = ("default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
-             "frame-ancestors 'none'; base-uri 'none'")
+ADMIN_CSP = (
+    "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
 LOGIN_WINDOW = 15 * 60
 SESSION_HOURS = 12  # a sign-in lasts a working day at most, however often the cookie is refreshed
 
@@ -52,8 +54,14 @@ def _admin_headers():
 def _safe_next(target: str) -> str:
     """Only a path inside /admin on this site: never another host (no open redirect)."""
     parts = urlsplit(target)
-    if (parts.scheme or parts.netloc or "\\" in target or "//" in target or not target.startswith("/admin/")
-            or any(ord(c) < 0x20 or c == "\x7f" for c in target)):  # a line break would be a 500
+    if (
+        parts.scheme
+        or parts.netloc
+        or "\\" in target
+        or "//" in target
+        or not target.startswith("/admin/")
+        or any(ord(c) < 0x20 or c == "\x7f" for c in target)
+    ):  # a line break would be a 500
         return url_for("admin.index")
     return target
 
@@ -84,8 +92,7 @@ def login():
         attempts = context.attempts()
         allowed = context.settings().admin_login_rate_limit
         if allowed and attempts.add("admin-login", client_ip(), LOGIN_WINDOW) > allowed:
-            return render_template("admin/login.html", error="Too many failed sign-ins. Try again in "
-                                   "15 minutes."), 429
+            return render_template("admin/login.html", error="Too many failed sign-ins. Try again in 15 minutes."), 429
         with context.session() as s:
             user = authenticate(s, request.form.get("username", ""), request.form.get("password", ""))
             stamp = session_stamp(user) if user else None

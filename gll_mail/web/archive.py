@@ -24,8 +24,10 @@ from gll_mail.web.pages import PageError
 
 bp = Blueprint("archive", __name__)
 SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; font-src https:; "
-       "form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
+CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; font-src https:; "
+    "form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
+)
 _renderers: OrderedDict = OrderedDict()
 _lock = threading.Lock()
 
@@ -62,7 +64,8 @@ def web_version(token: str):
             raise PageError(404) from None
         pods = tuple(p.slug for p in member_pods(session, subscriber))
         message = _renderer(settings, session, source, campaign).render(
-            Recipient(subscriber.public_id, subscriber.email, subscriber.name, subscriber.language, pods))
+            Recipient(subscriber.public_id, subscriber.email, subscriber.name, subscriber.language, pods)
+        )
     g.csp = CSP
     response = Response(message.html, mimetype="text/html")
     response.headers["Content-Language"] = message.language

@@ -23,8 +23,11 @@ def init_app(app: Flask) -> None:
         if path.is_file():
             data = path.read_bytes()
             kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-            files[path.name] = (data, kind + ("; charset=utf-8" if kind.startswith("text/") else ""),
-                                hashlib.sha256(data).hexdigest()[:20])
+            files[path.name] = (
+                data,
+                kind + ("; charset=utf-8" if kind.startswith("text/") else ""),
+                hashlib.sha256(data).hexdigest()[:20],
+            )
 
     def static(filename: str) -> Response:
         found = files.get(filename)

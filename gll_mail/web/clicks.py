@@ -71,7 +71,7 @@ class ClickWriter:
             self._wake.clear()
             try:
                 self.flush()
-            except Exception:  # noqa: BLE001 - keep the writer alive; the rows are retried next round
+            except Exception:
                 log.exception("could not write click events")
 
     def flush(self) -> int:
@@ -84,7 +84,7 @@ class ClickWriter:
             with self.engine.begin() as connection:
                 connection.execute(insert(Event.__table__), rows)
             return len(rows)
-        except Exception:  # noqa: BLE001 - one bad row (e.g. its resource was just deleted) must not sink the rest
+        except Exception:
             log.warning("batch insert of %d click events failed; writing them one by one", len(rows), exc_info=True)
         written = 0
         for row in rows:
@@ -92,7 +92,7 @@ class ClickWriter:
                 with self.engine.begin() as connection:
                     connection.execute(insert(Event.__table__), [row])
                 written += 1
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("dropped a click event that cannot be stored")
         return written
 

@@ -33,9 +33,14 @@ class WebContext:
 
 
 def init_app(app: Flask, settings: Settings, engine: Engine) -> WebContext:
-    context = WebContext(settings=settings, engine=engine, attempts=Attempts(engine, settings.secret_keys[0]),
-                         clicks=ClickWriter(engine, interval=0 if app.testing else 0.2),
-                         limiter=RateLimiter(), send_times=SendTimes())
+    context = WebContext(
+        settings=settings,
+        engine=engine,
+        attempts=Attempts(engine, settings.secret_keys[0]),
+        clicks=ClickWriter(engine, interval=0 if app.testing else 0.2),
+        limiter=RateLimiter(),
+        send_times=SendTimes(),
+    )
     app.extensions[KEY] = context
     return context
 

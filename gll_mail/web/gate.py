@@ -58,23 +58,51 @@ def _open_resource(resource: ResourceInfo):
     return send_from_directory(resources_dir, resource.file_path, max_age=0)
 
 
-def _record_click(subscriber_id: int, campaign_id: int | None, resource_id: int | None, pod_id: int | None,
-                  scanner: bool, outcome: str) -> None:
+def _record_click(
+    subscriber_id: int,
+    campaign_id: int | None,
+    resource_id: int | None,
+    pod_id: int | None,
+    scanner: bool,
+    outcome: str,
+) -> None:
     """Queue the click event (written in batches, see :mod:`gll_mail.web.clicks`)."""
     context.clicks().add(
-        type=EventType.CLICK.value, subscriber_id=subscriber_id, campaign_id=campaign_id, resource_id=resource_id,
-        pod_id=pod_id, is_bot=scanner, data={"method": request.method, "outcome": str(outcome),
-                                             "user_agent": request.headers.get("User-Agent", "")[:300]})
+        type=EventType.CLICK.value,
+        subscriber_id=subscriber_id,
+        campaign_id=campaign_id,
+        resource_id=resource_id,
+        pod_id=pod_id,
+        is_bot=scanner,
+        data={
+            "method": request.method,
+            "outcome": str(outcome),
+            "user_agent": request.headers.get("User-Agent", "")[:300],
+        },
+    )
 
 
 def _gate_page(gate: Gate, outcome: Outcome, pod_slug: str | None, form=None, status: int = 200):
     language = page_language(gate.subscriber)
     if outcome is Outcome.REGISTER:
         form = form or registration.RegistrationForm(
-            email=gate.subscriber.email, name=gate.subscriber.name, country=gate.subscriber.country,
-            organization=gate.subscriber.organization, role=gate.subscriber.role, language=language)
-        return page("register.html", status, language=language, form=form, fixed_email=True,
-                    resource=gate.resource, pod=gate.pod, action=request.path)
+            email=gate.subscriber.email,
+            name=gate.subscriber.name,
+            country=gate.subscriber.country,
+            organization=gate.subscriber.organization,
+            role=gate.subscriber.role,
+            language=language,
+        )
+        return page(
+            "register.html",
+            status,
+            language=language,
+            form=form,
+            fixed_email=True,
+            resource=gate.resource,
+            pod=gate.pod,
+            action=request.path,
+        )
     if outcome is Outcome.JOIN_POD:
         pod = gate.pod if gate.pod is not None and gate.pod.slug == pod_slug else None
         if pod is None:
@@ -84,8 +112,9 @@ def _gate_page(gate: Gate, outcome: Outcome, pod_slug: str | None, form=None, st
             parts = urlsplit(gate.resource.url)
             allow_form_target(f"{parts.scheme}://{parts.netloc}")
         return page("join_pod.html", language=language, pod=pod, resource=gate.resource, action=request.path)
-    manage_path = local_path(links.manage_url(context.settings(), gate.subscriber.public_id,
-                                                  language=gate.subscriber.language))
+    manage_path = local_path(
+        links.manage_url(context.settings(), gate.subscriber.public_id, language=gate.subscriber.language)
+    )
     return page("in_pod.html", language=language, pod=gate.pod, manage_url=manage_path)
 
 
@@ -107,8 +136,14 @@ def _gated(purpose: str, token: str):
         g.language = page_language(gate.subscriber)
         if request.method == "POST":
             return _gated_post(session, gate, decision)
-        _record_click(gate.subscriber.id, gate.campaign_id, gate.resource.id if gate.resource else None,
-                      gate.pod.id if gate.pod else None, scanner, decision.outcome)
+        _record_click(
+            gate.subscriber.id,
+            gate.campaign_id,
+            gate.resource.id if gate.resource else None,
+            gate.pod.id if gate.pod else None,
+            scanner,
+            decision.outcome,
+        )
     if decision.outcome is Outcome.OPEN:
         return _open_resource(gate.resource)
     return _gate_page(gate, decision.outcome, decision.pod_slug)
@@ -118,18 +153,22 @@ def _gated_post(session, gate: Gate, decision):
     check_csrf()
     if decision.outcome is Outcome.REGISTER:
         limit_shared("register", context.settings().register_rate_limit, 3600)
-        form = registration.read_form(request.form, fixed_email=gate.subscriber.email,
-                                      default_language=g.language)
+        form = registration.read_form(request.form, fixed_email=gate.subscriber.email, default_language=g.language)
         if not form.ok:
             return _gate_page(gate, decision.outcome, decision.pod_slug, form=form, status=400)
         started = registration.start_registration(
-            session, context.settings(), form, ip=client_ip(), subscriber=gate.subscriber,
+            session,
+            context.settings(),
+            form,
+            ip=client_ip(),
+            subscriber=gate.subscriber,
             resource_slug=gate.resource.slug if gate.resource else None,
-            pod_slug=gate.pod.slug if gate.pod else None, campaign_id=gate.campaign_id)
+            pod_slug=gate.pod.slug if gate.pod else None,
+            campaign_id=gate.campaign_id,
+        )
         session.commit()
         return send_confirmation(started, form.language)
     if decision.outcome is Outcome.JOIN_POD and request.form.get("action") == "join":
-        membership.join(session, gate.subscriber, decision.pod_slug, source="web",
-                        campaign_id=gate.campaign_id)
+        membership.join(session, gate.subscriber, decision.pod_slug, source="web", campaign_id=gate.campaign_id)
     session.commit()
     return redirect(request.path, 303)

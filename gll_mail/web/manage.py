@@ -27,8 +27,19 @@ from gll_mail.web.security import check_csrf
 
 bp = Blueprint("manage", __name__)
 
-MANAGE_ACTIONS = ("profile", "topics", "pods", "language", "pause", "resume", "unsubscribe", "resubscribe",
-                  "export", "delete-ask", "delete")
+MANAGE_ACTIONS = (
+    "profile",
+    "topics",
+    "pods",
+    "language",
+    "pause",
+    "resume",
+    "unsubscribe",
+    "resubscribe",
+    "export",
+    "delete-ask",
+    "delete",
+)
 SECTIONS = ("profile", "topics", "pods", "language")  # the parts of the form with a Save button of their own
 DRAFT = "manage_draft"  # session key: {"who": public id, "sections": {section: unsaved values}}
 
@@ -44,21 +55,34 @@ def manage_page(token: str):
         return manage_view(session, subscriber, draft, done=request.args.get("done", ""))
 
 
-def manage_view(session, subscriber: Subscriber, draft: dict, *, done: str = "", errors: dict | None = None,
-                status: int = 200):
+def manage_view(
+    session, subscriber: Subscriber, draft: dict, *, done: str = "", errors: dict | None = None, status: int = 200
+):
     """The manage page: the saved state, with the sections in ``draft`` shown as the member left them."""
     view = preferences.overview(session, subscriber)
     shown = _saved(view, subscriber)
     shown.update(draft)
-    return page("manage.html", status, language=page_language(subscriber), subscriber=subscriber, view=view,
-                shown=shown, unsaved=set(draft), errors=errors or {}, action=request.path, done=done)
+    return page(
+        "manage.html",
+        status,
+        language=page_language(subscriber),
+        subscriber=subscriber,
+        view=view,
+        shown=shown,
+        unsaved=set(draft),
+        errors=errors or {},
+        action=request.path,
+        done=done,
+    )
 
 
 def _saved(view: dict, subscriber: Subscriber) -> dict:
-    return {"profile": {name: getattr(subscriber, name) or "" for name in preferences.PROFILE_LIMITS},
-            "topics": sorted(t.slug for t, on in view["topics"] if on),
-            "pods": sorted(p.slug for p, on in view["pods"] if on),
-            "language": subscriber.language}
+    return {
+        "profile": {name: getattr(subscriber, name) or "" for name in preferences.PROFILE_LIMITS},
+        "topics": sorted(t.slug for t, on in view["topics"] if on),
+        "pods": sorted(p.slug for p, on in view["pods"] if on),
+        "language": subscriber.language,
+    }
 
 
 def _posted() -> dict:
@@ -66,8 +90,9 @@ def _posted() -> dict:
     form, present = request.form, set(request.form.getlist("section"))
     posted: dict = {}
     if "profile" in present:
-        posted["profile"] = {name: clean_text(form.get(name, "")[:limit * 2])
-                             for name, limit in preferences.PROFILE_LIMITS.items()}
+        posted["profile"] = {
+            name: clean_text(form.get(name, "")[: limit * 2]) for name, limit in preferences.PROFILE_LIMITS.items()
+        }
     if "topics" in present:
         posted["topics"] = sorted(set(form.getlist("topic")[:100]))
     if "pods" in present:
@@ -100,8 +125,11 @@ def _manage_post(session, subscriber: Subscriber, campaign_id: int | None):
     language = page_language(subscriber)
     if action == "export":
         body = json.dumps(preferences.export_data(session, subscriber), ensure_ascii=False, indent=2)
-        return Response(body, mimetype="application/json", headers={
-            "Content-Disposition": 'attachment; filename="gll-my-data.json"'})
+        return Response(
+            body,
+            mimetype="application/json",
+            headers={"Content-Disposition": 'attachment; filename="gll-my-data.json"'},
+        )
     if action == "delete-ask":
         return page("delete.html", language=language, action=request.path)
     if action == "delete":
@@ -123,7 +151,9 @@ def _manage_post(session, subscriber: Subscriber, campaign_id: int | None):
         changed = preferences.set_pods(session, subscriber, request.form.getlist("pod")[:100], source=source)
     elif action == "language":
         try:
-            changed = preferences.set_language(session, subscriber, request.form.get("language", "")[:20], source=source)
+            changed = preferences.set_language(
+                session, subscriber, request.form.get("language", "")[:20], source=source
+            )
         except ValueError:
             abort(400)
     elif action in ("pause", "resume"):
@@ -140,8 +170,11 @@ def _manage_post(session, subscriber: Subscriber, campaign_id: int | None):
 def unsubscribe(token: str):
     # RFC 8058 POSTs arrive from Gmail's or Yahoo's servers on behalf of many members at once: a
     # 429 there would lose an unsubscribe, so they get their own, much larger allowance
-    data = (read_link("unsubscribe", token, bucket="one-click", allowance=ONE_CLICK_ALLOWANCE)
-            if request.method == "POST" else read_link("unsubscribe", token))
+    data = (
+        read_link("unsubscribe", token, bucket="one-click", allowance=ONE_CLICK_ALLOWANCE)
+        if request.method == "POST"
+        else read_link("unsubscribe", token)
+    )
     settings = context.settings()
     with context.session() as session:
         subscriber = member_or_404(session, data)
@@ -150,8 +183,12 @@ def unsubscribe(token: str):
             manage_path = local_path(links.manage_url(settings, subscriber.public_id, language=subscriber.language))
             return page("unsubscribe.html", language=language, action=request.path, manage_url=manage_path)
         one_click = request.form.get("List-Unsubscribe", "") == "One-Click"
-        preferences.unsubscribe(session, subscriber, source="one-click" if one_click else "web",
-                                campaign_id=linked_campaign(session.connection(), data.extra.get("c")))
+        preferences.unsubscribe(
+            session,
+            subscriber,
+            source="one-click" if one_click else "web",
+            campaign_id=linked_campaign(session.connection(), data.extra.get("c")),
+        )
         manage_path = local_path(links.manage_url(settings, subscriber.public_id, language=subscriber.language))
     if request.form.get("from") != "page":  # a mailbox provider's RFC 8058 POST: no form, no cookie
         return page("message.html", language=language, title_key="unsubscribed_title", text_key="unsubscribed_text")

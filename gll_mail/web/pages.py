@@ -45,8 +45,14 @@ def page_language(subscriber: Subscriber | None = None) -> str:
 
 def page(template: str, status: int = 200, *, language: str | None = None, **context) -> Response:
     language = language or g.get("language") or page_language()
-    html = render_template(f"members/{template}", s=strings_for(language), lang=language,
-                           dir=text_direction(language), languages=LANGUAGES, **context)
+    html = render_template(
+        f"members/{template}",
+        s=strings_for(language),
+        lang=language,
+        dir=text_direction(language),
+        languages=LANGUAGES,
+        **context,
+    )
     response = Response(html, status=status, mimetype="text/html")
     response.headers["Content-Language"] = language
     return response

@@ -32,10 +32,11 @@ def send_confirmation(started: registration.Started, language: str):
     if started.subscriber is not None:
         try:
             registration.send_confirmation(context.settings(), started.subscriber, started.confirm_url)
-        except Exception:  # noqa: BLE001 - any SMTP failure: tell the person to retry later
+        except Exception:
             log.exception("could not send a confirmation email")
-            return page("message.html", 503, language=language, title_key="send_failed_title",
-                        text_key="send_failed_text")
+            return page(
+                "message.html", 503, language=language, title_key="send_failed_title", text_key="send_failed_text"
+            )
         times.record(time.monotonic() - began)
     else:
         times.pad(began)  # no email: answer when one would have been sent
@@ -46,22 +47,44 @@ def send_confirmation(started: registration.Started, language: str):
 def home():
     """The site's front page is the public registration form."""
     language = page_language()
-    return page("register.html", language=language, form=registration.RegistrationForm(language=language),
-                fixed_email=False, resource=None, pod=None, action="/register")
+    return page(
+        "register.html",
+        language=language,
+        form=registration.RegistrationForm(language=language),
+        fixed_email=False,
+        resource=None,
+        pod=None,
+        action="/register",
+    )
 
 
 @bp.route("/register", methods=["GET", "POST"])
 def register():
     language = page_language()
     if request.method != "POST":
-        return page("register.html", language=language, form=registration.RegistrationForm(language=language),
-                    fixed_email=False, resource=None, pod=None, action=request.path)
+        return page(
+            "register.html",
+            language=language,
+            form=registration.RegistrationForm(language=language),
+            fixed_email=False,
+            resource=None,
+            pod=None,
+            action=request.path,
+        )
     check_csrf()
     limit_shared("register", context.settings().register_rate_limit, 3600)
     form = registration.read_form(request.form, default_language=language)
     if not form.ok:
-        return page("register.html", 400, language=language, form=form, fixed_email=False, resource=None,
-                    pod=None, action=request.path)
+        return page(
+            "register.html",
+            400,
+            language=language,
+            form=form,
+            fixed_email=False,
+            resource=None,
+            pod=None,
+            action=request.path,
+        )
     with context.session() as session:
         started = registration.start_registration(session, context.settings(), form, ip=client_ip())
     return send_confirmation(started, form.language)
@@ -85,12 +108,23 @@ def confirm(token: str):
             raise PageError(404) from None
     settings = context.settings()
     if done.resource_slug:
-        return redirect(local_path(links.gate_url(settings, done.subscriber.public_id, done.resource_slug,
-                                                  done.campaign_id)), 303)
+        return redirect(
+            local_path(links.gate_url(settings, done.subscriber.public_id, done.resource_slug, done.campaign_id)), 303
+        )
     if done.pod_slug:
-        return redirect(local_path(links.join_pod_url(settings, done.subscriber.public_id, done.pod_slug,
-                                                      campaign_id=done.campaign_id)), 303)
-    return page("message.html", language=done.subscriber.language, title_key="confirmed_title",
-                text_key="confirmed_text",
-                link=(local_path(links.manage_url(settings, done.subscriber.public_id,
-                                                  language=done.subscriber.language)), "manage_link"))
+        return redirect(
+            local_path(
+                links.join_pod_url(settings, done.subscriber.public_id, done.pod_slug, campaign_id=done.campaign_id)
+            ),
+            303,
+        )
+    return page(
+        "message.html",
+        language=done.subscriber.language,
+        title_key="confirmed_title",
+        text_key="confirmed_text",
+        link=(
+            local_path(links.manage_url(settings, done.subscriber.public_id, language=done.subscriber.language)),
+            "manage_link",
+        ),
+    )

@@ -30,10 +30,16 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import RequestRedirect
 
 CSRF_FIELD = "csrf_token"
-CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'{extra}; "
-       "frame-ancestors 'none'; base-uri 'none'")
-FIXED_HEADERS = (("X-Frame-Options", "DENY"), ("X-Content-Type-Options", "nosniff"),
-                 ("Referrer-Policy", "no-referrer"), ("Cross-Origin-Opener-Policy", "same-origin"))
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'{extra}; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+FIXED_HEADERS = (
+    ("X-Frame-Options", "DENY"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+)
 HSTS = "max-age=31536000; includeSubDomains"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -96,8 +102,9 @@ def init_app(app: Flask, settings) -> None:
         SECRET_KEY_FALLBACKS=list(settings.secret_keys[1:]),  # rotated keys keep open forms working
     )
     if settings.web_proxies > 0:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.web_proxies, x_proto=settings.web_proxies,
-                                x_host=settings.web_proxies)
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=settings.web_proxies, x_proto=settings.web_proxies, x_host=settings.web_proxies
+        )
     app.jinja_env.globals["csrf_token"] = csrf_token
 
     @app.before_request
@@ -106,8 +113,10 @@ def init_app(app: Flask, settings) -> None:
         routed = request.routing_exception
         if isinstance(routed, RequestRedirect):
             target = urlsplit(routed.new_url)
-            return redirect(f"{base.scheme}://{base.netloc}{target.path}" + (f"?{target.query}" if target.query else ""),
-                            routed.code)
+            return redirect(
+                f"{base.scheme}://{base.netloc}{target.path}" + (f"?{target.query}" if target.query else ""),
+                routed.code,
+            )
         return None
 
     @app.after_request

@@ -17,8 +17,10 @@ from gll_mail.web import context
 
 bp = Blueprint("tracking", __name__)
 
-PIXEL = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,"
-         b"\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
+PIXEL = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,"
+    b"\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
 
 
 @bp.route("/o/<token>.gif", methods=["GET", "HEAD"])
@@ -38,9 +40,15 @@ def open_pixel(token: str) -> Response:
                     subscriber = None
                 campaign_id = data.extra.get("c")
                 if subscriber is not None and (campaign_id is None or session.get(Campaign, campaign_id)):
-                    record_event(session, EventType.OPEN, subscriber=subscriber, source="web",
-                                 campaign_id=campaign_id, is_bot=bool(SCANNER_AGENTS.search(agent)),
-                                 user_agent=agent)
+                    record_event(
+                        session,
+                        EventType.OPEN,
+                        subscriber=subscriber,
+                        source="web",
+                        campaign_id=campaign_id,
+                        is_bot=bool(SCANNER_AGENTS.search(agent)),
+                        user_agent=agent,
+                    )
     response = Response(PIXEL, mimetype="image/gif")
     response.headers["Cache-Control"] = "no-store, private"
     response.headers["Referrer-Policy"] = "no-referrer"

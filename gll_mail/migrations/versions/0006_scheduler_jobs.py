@@ -8,27 +8,29 @@ Revision ID: 0006
 Revises: 0005
 Create Date: 2026-11-29
 """
+
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0006'
-down_revision = '0005'
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    if sa.inspect(op.get_bind()).has_table('apscheduler_jobs'):  # made by a scheduler before this migration
+    if sa.inspect(op.get_bind()).has_table("apscheduler_jobs"):  # made by a scheduler before this migration
         return
-    op.create_table('apscheduler_jobs',
-    sa.Column('id', sa.Unicode(length=191), nullable=False),
-    sa.Column('next_run_time', sa.Float(precision=25), nullable=True),
-    sa.Column('job_state', sa.LargeBinary(), nullable=False),
-    sa.PrimaryKeyConstraint('id'),
+    op.create_table(
+        "apscheduler_jobs",
+        sa.Column("id", sa.Unicode(length=191), nullable=False),
+        sa.Column("next_run_time", sa.Float(precision=25), nullable=True),
+        sa.Column("job_state", sa.LargeBinary(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index('ix_apscheduler_jobs_next_run_time', 'apscheduler_jobs', ['next_run_time'], unique=False)
+    op.create_index("ix_apscheduler_jobs_next_run_time", "apscheduler_jobs", ["next_run_time"], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index('ix_apscheduler_jobs_next_run_time', table_name='apscheduler_jobs')
-    op.drop_table('apscheduler_jobs')
+    op.drop_index("ix_apscheduler_jobs_next_run_time", table_name="apscheduler_jobs")
+    op.drop_table("apscheduler_jobs")
