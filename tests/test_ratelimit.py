@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import heapq
+import itertools
 import threading
 
+import pytest
+from delivery_support import max_in_window
+
 from gll_mail.db import make_engine
-from gll_mail.delivery.ratelimit import chunk_for, give_slot, reserve, take_slot
+from gll_mail.delivery.ratelimit import SendRateLimiter, chunk_for, give_slot, reserve, take_slot
 
 
 def test_slots_of_concurrent_workers_never_overlap(any_engine):
@@ -49,3 +55,62 @@ def test_concurrency_slots_are_limited_and_expire(any_engine):
     give_slot(any_engine, first, "a")
     assert take_slot(any_engine, "domain:x.org", 2, "c", ttl=-1) == first  # taken, but already expired
     assert take_slot(any_engine, "domain:x.org", 2, "d", ttl=60) == first  # so a dead holder loses it
+
+
+class SimulatedTime:
+    """A clock that moves only when every task waits: each ``sleep`` wakes exactly at its time."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+        self._sleepers: list[tuple[float, int, asyncio.Future]] = []
+        self._order = itertools.count()
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        future = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self.now + max(seconds, 0.0), next(self._order), future))
+        await future
+
+    async def run(self, *coroutines) -> None:
+        tasks = [asyncio.create_task(c) for c in coroutines]
+        while not all(t.done() for t in tasks):
+            for _ in range(20):  # let every task run until it sleeps or ends
+                await asyncio.sleep(0)
+            if self._sleepers:
+                at, _, future = heapq.heappop(self._sleepers)
+                self.now = max(self.now, at)
+                future.set_result(None)
+        for t in tasks:
+            t.result()
+
+
+@pytest.mark.parametrize("rate", [20.0, 150.0])
+def test_three_workers_never_exceed_the_global_rate_on_a_simulated_clock(any_engine, rate):
+    """The spacing the limiter hands out, free of any machine's scheduling jitter: three workers
+    (each its own limiter, as in its own process) sending at once stay within the rate in every
+    one-second window, and together take the time the rate says."""
+    url = any_engine.url.render_as_string(hide_password=False)
+    time_ = SimulatedTime(start=10_000.0)
+    sent: list[float] = []
+    engines = [make_engine(url) for _ in range(3)]
+    limiters = [
+        SendRateLimiter(engine, rate=rate, owner=f"w{n}", clock=time_.clock, sleep=time_.sleep)
+        for n, engine in enumerate(engines)
+    ]
+
+    async def worker(limiter, count):
+        for _ in range(count):
+            await limiter.wait("example.org")
+            sent.append(time_.clock())
+
+    try:
+        per_worker = int(rate)  # a second of sending each: three seconds together
+        asyncio.run(time_.run(*(worker(limiter, per_worker) for limiter in limiters)))
+    finally:
+        for engine in engines:
+            engine.dispose()
+    assert len(sent) == 3 * int(rate)
+    assert max_in_window(sent, window=1.0 - 1e-6) <= rate  # slots are exactly 1/rate apart (float sums)
+    assert max(sent) - min(sent) >= (len(sent) - 1) / rate - 1e-6

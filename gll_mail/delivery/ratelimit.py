@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.engine import Engine
@@ -59,8 +60,14 @@ class SendRateLimiter:
         owner: str = "worker",
         slot_ttl: float = 120.0,
         domain_limits: dict[str, tuple[float | None, int | None]] | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        """``clock`` (Unix seconds) and ``sleep`` are injectable, so tests can run the spacing of
+        the sends on a simulated clock."""
         self.engine = engine
+        self.clock = clock
+        self.sleep = sleep
         self.rate = rate
         self.per_domain_rate = per_domain_rate
         self.per_domain_connections = per_domain_connections
@@ -91,12 +98,12 @@ class SendRateLimiter:
         queue = self._slots.setdefault(key, deque())
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
-            now = time.time()
+            now = self.clock()
             while queue and queue[0] < now - max(1.0 / rate, LATE):
                 queue.popleft()  # a slot long past that nobody used in time: sending it now would burst
             if not queue:
                 count = chunk_for(rate)
-                start = reserve(self.engine, key, rate, count)  # one short UPDATE; no thread hop
+                start = reserve(self.engine, key, rate, count, now=now)  # one short UPDATE; no thread hop
                 queue.extend(start + i / rate for i in range(count))
             return queue.popleft()
 
@@ -108,9 +115,9 @@ class SendRateLimiter:
         domain_rate = self.limits_for(domain)[0]
         if domain_rate > 0:
             at = max(at, await self._next_slot("domain:" + domain, domain_rate))
-        delay = at - time.time()
+        delay = at - self.clock()
         if delay > 0:
-            await asyncio.sleep(delay)
+            await self.sleep(delay)
 
     async def acquire_connection(self, domain: str, holder: str) -> int | None:
         """A concurrency slot of the domain (its row id), waiting while all are taken."""
