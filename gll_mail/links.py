@@ -96,10 +96,11 @@ class CampaignLinks:
         self._base = settings.base_url.rstrip("/")
         self.campaign_id = campaign_id
         self.campaign_slug = campaign_slug
-        self._shapes: dict[tuple[str, ...], list[TokenShape]] = {}
+        self._shapes: dict[tuple[tuple[str, ...], str | None], list[TokenShape]] = {}
 
-    def _shape(self, key: str) -> TokenShape:
-        """The token shape of a link key, its URL up to the token as prefix."""
+    def _shape(self, key: str, language: str | None = None) -> TokenShape:
+        """The token shape of a link key, its URL up to the token as prefix. Manage and unsubscribe
+        links carry the recipient's language, so even a deleted account's pages answer in it."""
         kind, _, slug = key.partition(":")
         purpose, path = LINK_PATHS[kind]
         prefix = self._base + path
@@ -110,18 +111,18 @@ class CampaignLinks:
         if kind == "archive":
             return self._minter.shape(purpose, prefix=prefix, c=self.campaign_slug)
         # manage, unsubscribe: the campaign an unsubscribe is counted for
-        return self._minter.shape(purpose, prefix=prefix, c=self.campaign_id)
+        return self._minter.shape(purpose, prefix=prefix, c=self.campaign_id, l=language)
 
-    def url_list(self, keys: tuple[str, ...], public_id: str) -> list[str]:
+    def url_list(self, keys: tuple[str, ...], public_id: str, language: str | None = None) -> list[str]:
         """The recipient's URLs for ``keys``, in order (the renderer's hot path)."""
-        shapes = self._shapes.get(keys)
+        shapes = self._shapes.get((keys, language))
         if shapes is None:
-            shapes = self._shapes[keys] = [self._shape(key) for key in keys]
+            shapes = self._shapes[(keys, language)] = [self._shape(key, language) for key in keys]
         return self._minter.mint(shapes, public_id)
 
-    def urls(self, keys: tuple[str, ...], public_id: str) -> dict[str, str]:
+    def urls(self, keys: tuple[str, ...], public_id: str, language: str | None = None) -> dict[str, str]:
         """The recipient's URL for each link key."""
-        return dict(zip(keys, self.url_list(keys, public_id), strict=False))
+        return dict(zip(keys, self.url_list(keys, public_id, language), strict=False))
 
-    def url(self, key: str, public_id: str) -> str:
-        return self.url_list((key,), public_id)[0]
+    def url(self, key: str, public_id: str, language: str | None = None) -> str:
+        return self.url_list((key,), public_id, language)[0]

@@ -114,8 +114,8 @@ def test_links_are_the_recipients_signed_links(renderer, settings):
         links.gate_url(settings, PUBLIC_ID, "compassion-scoping-report", campaign_id),
         links.gate_url(settings, PUBLIC_ID, "compassion-tools", campaign_id),
         links.join_pod_url(settings, PUBLIC_ID, "compassion", campaign_id=campaign_id),
-        links.manage_url(settings, PUBLIC_ID, campaign_id),
-        links.unsubscribe_url(settings, PUBLIC_ID, campaign_id),
+        links.manage_url(settings, PUBLIC_ID, campaign_id, language="fr"),  # even a deleted account's page
+        links.unsubscribe_url(settings, PUBLIC_ID, campaign_id, language="fr"),  # answers in French
         links.archive_url(settings, PUBLIC_ID, renderer.source.slug),
         "https://www.who.int/health-topics/neglected-tropical-diseases",
         "https://www.who.int/servicedeliverysafety/areas/qhc/gll/en/",

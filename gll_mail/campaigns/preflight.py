@@ -373,8 +373,8 @@ def _check_rendering(
 
 def _check_message(report, renderer: CampaignRenderer, path: Path, language: str, message) -> None:
     # Compare up to the signed payload: the token's timestamp may have ticked since the render.
-    unsubscribe = _unsigned(renderer.minter.url("unsubscribe", "preflight-check-id"))
-    manage = _unsigned(renderer.minter.url("manage", "preflight-check-id"))
+    unsubscribe = _unsigned(renderer.minter.url("unsubscribe", "preflight-check-id", message.language))
+    manage = _unsigned(renderer.minter.url("manage", "preflight-check-id", message.language))
     if f'href="{unsubscribe}' not in message.html or unsubscribe not in message.text:
         report.error(
             path,

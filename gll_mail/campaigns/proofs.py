@@ -68,7 +68,7 @@ def build_proofs(
             delivery_id=0,
             name=recipient.name,
             email=email,
-            unsubscribe_url=renderer.minter.url("unsubscribe", recipient.public_id),
+            unsubscribe_url=renderer.minter.url("unsubscribe", recipient.public_id, rendered.language),
             mid=f"<test.{secrets.token_hex(8)}.{campaign_id}@{builder.domain}>",
         )
         proofs.append(Proof(email, built.sender, rendered.subject, built.data))

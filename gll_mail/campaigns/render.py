@@ -371,7 +371,7 @@ class CampaignRenderer:
     def render(self, recipient: Any, *, language: str | None = None) -> RenderedMessage:
         variant = self.variant_for(language or recipient.language)
         public_id = recipient.public_id
-        urls = self.minter.url_list(variant.link_keys, public_id)
+        urls = self.minter.url_list(variant.link_keys, public_id, variant.language)
         links = dict(zip(variant.link_keys, urls, strict=False))
         name = (recipient.name or "").strip()
         strings = variant.strings

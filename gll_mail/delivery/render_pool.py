@@ -155,7 +155,7 @@ def sign_all(signer, works) -> None:
 def build_one(renderer, builder, delivery_id: int, language: str, recipient: Recipient):
     """Render and build one message: a :class:`~gll_mail.campaigns.message.BuiltMessage`."""
     rendered = renderer.render(recipient, language=language)
-    unsubscribe = renderer.minter.url("unsubscribe", recipient.public_id)
+    unsubscribe = renderer.minter.url("unsubscribe", recipient.public_id, rendered.language)
     return builder.build(
         rendered, delivery_id=delivery_id, name=recipient.name, email=recipient.email, unsubscribe_url=unsubscribe
     )
