@@ -8,9 +8,10 @@ import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, literal, select
 
-from gll_mail.models import Campaign, Delivery, Subscriber, utcnow
+from gll_mail.campaigns.audience import audience_select
+from gll_mail.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Subscriber, utcnow
 from gll_mail.smtp.sink import LocalSMTPServer
 
 BODY = """{{ salutation }}
@@ -128,3 +129,34 @@ def max_in_window(times: list[float], window: float = 1.0) -> int:
 
 def recipients_of(server) -> list[str]:
     return [address for received in server.received for address in received.rcpt_tos]
+
+
+def record_as_sent(session, campaign: Campaign, audience: dict | None = None) -> int:
+    """What the delivery engine leaves behind, in short: one ``sent`` delivery per member of the
+    audience (``INSERT … SELECT`` straight from the audience select) and the campaign ``sent``.
+    ``audience``: a spec other than the campaign's own. The number of deliveries."""
+    members = audience_select(session, campaign.audience if audience is None else audience, campaign=campaign)
+    members = members.subquery()
+    now = utcnow()
+    columns = ["campaign_id", "subscriber_id", "language", "status", "attempts", "possible_duplicate", "last_error"]
+    result = session.execute(
+        insert(Delivery).from_select(
+            [*columns, "created_at", "sent_at"],
+            select(
+                literal(campaign.id),
+                members.c.id,
+                members.c.language,
+                literal(DeliveryStatus.SENT),
+                literal(1),
+                literal(False),
+                literal(""),
+                literal(now),
+                literal(now),
+            ),
+        )
+    )
+    campaign.status = CampaignStatus.SENT
+    campaign.started_at = campaign.finished_at = now
+    session.add(campaign)
+    session.flush()
+    return result.rowcount

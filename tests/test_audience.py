@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import insert, literal, select
+from delivery_support import record_as_sent
+from sqlalchemy import select
 from sqlmodel import Session
 
 from gll_mail.campaigns.audience import (
@@ -22,7 +23,6 @@ from gll_mail.models import (
     Campaign,
     CampaignStatus,
     Delivery,
-    DeliveryStatus,
     Pod,
     PodMembership,
     Subscriber,
@@ -142,35 +142,10 @@ def test_unknown_names_are_errors(population):
 
 def _send(session: Session, slug: str, spec: dict) -> Campaign:
     """Enqueue with INSERT … SELECT straight from the audience select, then mark everything sent."""
-    campaign = Campaign(slug=slug, subject=slug, audience=spec, status=CampaignStatus.SENT)
+    campaign = Campaign(slug=slug, subject=slug, audience=spec, status=CampaignStatus.DRAFT)
     session.add(campaign)
     session.flush()
-    audience = audience_select(session, spec).subquery()
-    session.execute(
-        insert(Delivery).from_select(
-            [
-                "campaign_id",
-                "subscriber_id",
-                "language",
-                "status",
-                "attempts",
-                "possible_duplicate",
-                "last_error",
-                "created_at",
-            ],
-            select(
-                literal(campaign.id),
-                audience.c.id,
-                audience.c.language,
-                literal(DeliveryStatus.SENT),
-                literal(0),
-                literal(False),
-                literal(""),
-                literal(utcnow()),
-            ),
-        )
-    )
-    session.flush()
+    record_as_sent(session, campaign)
     return campaign
 
 

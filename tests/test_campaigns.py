@@ -6,7 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, literal, select
+from delivery_support import record_as_sent
+from sqlalchemy import select
 
 from gll_mail.campaigns.audience import audience_count, audience_select
 from gll_mail.campaigns.preflight import check
@@ -19,11 +20,9 @@ from gll_mail.models import (
     Campaign,
     CampaignStatus,
     Delivery,
-    DeliveryStatus,
     Subscriber,
     Subscription,
     Topic,
-    utcnow,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,36 +31,7 @@ CORRIGENDUM = REPO / "campaigns" / "2019-06-18-corrigendum.md"
 
 
 def mark_sent(session, campaign: Campaign) -> int:
-    audience = audience_select(session, campaign.audience, campaign=campaign).subquery()
-    result = session.execute(
-        insert(Delivery).from_select(
-            [
-                "campaign_id",
-                "subscriber_id",
-                "language",
-                "status",
-                "attempts",
-                "possible_duplicate",
-                "last_error",
-                "created_at",
-            ],
-            select(
-                literal(campaign.id),
-                audience.c.id,
-                audience.c.language,
-                literal(DeliveryStatus.SENT),
-                literal(1),
-                literal(False),
-                literal(""),
-                literal(utcnow()),
-            ),
-        )
-    )
-    campaign.status = CampaignStatus.SENT
-    campaign.started_at = utcnow()
-    session.add(campaign)
-    session.flush()
-    return result.rowcount
+    return record_as_sent(session, campaign)
 
 
 def test_sync_creates_then_follows_a_draft(session, tmp_path):

@@ -6,6 +6,7 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
+from delivery_support import record_as_sent
 
 from gll_mail.cli import main
 from gll_mail.db import session_scope
@@ -146,44 +147,15 @@ def test_audience_by_language_and_pod(runner, seeded):
 
 
 def test_audience_of_a_corrigendum_reports_unreachable(runner, seeded, engine):
-    from sqlalchemy import insert, literal, select
 
-    from gll_mail.campaigns.audience import audience_select
     from gll_mail.campaigns.records import sync_campaign
     from gll_mail.campaigns.sources import load_source
-    from gll_mail.models import Delivery, utcnow
 
     with session_scope(engine) as session:
         original = sync_campaign(
             session, load_source(Path(__file__).resolve().parent.parent / "campaigns" / "2019-06-compassion-reports.md")
         )
-        audience = audience_select(session, original.audience).subquery()
-        session.execute(
-            insert(Delivery).from_select(
-                [
-                    "campaign_id",
-                    "subscriber_id",
-                    "language",
-                    "status",
-                    "attempts",
-                    "possible_duplicate",
-                    "last_error",
-                    "created_at",
-                ],
-                select(
-                    literal(original.id),
-                    audience.c.id,
-                    audience.c.language,
-                    literal("sent"),
-                    literal(1),
-                    literal(False),
-                    literal(""),
-                    literal(utcnow()),
-                ),
-            )
-        )
-        original.status = "sent"
-        session.add(original)
+        record_as_sent(session, original)
         member = session.get(Subscriber, 5)
         member.status = "bounced"
         session.add(member)

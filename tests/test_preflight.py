@@ -7,22 +7,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, literal, select
+from delivery_support import record_as_sent
 from sqlmodel import select as sqlselect
 
 from gll_mail.campaigns import preflight
-from gll_mail.campaigns.audience import audience_breakdown, audience_select
+from gll_mail.campaigns.audience import audience_breakdown
 from gll_mail.campaigns.preflight import check
 from gll_mail.campaigns.records import sync_campaign
 from gll_mail.campaigns.sources import load_source
 from gll_mail.demo.data import seed_catalog, seed_members
 from gll_mail.models import (
-    CampaignStatus,
-    Delivery,
-    DeliveryStatus,
     Resource,
     Subscriber,
-    utcnow,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -41,37 +37,7 @@ def db(session, settings):
 def send(session, source_path: Path):
     """What the delivery engine does, in short: sync, enqueue with INSERT … SELECT, and mark sent."""
     campaign = sync_campaign(session, load_source(source_path))
-    audience = audience_select(session, campaign.audience, campaign=campaign).subquery()
-    session.execute(
-        insert(Delivery).from_select(
-            [
-                "campaign_id",
-                "subscriber_id",
-                "language",
-                "status",
-                "attempts",
-                "possible_duplicate",
-                "last_error",
-                "created_at",
-                "sent_at",
-            ],
-            select(
-                literal(campaign.id),
-                audience.c.id,
-                audience.c.language,
-                literal(DeliveryStatus.SENT),
-                literal(1),
-                literal(False),
-                literal(""),
-                literal(utcnow()),
-                literal(utcnow()),
-            ),
-        )
-    )
-    campaign.status = CampaignStatus.SENT
-    campaign.started_at = campaign.finished_at = utcnow()
-    session.add(campaign)
-    session.flush()
+    record_as_sent(session, campaign)
     return campaign
 
 
