@@ -155,6 +155,20 @@ def _decide(
         raise GllMailError(
             f"you have already {mine[-1].decision} this revision of {slug} ({revision.content_hash[:8]})"
         )
+    return _record(
+        session,
+        user,
+        slug,
+        revision,
+        decision,
+        note,
+        clock,
+        f"campaign.{'approve' if decision == APPROVED else 'reject'}",
+    )
+
+
+def _record(session, user, slug, revision, decision, note, clock, action) -> Approval:
+    """One request or decision on ``revision``, and its line in the audit log."""
     row = Approval(
         slug=slug,
         revision_id=revision.id,
@@ -170,7 +184,7 @@ def _decide(
     audit.record(
         session,
         user,
-        f"campaign.{'approve' if decision == APPROVED else 'reject'}",
+        action,
         clock=clock,
         object_type="campaign",
         object_id=slug,
@@ -193,30 +207,7 @@ def request(
     """Ask for the current revision's approval; the requester counts as one of its authors."""
     require(user, "campaign.request-approval")
     revision = _revision(settings, session, slug, clock)
-    row = Approval(
-        slug=slug,
-        revision_id=revision.id,
-        content_hash=revision.content_hash,
-        decision=REQUESTED,
-        user_id=user.id,
-        username=user.username,
-        note=note,
-        created_at=clock(),
-    )
-    session.add(row)
-    session.flush()
-    audit.record(
-        session,
-        user,
-        "campaign.request-approval",
-        object_type="campaign",
-        object_id=slug,
-        clock=clock,
-        hash_after=revision.content_hash,
-        note=note,
-        details={"revision": revision.id},
-    )
-    return row
+    return _record(session, user, slug, revision, REQUESTED, note, clock, "campaign.request-approval")
 
 
 def approve(
