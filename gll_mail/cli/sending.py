@@ -26,6 +26,11 @@ def _campaign(session, slug: str) -> Campaign:
     return campaign
 
 
+def _campaign_id(app: AppContext, slug: str) -> int:
+    with app.session() as session:
+        return _campaign(session, slug).id
+
+
 def _when(value: str) -> datetime:
     try:
         when = datetime.fromisoformat(value)
@@ -169,9 +174,7 @@ def pause_command(app: AppContext, slug: str, reason: str) -> None:
     """Stop sending SLUG; workers finish the messages in flight. `campaign resume` goes on."""
     from gll_mail.campaigns.lifecycle import pause
 
-    with app.session() as session:
-        campaign = _campaign(session, slug)
-    pause(app.engine, campaign.id, reason)
+    pause(app.engine, _campaign_id(app, slug), reason)
     click.echo(f"Paused {slug}.")
 
 
@@ -182,9 +185,7 @@ def resume_command(app: AppContext, slug: str) -> None:
     """Go on sending a paused SLUG (a running worker, or `campaign send`, sends the rest)."""
     from gll_mail.delivery.control import resume
 
-    with app.session() as session:
-        campaign = _campaign(session, slug)
-    campaign = resume(app.engine, app.settings, campaign.id)
+    campaign = resume(app.engine, app.settings, _campaign_id(app, slug))
     if campaign.status == CampaignStatus.SCHEDULED:
         click.echo(f"Resumed {slug}: scheduled for {campaign.send_at.isoformat()}.")
         return
@@ -198,9 +199,7 @@ def cancel_command(app: AppContext, slug: str) -> None:
     """Cancel SLUG: nothing more is sent; what was sent stays recorded."""
     from gll_mail.delivery.control import cancel
 
-    with app.session() as session:
-        campaign = _campaign(session, slug)
-    cancel(app.engine, campaign.id, "cancelled by hand")
+    cancel(app.engine, _campaign_id(app, slug), "cancelled by hand")
     click.echo(f"Cancelled {slug}.")
 
 
@@ -211,9 +210,7 @@ def retry_failed_command(app: AppContext, slug: str) -> None:
     """Queue SLUG's failed messages again (hard-bounced addresses stay suppressed at send time)."""
     from gll_mail.delivery.control import retry_failed
 
-    with app.session() as session:
-        campaign = _campaign(session, slug)
-    count = retry_failed(app.engine, campaign.id)
+    count = retry_failed(app.engine, _campaign_id(app, slug))
     click.echo(f"Queued {count} failed message(s) of {slug} again.")
 
 

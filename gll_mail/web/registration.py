@@ -46,7 +46,11 @@ def send_confirmation(started: registration.Started, language: str):
 @bp.get("/")
 def home():
     """The site's front page is the public registration form."""
-    language = page_language()
+    return _public_form(page_language(), "/register")
+
+
+def _public_form(language: str, action: str):
+    """The registration form as anyone reaches it, with no gated link behind it."""
     return page(
         "register.html",
         language=language,
@@ -54,7 +58,7 @@ def home():
         fixed_email=False,
         resource=None,
         pod=None,
-        action="/register",
+        action=action,
     )
 
 
@@ -62,15 +66,7 @@ def home():
 def register():
     language = page_language()
     if request.method != "POST":
-        return page(
-            "register.html",
-            language=language,
-            form=registration.RegistrationForm(language=language),
-            fixed_email=False,
-            resource=None,
-            pod=None,
-            action=request.path,
-        )
+        return _public_form(language, request.path)
     check_csrf()
     limit_shared("register", context.settings().register_rate_limit, 3600)
     form = registration.read_form(request.form, default_language=language)
