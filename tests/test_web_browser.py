@@ -9,7 +9,6 @@ every screenshotted page passes an accessibility check (labels, names, contrast,
 from __future__ import annotations
 
 import re
-import shutil
 import threading
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, need
 from sqlmodel import select
-from web_support import add_member, check_accessibility
+from web_support import ARGS, CHROMIUM, add_member, check_accessibility
 from werkzeug.serving import make_server
 
 from gll_mail import links
@@ -40,15 +39,6 @@ from gll_mail.smtp.client import SmtpConfig, send_one
 from gll_mail.tokens import read_token
 from gll_mail.web import create_app
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 SHOTS = REPO / "docs" / "screenshots"
 VIEWPORTS = {"desktop": {"width": 1280, "height": 860}, "phone": {"width": 390, "height": 844}}
 VARIANTS = [("en", "desktop"), ("en", "phone"), ("ar", "desktop"), ("ar", "phone")]

@@ -7,6 +7,7 @@ forms, and the accessibility check the browser tests run on every page they scre
 from __future__ import annotations
 
 import re
+import shutil
 from email import message_from_bytes, policy
 
 import pytest
@@ -169,3 +170,15 @@ def check_accessibility(page, language: str) -> None:
         if not focused["indicator"]:
             problems.append(f"{wanted}: no visible focus indicator (no outline, no box-shadow) when focused")
     assert not problems, f"accessibility problems on {page.url}:\n  " + "\n  ".join(problems)
+
+
+# Debian's chromium, driven by Playwright (its own browser download does not work here)
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
