@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 from gll_mail.bounces import classify
+from gll_mail.bounces.intake import receive
+from gll_mail.db import session_scope
+from gll_mail.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Subscriber, SubscriberStatus
 from gll_mail.tokens import make_verp_token
 
 CORPUS = Path(__file__).parent / "data" / "bounces" / "corpus"
@@ -171,3 +174,33 @@ def test_generic_enhanced_code_beside_user_unknown_is_a_bad_address():
     assert classify.classify_status("5.0.0", "failed", "smtp; 550 Rejected for policy reasons") == "soft"
     assert classify.bad_address("550 5.0.0 <x@example.org>... User unknown")
     assert not classify.bad_address("550 5.0.0 Mailbox is full")
+
+
+def test_the_whole_corpus_through_intake_on_both_databases(any_engine, settings):
+    """Every message of the corpus taken in as the bounce server would take it (stored raw, then
+    processed), each for its own delivery: a hard bounce suppresses its member at once, a soft one
+    is counted and suppresses nobody yet, and an auto-reply or challenge changes nothing."""
+    rows = manifest()
+    with session_scope(any_engine) as session:
+        campaign = Campaign(slug="corpus", subject="Corpus", status=CampaignStatus.SENT)
+        session.add(campaign)
+        session.flush()
+        deliveries = []
+        for n, _ in enumerate(rows):
+            member = Subscriber(email=f"member{n}@example.org")
+            session.add(member)
+            session.flush()
+            delivery = Delivery(campaign_id=campaign.id, subscriber_id=member.id, status=DeliveryStatus.SENT)
+            session.add(delivery)
+            session.flush()
+            deliveries.append((delivery.id, member.id))
+    wrong = []
+    for row, (delivery_id, member_id) in zip(rows, deliveries, strict=True):
+        envelope_to = f"bounces+{make_verp_token(settings, delivery_id)}@{settings.bounce_domain}"
+        receive(any_engine, settings, (CORPUS / row["file"]).read_bytes(), source="test", envelope_to=envelope_to)
+        with session_scope(any_engine) as session:
+            status = session.get(Subscriber, member_id).status
+        want = SubscriberStatus.BOUNCED if row["expected"] == "hard" else SubscriberStatus.ACTIVE
+        if status != want:
+            wrong.append(f"{row['file']} ({row['expected']}): member is {status}")
+    assert not wrong, "\n".join(wrong)
