@@ -53,7 +53,11 @@ def run(
     options = options or Options()
     now = now or utcnow()
     findings, mx_host = dns_findings(
-        settings, nameserver=options.nameserver, sending_ip=options.sending_ip, here=options.here
+        settings,
+        nameserver=options.nameserver,
+        sending_ip=options.sending_ip,
+        here=options.here,
+        timeout=options.timeout,
     )
     findings.append(check_relay(settings, options.timeout))
     findings.append(

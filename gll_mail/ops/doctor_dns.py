@@ -314,10 +314,10 @@ def check_reverse(dns: Dns, ip: str | None) -> Finding:
 
 
 def dns_findings(
-    settings: Settings, *, nameserver: str | None, sending_ip: str | None, here: set[str]
+    settings: Settings, *, nameserver: str | None, sending_ip: str | None, here: set[str], timeout: float = 5.0
 ) -> tuple[list[Finding], str | None]:
     """Every DNS finding, and the MX host (for the bounce receiver's transport check)."""
-    dns = Dns(nameserver)
+    dns = Dns(nameserver, timeout)
     try:
         relay = settings_relay_host(settings)
         sending = (
