@@ -62,7 +62,7 @@ def test_backup_during_a_send_restores_the_ledger_and_every_member(any_engine, f
         database_url=any_engine.url.render_as_string(hide_password=False),
         smtp_url=smtp_server.url,
         campaigns_dir=tmp_path / "campaigns",
-        rate_per_second=150.0,
+        rate_per_second=40.0,  # three seconds of sending, to back up in the middle of
         smtp_connections=2,
     )
     (tmp_path / "resources").mkdir()
