@@ -22,7 +22,8 @@ test: $(STAMP) browser
 	$(BIN)/pytest -n auto -p no:cacheprovider
 
 ## browser: Debian's chromium for the Playwright tests (Playwright's own download does not work here),
-## Debian's dovecot for the IMAP test and Debian's spamassassin for the spam-score test; without root
+## Debian's dovecot for the IMAP test, Debian's spamassassin for the spam-score test, systemd-analyze and nginx for
+## the deploy/ checks; without root
 ## they skip locally, and fail CI (CI=true)
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -44,6 +45,16 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq spamassassin >/dev/null) \
 	  || { echo "could not install spamassassin (need root and the Debian mirror)"; \
 	       if [ "$$CI" = "true" ]; then exit 1; else echo "the spam-score test will skip"; fi; }; }
+	@command -v systemd-analyze >/dev/null 2>&1 || { \
+	  echo "Installing Debian's systemd for the deploy/ unit check (systemd-analyze verify)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null) \
+	  || { echo "could not install systemd (need root and the Debian mirror)"; \
+	       if [ "$$CI" = "true" ]; then exit 1; else echo "the unit check will skip"; fi; }; }
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
+	  echo "Installing Debian's nginx-light for the deploy/ server block check (nginx -t)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null) \
+	  || { echo "could not install nginx-light (need root and the Debian mirror)"; \
+	       if [ "$$CI" = "true" ]; then exit 1; else echo "the nginx check will skip"; fi; }; }
 
 ## bench: the benchmarks under bench/ (not part of the test suite)
 bench: $(STAMP)

@@ -377,3 +377,18 @@ class SendSlot(SQLModel, table=True):
     slot: int = Field(default=0)
     holder: str | None = Field(default=None, max_length=100)
     expires_at: float = Field(default=0.0)
+
+
+# --- Operations ------------------------------------------------------------------------------
+
+
+class WorkerHeartbeat(SQLModel, table=True):
+    """One row per running ``gll-mail worker``, written by its scheduler every half minute (so a row
+    seen recently proves both the worker and its scheduler alive); removed when the worker stops."""
+
+    owner: str = Field(primary_key=True, max_length=100)
+    host: str = Field(default="", max_length=100)
+    pid: int = Field(default=0)
+    started_at: datetime = Field(default_factory=utcnow)
+    seen_at: datetime = Field(default_factory=utcnow)
+    sent: int = Field(default=0)  # messages this worker sent since it started

@@ -91,6 +91,11 @@ class Settings:
     web_proxies: int = 0
     # --- team console ---
     approvals_required: int = -1  # -1: 1 when env is production, 0 otherwise (see required_approvals)
+    # --- operations ---
+    metrics_token: str = ""  # bearer token of /metrics; empty: answered on this machine only
+    worker_metrics_port: int = 0  # the worker serves /metrics on 127.0.0.1:PORT; 0: off
+    log_format: str = "text"
+    log_level: str = "info"
     debug: bool = False  # the CLI shows tracebacks instead of one-line errors (also `gll-mail --debug`)
     extra: dict = field(default_factory=dict, compare=False)
 
@@ -152,6 +157,12 @@ class Settings:
         if self.approvals_required < -1:
             raise SettingsError("GLL_MAIL_APPROVALS_REQUIRED must be 0 or more (or -1: 1 in production, 0 otherwise)")
         self.domain_limit_map()  # refuses a malformed GLL_MAIL_DOMAIN_LIMITS
+        if self.log_format not in ("text", "json"):
+            raise SettingsError(f"GLL_MAIL_LOG_FORMAT must be text or json, not {self.log_format!r}")
+        if self.log_level.lower() not in ("debug", "info", "warning", "error"):
+            raise SettingsError(f"GLL_MAIL_LOG_LEVEL must be debug, info, warning or error, not {self.log_level!r}")
+        if not 0 <= self.worker_metrics_port <= 65535:
+            raise SettingsError("GLL_MAIL_WORKER_METRICS_PORT must be a port number (0: off)")
         if urlsplit(self.smtp_url).scheme not in ("smtp", "smtps"):
             raise SettingsError(f"GLL_MAIL_SMTP_URL must start with smtp:// or smtps://, not {self.smtp_url!r}")
 
@@ -183,7 +194,7 @@ class Settings:
 
 
 ENV_NAMES = {"from_address": "FROM"}
-SECRET_SETTINGS = {"secret_keys"}
+SECRET_SETTINGS = {"secret_keys", "metrics_token"}
 
 
 def env_name(field_name: str) -> str:
@@ -204,7 +215,9 @@ def shown_values(settings: Settings, environ: dict[str, str] | None = None) -> l
         if f.name == "extra":
             continue
         value = getattr(settings, f.name)
-        if f.name in SECRET_SETTINGS:
+        if f.name in SECRET_SETTINGS and isinstance(value, str):
+            shown = "***" if value else ""
+        elif f.name in SECRET_SETTINGS:
             shown = f"*** ({len(value)} key{'s' if len(value) != 1 else ''}" + (
                 ", the development placeholder)" if PLACEHOLDER_SECRET in value else ")"
             )
@@ -280,6 +293,13 @@ SETTINGS_HELP: dict[str, str] = {
     "current content before it is scheduled or sent (default -1: 1 when GLL_MAIL_ENV=production, 0 otherwise).",
     "GLL_MAIL_DEBUG": "true to show the full traceback of database, SMTP and other errors instead of one line "
     "(same as `gll-mail --debug`; default false).",
+    "GLL_MAIL_METRICS_TOKEN": "Bearer token that opens /metrics (Authorization: Bearer TOKEN); empty (default): "
+    "/metrics answers only requests made on this machine, not through a proxy.",
+    "GLL_MAIL_WORKER_METRICS_PORT": "`gll-mail worker` serves the same Prometheus metrics on 127.0.0.1:PORT "
+    "(default 0: off; the deploy/ units use 9110).",
+    "GLL_MAIL_LOG_FORMAT": "text (default) or json: one JSON object per line with the campaign, delivery and "
+    "request ids. Member addresses in log lines are replaced by a keyed hash either way.",
+    "GLL_MAIL_LOG_LEVEL": "debug, info (default), warning or error.",
     "GLL_MAIL_WEB_PROXIES": "How many reverse proxies stand in front of `gll-mail serve`; their X-Forwarded-For "
     "header is trusted that many hops to find the client address (default 0).",
 }

@@ -1,4 +1,5 @@
-"""A real DNS server over UDP on 127.0.0.1, in a thread: it answers TXT questions from a dict."""
+"""A real DNS server over UDP on 127.0.0.1, in a thread: it answers TXT questions from a dict, and
+other types (MX, A, PTR …) from ``typed``."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ class TxtServer:
 
     def __init__(self) -> None:
         self.records: dict[str, list[list[str]]] = {}
+        self.typed: dict[tuple[str, str], list[str]] = {}  # (name, "MX") → ["10 mx.example.org."]
         self.silent = False
         self.questions: list[str] = []
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -50,9 +52,13 @@ class TxtServer:
             if self.silent:
                 continue
             response = dns.message.make_response(query)
-            if name not in self.records:
+            asked = dns.rdatatype.to_text(question.rdtype)
+            if name not in self.records and not any(known == name for known, _ in self.typed):
                 response.set_rcode(dns.rcode.NXDOMAIN)
-            elif question.rdtype == dns.rdatatype.TXT:
+            elif (name, asked) in self.typed:
+                rdatas = [dns.rdata.from_text(dns.rdataclass.IN, question.rdtype, v) for v in self.typed[(name, asked)]]
+                response.answer.append(dns.rrset.from_rdata_list(question.name, 300, rdatas))
+            elif question.rdtype == dns.rdatatype.TXT and name in self.records:
                 rdatas = [
                     dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.TXT, " ".join(f'"{part}"' for part in strings))
                     for strings in self.records[name]

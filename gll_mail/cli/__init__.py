@@ -73,13 +73,14 @@ def _register() -> None:
         catalog,
         demo,
         dkim,
+        ops,
         serve,
         subscribers,
         suppressions,
         worker,
     )
 
-    for module in (subscribers, catalog, campaign, worker, serve, bounces, admin, audit, suppressions, dkim, demo):
+    for module in (subscribers, catalog, campaign, worker, serve, bounces, admin, audit, suppressions, dkim, demo, ops):
         module.register(main)
 
 

@@ -21,7 +21,9 @@ def bounces() -> None:
 def receive(app: AppContext, host: str, port: int) -> None:
     """Run the inbound SMTP server for the bounce domain's MX (Ctrl-C stops it)."""
     from gll_mail.bounces.intake import make_controller
+    from gll_mail.cli.ops import service_logging
 
+    service_logging(app)
     controller = make_controller(app.engine, app.settings, host, port)
     controller.start()
     click.echo(f"Receiving bounces for @{app.settings.bounce_domain} on {host}:{port}", err=True)

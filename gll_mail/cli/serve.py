@@ -33,6 +33,29 @@ def _flush_clicks(server, worker) -> None:
         writer.close()
 
 
+def _metrics_dir() -> None:
+    """Under gunicorn the request metrics of every worker process go to files in
+    PROMETHEUS_MULTIPROC_DIR (set before prometheus_client is imported), so /metrics sums them."""
+    import os
+    import tempfile
+
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not path:
+        path = tempfile.mkdtemp(prefix="gll-mail-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    os.makedirs(path, exist_ok=True)
+    from gll_mail.ops.metrics import clear_multiprocess_dir
+
+    clear_multiprocess_dir(path)
+
+
+def _worker_gone(server, worker) -> None:
+    """gunicorn's child_exit hook: a dead worker's live gauges leave the metrics."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
 def register(main: click.Group) -> None:
     @main.command()
     @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -55,7 +78,10 @@ def register(main: click.Group) -> None:
         Put it behind a TLS-terminating reverse proxy at GLL_MAIL_BASE_URL (and set
         GLL_MAIL_WEB_PROXIES to the number of proxies in front).
         """
+        from gll_mail.cli.ops import service_logging
+
         settings = app.settings
+        service_logging(app)
         if dev:
             if not settings.is_development:
                 raise click.ClickException("--dev is for development only; GLL_MAIL_ENV is production")
@@ -64,6 +90,7 @@ def register(main: click.Group) -> None:
             create_app(settings, app.engine).run(host=host, port=port, debug=False, use_reloader=False)
             return
         workers = workers or multiprocessing.cpu_count() * 2 + 1
+        _metrics_dir()
         click.echo(
             f"gll-mail serving {settings.base_url} on http://{host}:{port} with {workers} gunicorn worker(s)", err=True
         )
@@ -81,6 +108,7 @@ def register(main: click.Group) -> None:
                 "limit_request_line": 4094,
                 "limit_request_fields": 60,
                 "worker_exit": _flush_clicks,
+                "child_exit": _worker_gone,
                 "control_socket_disable": True,  # one shared ~/.gunicorn socket would clash between servers
             }
         ).run()

@@ -24,9 +24,17 @@ from gll_mail.cli.base import AppContext, pass_app
 @pass_app
 def worker_command(app: AppContext, concurrency: int | None, poll: float) -> None:
     """Send scheduled and running campaigns until stopped (SIGTERM or Ctrl-C stop it cleanly)."""
+    from gll_mail.cli.ops import service_logging
     from gll_mail.delivery.worker import run_worker
+    from gll_mail.ops import heartbeat
 
+    service_logging(app)
     app.require_smtp()
+    if app.settings.worker_metrics_port:
+        from gll_mail.ops.metrics import serve_worker_metrics
+
+        serve_worker_metrics(app.engine, app.settings.worker_metrics_port)
+        click.echo(f"metrics on http://127.0.0.1:{app.settings.worker_metrics_port}/metrics", err=True)
     where = app.engine.url.render_as_string(hide_password=True)
 
     def ready(drainer) -> None:
@@ -39,7 +47,15 @@ def worker_command(app: AppContext, concurrency: int | None, poll: float) -> Non
             err=True,
         )
 
-    drainer = run_worker(app.engine, app.settings, concurrency=concurrency, poll=poll, on_ready=ready)
+    started = heartbeat.utcnow()
+
+    def beat(drainer) -> None:
+        heartbeat.beat(app.engine, drainer.owner, sent=drainer.sent_here, started_at=started)
+
+    drainer = run_worker(
+        app.engine, app.settings, concurrency=concurrency, poll=poll, on_ready=ready, every=(beat, heartbeat.PERIOD)
+    )
+    heartbeat.gone(app.engine, drainer.owner)
     click.echo(f"worker {drainer.owner} stopped after sending {drainer.sent_here} message(s).", err=True)
 
 

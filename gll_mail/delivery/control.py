@@ -147,7 +147,7 @@ def launch_checked(engine: Engine, settings: Settings, campaign_id: int) -> int:
                     except ApprovalRequired as exc:
                         problem = f"not approved at send time: {exc}"
     if problem:
-        log.warning("campaign %s not launched: %s", campaign_id, problem)
+        log.warning("campaign %s not launched: %s", campaign_id, problem, extra={"campaign_id": campaign_id})
         lifecycle.hold(engine, campaign_id, problem)
         return 0
     return launch(engine, campaign_id)

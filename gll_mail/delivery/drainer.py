@@ -153,6 +153,18 @@ class Drainer(Producer):
             with self.engine.begin() as connection:
                 suppress_hard_bounces(connection, recorded.bounces)
         self.sent_here += recorded.sent
+        for outcome in outcomes:
+            if outcome.work is not None and outcome.result is not None:
+                claimed = outcome.work.claimed
+                log.info(
+                    "delivery %s of campaign %s to a member at %s: %s %s",
+                    claimed.id,
+                    claimed.campaign_id,
+                    outcome.work.domain,
+                    outcome.result.outcome,
+                    outcome.result.code or "",
+                    extra={"campaign_id": claimed.campaign_id, "delivery_id": claimed.id},
+                )
         windows = {cid: context.recent for cid, context in self.contexts.items() if context is not None}
         to_pause = recorded.unreachable
         to_pause.update(failure_pauses(windows, outcomes, self.settings.failure_pause_threshold, skip=to_pause))

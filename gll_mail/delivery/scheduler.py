@@ -89,7 +89,7 @@ def fire(campaign_id: int) -> None:
         status = connection.execute(select(Campaign.status).where(Campaign.id == campaign_id)).scalar()
     if status == CampaignStatus.SCHEDULED:
         added = launch_checked(engine, settings, campaign_id)
-        log.info("campaign %s launched: %s deliveries enqueued", campaign_id, added)
+        log.info("campaign %s launched: %s deliveries enqueued", campaign_id, added, extra={"campaign_id": campaign_id})
 
 
 def launch_due(engine: Engine, settings: Settings) -> list[int]:

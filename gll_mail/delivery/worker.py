@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
 
 from gll_mail.delivery.drainer import Drainer
 from gll_mail.delivery.scheduler import start_worker_scheduler
+from gll_mail.models import utcnow
 from gll_mail.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -31,11 +33,25 @@ async def _run(drainer: Drainer, stop: asyncio.Event, poll: float) -> None:
 
 
 def run_worker(
-    engine: Engine, settings: Settings, *, concurrency: int | None = None, poll: float = 1.0, on_ready=None
+    engine: Engine,
+    settings: Settings,
+    *,
+    concurrency: int | None = None,
+    poll: float = 1.0,
+    on_ready=None,
+    every: tuple[Callable[[Drainer], None], float] | None = None,
 ) -> Drainer:
-    """Run until SIGTERM/SIGINT; the drainer (its ``sent_here`` counts this worker's sends)."""
+    """Run until SIGTERM/SIGINT; the drainer (its ``sent_here`` counts this worker's sends).
+
+    ``every`` = (task, seconds): the scheduler also runs ``task(drainer)`` at once and then every so
+    many seconds (the heartbeat, written from the scheduler's thread so it proves the scheduler alive)."""
     scheduler = start_worker_scheduler(engine, settings)
     drainer = Drainer(engine, settings, connections=concurrency)
+    if every is not None:
+        task, seconds = every
+        scheduler.add_job(
+            task, "interval", args=[drainer], seconds=seconds, id="every", jobstore="local", next_run_time=utcnow()
+        )
     stop = asyncio.Event()
     try:
         if on_ready is not None:

@@ -20,6 +20,7 @@ from gll_mail.web import (
     context,
     gate,
     manage,
+    operations,
     pages,
     registration,
     security,
@@ -35,7 +36,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         MAX_CONTENT_LENGTH=64 * 1024,
         TESTING=settings.env == "test",
     )
-    context.init_app(app, settings, engine or engine_for(settings.database_url))
+    web = context.init_app(app, settings, engine or engine_for(settings.database_url))
+    operations.init_app(app, settings, web.engine)  # /metrics, /readyz, request ids; inside ProxyFix
     security.init_app(app, settings)
     assets.init_app(app)
 
