@@ -66,17 +66,16 @@ def seed(engine, members: int) -> None:
                 for i in range(start, min(start + 10_000, members))
             ]
             conn.execute(insert(Subscriber.__table__), rows)
-        ids = conn.execute(select(Subscriber.id)).scalars().all()
+        ids = conn.execute(select(Subscriber.id).order_by(Subscriber.id)).scalars().all()
         for chunk in range(0, len(ids), 10_000):
             part = ids[chunk : chunk + 10_000]
             conn.execute(
                 insert(Subscription.__table__),
                 [{"subscriber_id": s, "topic_id": topics[s % 2], "created_at": now} for s in part],
             )
-            conn.execute(
-                insert(PodMembership.__table__),
-                [{"subscriber_id": s, "pod_id": pods[s % 5], "joined_at": now} for s in part if s % 3 == 0],
-            )
+            in_pods = [{"subscriber_id": s, "pod_id": pods[s % 5], "joined_at": now} for s in part if s % 3 == 0]
+            if in_pods:
+                conn.execute(insert(PodMembership.__table__), in_pods)
             conn.execute(
                 insert(Delivery.__table__),
                 [
