@@ -1,15 +1,26 @@
-"""Topics, learning pods and gated resources: what members can subscribe to, join and open."""
+"""Topics, learning pods and gated resources: what members can subscribe to, join and open.
+
+Names, descriptions and titles are written in English (``name``, ``description``, ``title``) with
+translations beside them (``names``, ``descriptions``, ``titles``: language → text), shown by
+:func:`display_name`, which falls back to English. Archiving hides a topic or pod from members'
+choices and keeps its memberships, history and links; an archived resource's links open a page
+saying where it went. The changes here are plain edits: :mod:`gll_mail.library` checks roles and
+writes the audit log around them.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import Session, select
 
 from gll_mail.addresses import clean_text
 from gll_mail.errors import GllMailError
 from gll_mail.events import record_event
+from gll_mail.languages import LANGUAGES
 from gll_mail.models import (
     EventType,
     Pod,
@@ -21,6 +32,8 @@ from gll_mail.models import (
 )
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+TRANSLATED = tuple(code for code in ("fr", "es", "ar", "zh", "ru") if code in LANGUAGES)  # besides English
+NAME_LIMIT, TITLE_LIMIT, DESCRIPTION_LIMIT = 200, 300, 2000
 
 
 class CatalogError(GllMailError, ValueError):
@@ -33,14 +46,112 @@ def check_slug(slug: str) -> str:
     return slug
 
 
+# --- names in six languages -----------------------------------------------------------------
+
+
+def display_name(obj: Any, language: str) -> str:
+    """A topic's or pod's name, or a resource's title, in ``language``; in English when not translated."""
+    if hasattr(obj, "titles"):
+        return (obj.titles or {}).get(language) or obj.title
+    return (obj.names or {}).get(language) or obj.name
+
+
+def display_description(obj: Any, language: str) -> str:
+    return (obj.descriptions or {}).get(language) or obj.description
+
+
+def merge_translations(
+    current: Mapping[str, str] | None, changes: Mapping[str, str | None] | None, *, limit: int, what: str
+) -> dict[str, str]:
+    """``current`` with ``changes`` applied: a text sets a language, "" or None removes it, languages
+    not named stay as they are. Only the five languages beside English are accepted."""
+    merged = dict(current or {})
+    for language, text in (changes or {}).items():
+        if language not in TRANSLATED:
+            raise CatalogError(
+                f"no {what} translation into {language!r}: use {', '.join(TRANSLATED)} "
+                f"(the English {what} is the main one)"
+            )
+        cleaned = clean_text(text or "")
+        if len(cleaned) > limit:
+            raise CatalogError(f"the {language} {what} is longer than {limit} characters")
+        if cleaned:
+            merged[language] = cleaned
+        else:
+            merged.pop(language, None)
+    return {code: merged[code] for code in TRANSLATED if code in merged}
+
+
+def _set(obj: Any, field: str, value: Any, changes: dict[str, Any]) -> None:
+    before = getattr(obj, field)
+    if value != before:
+        changes[field] = {"before": before, "after": value}
+        setattr(obj, field, value)
+
+
+def _edit_named(
+    session: Session,
+    obj: Topic | Pod,
+    *,
+    name: str | None,
+    description: str | None,
+    names: Mapping[str, str | None] | None,
+    descriptions: Mapping[str, str | None] | None,
+) -> dict[str, Any]:
+    """Apply a rename or new description (any language) to a topic or pod; returns what changed."""
+    changes: dict[str, Any] = {}
+    if name is not None:
+        cleaned = clean_text(name)
+        if not cleaned or len(cleaned) > NAME_LIMIT:
+            raise CatalogError(f"the English name must have 1 to {NAME_LIMIT} characters")
+        _set(obj, "name", cleaned, changes)
+    if description is not None:
+        _set(obj, "description", clean_text(description)[:DESCRIPTION_LIMIT], changes)
+    if names:
+        _set(obj, "names", merge_translations(obj.names, names, limit=NAME_LIMIT, what="name"), changes)
+    if descriptions:
+        merged = merge_translations(obj.descriptions, descriptions, limit=DESCRIPTION_LIMIT, what="description")
+        _set(obj, "descriptions", merged, changes)
+    if changes:
+        obj.updated_at = utcnow()
+        session.add(obj)
+        session.flush()
+    return changes
+
+
+def _archive(session: Session, obj: Any, archived: bool) -> bool:
+    """Archive (or bring back) a topic, pod or resource; False when it already was so."""
+    if (obj.archived_at is not None) == archived:
+        return False
+    obj.archived_at = utcnow() if archived else None
+    obj.updated_at = utcnow()
+    session.add(obj)
+    session.flush()
+    return True
+
+
 # --- topics ---------------------------------------------------------------------------------
 
 
-def create_topic(session: Session, *, slug: str, name: str, description: str = "") -> Topic:
+def create_topic(
+    session: Session,
+    *,
+    slug: str,
+    name: str,
+    description: str = "",
+    names: Mapping[str, str | None] | None = None,
+    descriptions: Mapping[str, str | None] | None = None,
+) -> Topic:
     check_slug(slug)
     if session.exec(select(Topic).where(Topic.slug == slug)).first():
         raise CatalogError(f"topic {slug!r} already exists")
-    topic = Topic(slug=slug, name=clean_text(name) or slug, description=clean_text(description))
+    topic = Topic(
+        slug=slug,
+        name=clean_text(name) or slug,
+        description=clean_text(description),
+        names=merge_translations({}, names, limit=NAME_LIMIT, what="name"),
+        descriptions=merge_translations({}, descriptions, limit=DESCRIPTION_LIMIT, what="description"),
+    )
     session.add(topic)
     session.flush()
     return topic
@@ -53,18 +164,57 @@ def get_topic(session: Session, slug: str) -> Topic:
     return topic
 
 
-def list_topics(session: Session) -> list[Topic]:
-    return list(session.exec(select(Topic).order_by(Topic.slug)))
+def list_topics(session: Session, *, archived: bool = False) -> list[Topic]:
+    """The topics members choose from; ``archived=True``: the archived ones too."""
+    query = select(Topic).order_by(Topic.slug)
+    if not archived:
+        query = query.where(Topic.archived_at.is_(None))
+    return list(session.exec(query))
+
+
+def update_topic(
+    session: Session,
+    slug: str,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    names: Mapping[str, str | None] | None = None,
+    descriptions: Mapping[str, str | None] | None = None,
+) -> tuple[Topic, dict[str, Any]]:
+    """Rename a topic or change its description, in any of the six languages; (topic, what changed)."""
+    topic = get_topic(session, slug)
+    return topic, _edit_named(
+        session, topic, name=name, description=description, names=names, descriptions=descriptions
+    )
+
+
+def archive_topic(session: Session, slug: str, *, archived: bool = True) -> bool:
+    """Hide a topic from members' choices; its subscriptions and history stay. ``archived=False`` restores it."""
+    return _archive(session, get_topic(session, slug), archived)
 
 
 # --- pods -----------------------------------------------------------------------------------
 
 
-def create_pod(session: Session, *, slug: str, name: str, description: str = "") -> Pod:
+def create_pod(
+    session: Session,
+    *,
+    slug: str,
+    name: str,
+    description: str = "",
+    names: Mapping[str, str | None] | None = None,
+    descriptions: Mapping[str, str | None] | None = None,
+) -> Pod:
     check_slug(slug)
     if session.exec(select(Pod).where(Pod.slug == slug)).first():
         raise CatalogError(f"pod {slug!r} already exists")
-    pod = Pod(slug=slug, name=clean_text(name) or slug, description=clean_text(description))
+    pod = Pod(
+        slug=slug,
+        name=clean_text(name) or slug,
+        description=clean_text(description),
+        names=merge_translations({}, names, limit=NAME_LIMIT, what="name"),
+        descriptions=merge_translations({}, descriptions, limit=DESCRIPTION_LIMIT, what="description"),
+    )
     session.add(pod)
     session.flush()
     return pod
@@ -77,8 +227,45 @@ def get_pod(session: Session, slug: str) -> Pod:
     return pod
 
 
-def list_pods(session: Session) -> list[Pod]:
-    return list(session.exec(select(Pod).order_by(Pod.slug)))
+def list_pods(session: Session, *, archived: bool = False) -> list[Pod]:
+    """The pods members choose from; ``archived=True``: the archived ones too."""
+    query = select(Pod).order_by(Pod.slug)
+    if not archived:
+        query = query.where(Pod.archived_at.is_(None))
+    return list(session.exec(query))
+
+
+def update_pod(
+    session: Session,
+    slug: str,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    names: Mapping[str, str | None] | None = None,
+    descriptions: Mapping[str, str | None] | None = None,
+) -> tuple[Pod, dict[str, Any]]:
+    """Rename a pod or change its description, in any of the six languages; (pod, what changed)."""
+    pod = get_pod(session, slug)
+    return pod, _edit_named(session, pod, name=name, description=description, names=names, descriptions=descriptions)
+
+
+def archive_pod(session: Session, slug: str, *, archived: bool = True) -> bool:
+    """Hide a pod from members' choices; its members stay in it and its history is kept."""
+    return _archive(session, get_pod(session, slug), archived)
+
+
+def pod_roster(session: Session, pod: Pod, *, former: bool = False) -> list[tuple[Subscriber, PodMembership]]:
+    """The pod's members with their stay (join date; leave date for ``former=True``, which adds
+    everyone who ever was in it), by join date."""
+    query = (
+        select(Subscriber, PodMembership)
+        .join(PodMembership, PodMembership.subscriber_id == Subscriber.id)
+        .where(PodMembership.pod_id == pod.id)
+        .order_by(PodMembership.joined_at, PodMembership.id)
+    )
+    if not former:
+        query = query.where(PodMembership.left_at.is_(None))
+    return list(session.exec(query))
 
 
 def active_membership(session: Session, subscriber: Subscriber, pod: Pod) -> PodMembership | None:
@@ -169,15 +356,23 @@ def add_resource(
     resources_dir: Path,
     url: str | None = None,
     file_path: str | None = None,
+    titles: Mapping[str, str | None] | None = None,
 ) -> Resource:
     check_slug(slug)
-    kind, pod_slug = parse_access(access)
-    if kind == "pod":
-        get_pod(session, pod_slug)
+    check_access(session, access)
     check_target(url, file_path, resources_dir)
     if session.exec(select(Resource).where(Resource.slug == slug)).first():
-        raise CatalogError(f"resource {slug!r} already exists")
-    resource = Resource(slug=slug, title=clean_text(title) or slug, url=url, file_path=file_path, access=access)
+        raise CatalogError(
+            f"resource {slug!r} already exists (to repoint it: gll-mail resources update {slug} --url URL)"
+        )
+    resource = Resource(
+        slug=slug,
+        title=clean_text(title) or slug,
+        url=url,
+        file_path=file_path,
+        access=access,
+        titles=merge_translations({}, titles, limit=TITLE_LIMIT, what="title"),
+    )
     session.add(resource)
     session.flush()
     return resource
@@ -190,5 +385,69 @@ def get_resource(session: Session, slug: str) -> Resource:
     return resource
 
 
-def list_resources(session: Session) -> list[Resource]:
-    return list(session.exec(select(Resource).order_by(Resource.slug)))
+def list_resources(session: Session, *, archived: bool = True) -> list[Resource]:
+    query = select(Resource).order_by(Resource.slug)
+    if not archived:
+        query = query.where(Resource.archived_at.is_(None))
+    return list(session.exec(query))
+
+
+def check_access(session: Session, access: str) -> str:
+    kind, pod_slug = parse_access(access)
+    if kind == "pod":
+        get_pod(session, pod_slug)
+    return access.strip()
+
+
+def update_resource(
+    session: Session,
+    slug: str,
+    *,
+    resources_dir: Path,
+    title: str | None = None,
+    titles: Mapping[str, str | None] | None = None,
+    url: str | None = None,
+    file_path: str | None = None,
+    access: str | None = None,
+) -> tuple[Resource, dict[str, Any]]:
+    """Edit a resource: its titles, its access, or its target (a new ``url`` or ``file_path``
+    replaces the old target, whichever kind it was). Links already mailed carry the slug, so they
+    lead to the new target. Returns (resource, what changed)."""
+    resource = get_resource(session, slug)
+    changes: dict[str, Any] = {}
+    if title is not None:
+        cleaned = clean_text(title)
+        if not cleaned or len(cleaned) > TITLE_LIMIT:
+            raise CatalogError(f"the English title must have 1 to {TITLE_LIMIT} characters")
+        _set(resource, "title", cleaned, changes)
+    if titles:
+        _set(resource, "titles", merge_translations(resource.titles, titles, limit=TITLE_LIMIT, what="title"), changes)
+    if url is not None or file_path is not None:
+        check_target(url, file_path, resources_dir)
+        _set(resource, "url", url or None, changes)
+        _set(resource, "file_path", file_path or None, changes)
+    if access is not None:
+        _set(resource, "access", check_access(session, access), changes)
+    if changes:
+        resource.updated_at = utcnow()
+        session.add(resource)
+        session.flush()
+    return resource, changes
+
+
+def archive_resource(session: Session, slug: str, *, moved_to: str | None = None, archived: bool = True) -> bool:
+    """Archive a resource: its links (those already mailed too) open a page saying it was archived,
+    with a link to ``moved_to`` when given. ``archived=False`` brings it back."""
+    resource = get_resource(session, slug)
+    if moved_to:
+        check_target(moved_to, None, Path("."))
+    changed = _archive(session, resource, archived)
+    new_place = (moved_to or None) if archived else None
+    if archived and not changed and not moved_to:
+        return False
+    if resource.moved_to != new_place:
+        resource.moved_to = new_place
+        session.add(resource)
+        session.flush()
+        changed = True
+    return changed

@@ -79,9 +79,11 @@ def import_csv(
     batch_size: int = 2000,
     dry_run: bool = False,
     progress: Callable[[int], None] | None = None,
+    mapping: dict[str, str | None] | None = None,
 ) -> ImportReport:
     """Import ``path`` (CSV or .xlsx) into the database behind ``engine`` and report what happened
-    to each row. ``dry_run``: the same work and report, in a transaction that is rolled back."""
+    to each row. ``dry_run``: the same work and report, in a transaction that is rolled back.
+    ``mapping``: header → field chosen by a person (see :func:`gll_mail.spreadsheets.read_rows`)."""
     path = Path(path)
     topic_ids = _resolve(engine, Topic, topics, "topic")
     pod_ids = _resolve(engine, Pod, pods, "learning pod")
@@ -91,7 +93,7 @@ def import_csv(
         return _write_batch(conn, rows, topic_ids, pod_ids, registered, path.name)
 
     with engine.connect() as conn:
-        for batch in _batches(read_rows(path, report), batch_size):
+        for batch in _batches(read_rows(path, report, mapping), batch_size):
             transaction = conn.begin()
             try:
                 counts, problems = write(conn, batch)

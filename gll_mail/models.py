@@ -31,6 +31,13 @@ class SubscriberStatus(StrEnum):
 
 
 class Subscriber(SQLModel, table=True):
+    __table_args__ = (  # the team's member search filters on these, newest first (keyset paging on id)
+        Index("ix_subscriber_country_id", "country", "id"),
+        Index("ix_subscriber_language_id", "language", "id"),
+        Index("ix_subscriber_organization_id", "organization", "id"),
+        Index("ix_subscriber_status_id", "status", "id"),
+    )
+
     id: int | None = Field(default=None, primary_key=True)
     public_id: str = Field(default_factory=new_public_id, max_length=32, unique=True, index=True)
     email: str = Field(max_length=320, unique=True, index=True)
@@ -64,6 +71,13 @@ class Topic(SQLModel, table=True):
     name: str = Field(max_length=200)
     description: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     created_at: datetime = Field(default_factory=utcnow)
+    # translations of the name and description: {language: text} for fr, es, ar, zh, ru (English above)
+    names: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
+    descriptions: dict[str, str] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
+    )
+    archived_at: datetime | None = Field(default=None)  # hidden from members; history and links kept
+    updated_at: datetime | None = Field(default=None)
 
 
 class Subscription(SQLModel, table=True):
@@ -81,6 +95,13 @@ class Pod(SQLModel, table=True):
     name: str = Field(max_length=200)
     description: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     created_at: datetime = Field(default_factory=utcnow)
+    # translations of the name and description: {language: text} for fr, es, ar, zh, ru (English above)
+    names: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
+    descriptions: dict[str, str] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
+    )
+    archived_at: datetime | None = Field(default=None)  # hidden from members; history and links kept
+    updated_at: datetime | None = Field(default=None)
 
 
 class PodMembership(SQLModel, table=True):
@@ -108,6 +129,7 @@ class Resource(SQLModel, table=True):
     """A gated resource. ``access`` is ``public``, ``registered`` or ``pod:<slug>``.
 
     The target is either an absolute ``url`` or a ``file_path`` relative to the resources folder.
+    Links carry the slug, never the target: repointing a resource moves every link already mailed.
     """
 
     id: int | None = Field(default=None, primary_key=True)
@@ -117,6 +139,10 @@ class Resource(SQLModel, table=True):
     file_path: str | None = Field(default=None, max_length=500)
     access: str = Field(default="registered", max_length=80)
     created_at: datetime = Field(default_factory=utcnow)
+    titles: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
+    archived_at: datetime | None = Field(default=None)  # its links open a page saying where it went
+    moved_to: str | None = Field(default=None, max_length=2000)  # that place, when there is one
+    updated_at: datetime | None = Field(default=None)
 
 
 class CampaignStatus(StrEnum):
@@ -392,3 +418,43 @@ class WorkerHeartbeat(SQLModel, table=True):
     started_at: datetime = Field(default_factory=utcnow)
     seen_at: datetime = Field(default_factory=utcnow)
     sent: int = Field(default=0)  # messages this worker sent since it started
+
+
+# --- Imports from the console -----------------------------------------------------------------
+
+
+class ImportStatus(StrEnum):
+    UPLOADED = "uploaded"  # stored, previewed; nothing checked yet
+    CHECKING = "checking"  # dry run under way
+    CHECKED = "checked"  # dry run done: ``report`` lists every problem
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"  # the file as a whole could not be imported (``error`` says why)
+
+
+class ImportJob(SQLModel, table=True):
+    """One member list uploaded to the console, run by the same importer as `subscribers import`.
+    Its state lives here, so a page reload (or another web process) sees the same progress."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    updated_at: datetime = Field(default_factory=utcnow)
+    user_id: int | None = Field(default=None, foreign_key="adminuser.id", ondelete="SET NULL")
+    username: str = Field(default="", max_length=100)
+    file_name: str = Field(max_length=300)  # as uploaded
+    stored_path: str = Field(max_length=1000)  # the copy kept for the runs
+    status: str = Field(default=ImportStatus.UPLOADED, max_length=16, index=True)
+    source: str = Field(default="", max_length=300)  # how the file was read: encoding, separator
+    mapping: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))  # header → field
+    options: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))  # topics, pods …
+    total_rows: int = Field(default=0)
+    processed_rows: int = Field(default=0)
+    imported: int = Field(default=0)
+    updated: int = Field(default=0)
+    unchanged: int = Field(default=0)
+    skipped: int = Field(default=0)
+    dry_run: bool = Field(default=False)  # the last run was a dry run
+    report: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))  # problems, warnings
+    error: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    started_at: datetime | None = Field(default=None)
+    finished_at: datetime | None = Field(default=None)

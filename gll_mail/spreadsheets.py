@@ -390,8 +390,28 @@ def _validate(
     return Row(line, email, values)
 
 
-def read_rows(path: Path, report: ImportReport) -> Iterator[Row]:
-    """Parse and validate each record; problems and warnings go into ``report``, good rows are yielded."""
+def first_records(path: Path, count: int) -> tuple[str, list[list[str]]]:
+    """How the file reads (encoding and separator, or the sheet) and its first ``count`` records
+    (the header first): what a preview shows before anything is checked."""
+    report = ImportReport()
+    records = _records(path, report)
+    found = []
+    for _line, record in records:
+        found.append(record)
+        if len(found) >= count:
+            break
+    return report.source, found
+
+
+def field_for(header: str) -> str | None:
+    """The field a column header names, in any of the six languages (None: not imported)."""
+    return HEADER_ALIASES.get(_header_key(header))
+
+
+def read_rows(path: Path, report: ImportReport, mapping: dict[str, str | None] | None = None) -> Iterator[Row]:
+    """Parse and validate each record; problems and warnings go into ``report``, good rows are yielded.
+    ``mapping``: header → field (or None: not imported), chosen by a person; headers it does not name
+    are matched by name as usual."""
     records = _records(path, report)
     header: list[str] | None = None
     for _line, record in records:
@@ -400,7 +420,11 @@ def read_rows(path: Path, report: ImportReport) -> Iterator[Row]:
             break
     if header is None:
         raise ImportFailed(f"{path}: the file is empty")
-    columns = [HEADER_ALIASES.get(_header_key(h)) for h in header]
+    mapping = mapping or {}
+    columns = [mapping[h] if h in mapping else HEADER_ALIASES.get(_header_key(h)) for h in header]
+    unknown = {c for c in columns if c} - {"email", *PROFILE_FIELDS}
+    if unknown:
+        raise ImportFailed(f"{path}: no field {', '.join(sorted(unknown))} (use email, {', '.join(PROFILE_FIELDS)})")
     if "email" not in columns:
         found = ", ".join(clean_text(h) for h in header if clean_text(h)) or "nothing"
         raise ImportFailed(f"{path}: the first row must be a header with an 'email' column (found: {found})")

@@ -24,6 +24,7 @@ from gll_mail import links
 from gll_mail.campaigns.records import sync_campaign
 from gll_mail.campaigns.render import CampaignRenderer, Recipient
 from gll_mail.campaigns.sources import load_source
+from gll_mail.catalog import display_name
 from gll_mail.demo.data import seed_catalog
 from gll_mail.members.web_strings import strings_for
 from gll_mail.models import (
@@ -275,7 +276,9 @@ def test_member_joins_a_pod_then_deletes_their_account(site, new_page, session, 
     page = new_page(viewport)
     page.goto(links.join_pod_url(settings, member.public_id, "compassion"))  # a pod link, as in the corrigendum
     page.click("button[value=join]")
-    assert page.locator("h1").inner_text() == s["in_pod_title"].format(pod=pod.name)
+    assert page.locator("h1").inner_text() == s["in_pod_title"].format(
+        pod=display_name(pod, language)
+    )  # the pod in the page language
     shot(page, "in-pod", language, viewport)
     session.expire_all()
     assert session.exec(select(PodMembership).where(PodMembership.subscriber_id == member_id)).one().pod_id == pod.id

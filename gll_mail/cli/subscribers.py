@@ -199,5 +199,117 @@ def purge_unconfirmed_(app: AppContext, days: int, dry_run: bool) -> None:
     )
 
 
+def _acting(session, as_user):
+    from gll_mail.cli.catalog import acting
+
+    return acting(session, as_user)
+
+
+as_option = click.option(
+    "--as", "as_user", metavar="USER", help="The team account acting (its role is checked); default: the command line."
+)
+
+
+@subscribers.command("search")
+@click.argument("text", required=False, default="")
+@click.option("--country", default="", help="Exactly this country.")
+@click.option("--organization", default="", help="Exactly this organization.")
+@click.option("--pod", default="", metavar="SLUG", help="Members of this learning pod.")
+@click.option("--topic", default="", metavar="SLUG", help="Subscribed to this topic.")
+@click.option("--status", default="", help="active, pending, unsubscribed, bounced or complained.")
+@click.option("--language", default="", help="ar, zh, en, fr, ru or es.")
+@click.option("--limit", default=50, show_default=True, help="Members per page (at most 200).")
+@click.option("--after", "cursor", type=int, default=None, help="The cursor printed after the previous page.")
+@as_option
+@pass_app
+def search(app: AppContext, text: str, limit: int, cursor, as_user, **filters) -> None:
+    """Find members: TEXT matches the start of an address or part of a name, address or organization."""
+    from gll_mail.members.directory import search_members
+
+    with app.session() as session:
+        page = search_members(session, _acting(session, as_user), q=text, limit=limit, cursor=cursor, **filters)
+    if not page.rows:
+        click.echo("No member matches.")
+        return
+    table = Table("email", "name", "organization", "country", "language", "status", box=None)
+    for r in page.rows:
+        table.add_row(r["email"], r["name"], r["organization"], r["country"], r["language"], r["status"])
+    app.console.print(table)
+    if page.next_cursor is not None:
+        click.echo(f"More: --after {page.next_cursor}")
+
+
+@subscribers.command("update")
+@click.argument("email")
+@click.option("--name", default=None)
+@click.option("--organization", default=None)
+@click.option("--country", default=None)
+@click.option("--role", default=None)
+@click.option("--language", default=None, help="ar, zh, en, fr, ru or es.")
+@click.option("--add-pod", "add_pods", multiple=True, metavar="SLUG", help="Add to this learning pod (repeatable).")
+@click.option("--remove-pod", "remove_pods", multiple=True, metavar="SLUG", help="Remove from this pod (repeatable).")
+@click.option("--add-topic", "add_topics", multiple=True, metavar="SLUG", help="Subscribe to this topic (repeatable).")
+@click.option("--remove-topic", "remove_topics", multiple=True, metavar="SLUG", help="Unsubscribe from this topic.")
+@as_option
+@pass_app
+def update(app: AppContext, email: str, add_pods, remove_pods, add_topics, remove_topics, as_user, **profile) -> None:
+    """Edit the profile, pods and topics of the member EMAIL (never their subscription status: only
+    the member can re-subscribe, from their own link)."""
+    from gll_mail.members import team_edits
+
+    done: list[str] = []
+    with app.session() as session:
+        actor, member = _acting(session, as_user), get_by_email(session, email)
+        done += list(team_edits.update_profile(session, actor, member, profile))
+        for slug in add_pods:
+            if team_edits.add_to_pod(session, actor, member, slug):
+                done.append(f"pod +{slug}")
+        for slug in remove_pods:
+            if team_edits.remove_from_pod(session, actor, member, slug):
+                done.append(f"pod -{slug}")
+        for slug in add_topics:
+            if team_edits.add_topic(session, actor, member, slug):
+                done.append(f"topic +{slug}")
+        for slug in remove_topics:
+            if team_edits.remove_topic(session, actor, member, slug):
+                done.append(f"topic -{slug}")
+    click.echo(f"Updated {email}: {', '.join(done)}." if done else f"{email} unchanged.")
+
+
+@subscribers.command("unsubscribe")
+@click.argument("email")
+@click.option("--reason", default="", help="Why, for the audit log (e.g. asked by phone).")
+@as_option
+@pass_app
+def unsubscribe_cmd(app: AppContext, email: str, reason: str, as_user) -> None:
+    """Stop all mail to EMAIL now (its address goes on the suppression list)."""
+    from gll_mail.members import team_edits
+
+    with app.session() as session:
+        changed = team_edits.unsubscribe(
+            session, _acting(session, as_user), get_by_email(session, email), reason=reason
+        )
+    click.echo(f"Unsubscribed {email}." if changed else f"{email} was not subscribed.")
+
+
+@subscribers.command("erase")
+@click.argument("email")
+@click.option("--reason", default="", help="Why, for the audit log (e.g. asked by email on 2026-12-01).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@as_option
+@pass_app
+def erase_cmd(app: AppContext, email: str, reason: str, yes: bool, as_user) -> None:
+    """Erase the member EMAIL, as their own delete does: only a hash of the address stays (on the
+    suppression list, so they are never mailed again). This cannot be undone."""
+    from gll_mail.members import team_edits
+
+    with app.session() as session:
+        actor, member = _acting(session, as_user), get_by_email(session, email)
+        if not yes:
+            click.confirm(f"Erase {email} and everything kept about them? This cannot be undone", abort=True)
+        public_id = team_edits.erase(session, actor, member, reason=reason)
+    click.echo(f"Erased {email} (member {public_id}); only a hash of the address stays, on the suppression list.")
+
+
 def register(main: click.Group) -> None:
     main.add_command(subscribers)

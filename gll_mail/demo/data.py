@@ -35,6 +35,95 @@ TOPICS = [
     ("webinars", "Webinars and events", "Invitations to GLL webinars and learning events."),
 ]
 
+# The catalog's names in the five languages beside English (slug → language → (name, description));
+# resources: slug → language → title.
+TRANSLATIONS: dict[str, dict[str, tuple[str, str]]] = {
+    "compassion": {
+        "fr": ("Compassion", "Le cœur de services de santé de qualité : la compassion dans les soins."),
+        "es": ("Compasión", "El corazón de los servicios de salud de calidad: la compasión en la atención."),
+        "ar": ("التعاطف", "جوهر الخدمات الصحية الجيدة: التعاطف في الرعاية."),
+        "zh": ("关怀", "优质卫生服务的核心：医疗中的关怀。"),
+        "ru": ("Сострадание", "Основа качественных услуг здравоохранения: сострадание в оказании помощи."),
+    },
+    "nqps": {
+        "fr": (
+            "Politique et stratégie nationales de qualité",
+            "Promouvoir la qualité à tous les niveaux du système de santé.",
+        ),
+        "es": (
+            "Política y estrategia nacional de calidad",
+            "Impulsar la calidad en todos los niveles del sistema de salud.",
+        ),
+        "ar": ("السياسة والاستراتيجية الوطنية للجودة", "تعزيز الجودة على جميع مستويات النظام الصحي."),
+        "zh": ("国家质量政策与战略", "在卫生系统各级推动质量。"),
+        "ru": (
+            "Национальная политика и стратегия в области качества",
+            "Повышение качества на всех уровнях системы здравоохранения.",
+        ),
+    },
+    "ipc": {
+        "fr": ("Prévention et contrôle des infections", "La PCI, fondement de soins de qualité."),
+        "es": ("Prevención y control de infecciones", "La PCI como base de una atención de calidad."),
+        "ar": ("الوقاية من العدوى ومكافحتها", "الوقاية من العدوى ومكافحتها أساس الرعاية الجيدة."),
+        "zh": ("感染预防与控制", "感染预防与控制是优质医疗的基础。"),
+        "ru": ("Профилактика инфекций и инфекционный контроль", "ПИИК как основа качественной медицинской помощи."),
+    },
+    "wash": {
+        "fr": ("Eau, assainissement et hygiène", "EAH dans les établissements de santé."),
+        "es": ("Agua, saneamiento e higiene", "WASH en los establecimientos de salud."),
+        "ar": ("المياه والصرف الصحي والنظافة الصحية", "المياه والصرف الصحي والنظافة الصحية في مرافق الرعاية الصحية."),
+        "zh": ("水、环境卫生和个人卫生", "卫生保健机构中的水、环境卫生和个人卫生。"),
+        "ru": ("Водоснабжение, санитария и гигиена", "ВСГ в медицинских учреждениях."),
+    },
+    "mch": {
+        "fr": ("Santé maternelle et infantile", "La qualité des soins pour les mères, les nouveau-nés et les enfants."),
+        "es": ("Salud maternoinfantil", "Calidad de la atención para madres, recién nacidos y niños."),
+        "ar": ("صحة الأم والطفل", "جودة الرعاية للأمهات والمواليد والأطفال."),
+        "zh": ("妇幼健康", "母亲、新生儿和儿童的医疗质量。"),
+        "ru": ("Охрана здоровья матери и ребёнка", "Качество помощи матерям, новорождённым и детям."),
+    },
+    "announcements": {
+        "fr": ("Annonces du GLL", "Publications de rapports, appels et actualités du GLL."),
+        "es": ("Anuncios del GLL", "Publicación de informes, convocatorias y noticias del GLL."),
+        "ar": ("إعلانات المختبر العالمي للتعلّم", "إصدار التقارير والدعوات وأخبار المختبر العالمي للتعلّم."),
+        "zh": ("全球学习实验室公告", "全球学习实验室的报告发布、征集和新闻。"),
+        "ru": ("Объявления ГЛЛ", "Выпуск докладов, призывы и новости ГЛЛ."),
+    },
+    "webinars": {
+        "fr": ("Webinaires et événements", "Invitations aux webinaires et événements d’apprentissage du GLL."),
+        "es": ("Seminarios web y eventos", "Invitaciones a los seminarios web y eventos de aprendizaje del GLL."),
+        "ar": (
+            "الندوات عبر الإنترنت والفعاليات",
+            "دعوات إلى ندوات المختبر العالمي للتعلّم عبر الإنترنت وفعالياته التعليمية.",
+        ),
+        "zh": ("网络研讨会和活动", "全球学习实验室网络研讨会和学习活动的邀请。"),
+        "ru": ("Вебинары и мероприятия", "Приглашения на вебинары и учебные мероприятия ГЛЛ."),
+    },
+}
+TITLES: dict[str, dict[str, str]] = {
+    "codevelopment-synthesis-report": {
+        "fr": "Rapport de synthèse de l’appel à la co-construction du GLL",
+        "es": "Informe de síntesis de la convocatoria de co-desarrollo del GLL",
+        "ar": "التقرير التجميعي لدعوة المختبر العالمي للتعلّم إلى التطوير المشترك",
+        "zh": "全球学习实验室共同开发征集综合报告",
+        "ru": "Сводный доклад по призыву ГЛЛ к совместной разработке",
+    },
+    "compassion-scoping-report": {
+        "fr": "Rapport exploratoire sur la compassion et la qualité des soins",
+        "es": "Informe exploratorio sobre la compasión y la calidad de la atención",
+        "ar": "تقرير استطلاعي عن التعاطف وجودة الرعاية",
+        "zh": "关于关怀与医疗质量的范围界定报告",
+        "ru": "Обзорный доклад о сострадании и качестве медицинской помощи",
+    },
+    "compassion-tools": {
+        "fr": "Compassion : outils et ressources",
+        "es": "Compasión: herramientas y recursos",
+        "ar": "التعاطف: أدوات وموارد",
+        "zh": "关怀：工具和资源",
+        "ru": "Сострадание: инструменты и ресурсы",
+    },
+}
+
 RESOURCES = [
     # slug, title, access, file name (served from the resources folder)
     (
@@ -127,13 +216,23 @@ _LANGS = ["en"] * 8 + ["fr"] * 4 + ["es"] * 3 + ["ar"] * 2 + ["ru"] * 2 + ["zh"]
 
 
 def seed_catalog(session: Session, resources_dir: Path) -> None:
-    """Create the GLL's pods, topics and gated resources (and the resource files) when missing."""
+    """Create the GLL's pods, topics and gated resources (and the resource files) when missing, with
+    their names in the six languages (added to a catalog seeded before it had them)."""
     for model, rows in ((Pod, PODS), (Topic, TOPICS)):
-        have = set(session.exec(select(model.slug)))
+        have = {row.slug: row for row in session.exec(select(model))}
         for slug, name, description in rows:
-            if slug not in have:
-                session.add(model(slug=slug, name=name, description=description))
-    have = set(session.exec(select(Resource.slug)))
+            texts = TRANSLATIONS.get(slug, {})
+            names = {lang: pair[0] for lang, pair in texts.items()}
+            descriptions = {lang: pair[1] for lang, pair in texts.items()}
+            row = have.get(slug)
+            if row is None:
+                session.add(
+                    model(slug=slug, name=name, description=description, names=names, descriptions=descriptions)
+                )
+            elif not row.names:
+                row.names, row.descriptions = names, descriptions
+                session.add(row)
+    have_resources = {r.slug: r for r in session.exec(select(Resource))}
     resources_dir.mkdir(parents=True, exist_ok=True)
     for slug, title, access, filename in RESOURCES:
         path = resources_dir / filename
@@ -143,8 +242,14 @@ def seed_catalog(session: Session, resources_dir: Path) -> None:
                 f"<h1>{title}</h1><p>WHO Global Learning Laboratory for Quality UHC.</p></html>\n",
                 encoding="utf-8",
             )
-        if slug not in have:
-            session.add(Resource(slug=slug, title=title, access=access, file_path=filename))
+        existing = have_resources.get(slug)
+        if existing is None:
+            session.add(
+                Resource(slug=slug, title=title, access=access, file_path=filename, titles=TITLES.get(slug, {}))
+            )
+        elif not existing.titles:
+            existing.titles = TITLES.get(slug, {})
+            session.add(existing)
     session.flush()
 
 

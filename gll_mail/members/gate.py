@@ -31,6 +31,7 @@ class Outcome(StrEnum):
     REGISTER = "register"  # the registration form, then double opt-in, then on to the target
     JOIN_POD = "join-pod"  # the "Join the <pod> learning pod" page with one POST button
     POD_HOME = "pod-home"  # a pod link without a resource, for a member already in the pod
+    ARCHIVED = "archived"  # the resource was archived: a page says where it went
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,8 @@ class Gate:
     member_of: frozenset[str]
 
     def decision(self) -> Decision:
+        if self.resource is not None and self.resource.archived:
+            return Decision(Outcome.ARCHIVED)
         return decide(
             access=self.resource.access if self.resource is not None else None,
             pod_slug=self.pod.slug if self.pod is not None else None,
@@ -99,13 +102,24 @@ class ResourceInfo:
     url: str | None
     file_path: str | None
     access: str
+    titles: dict
+    archived: bool
+    moved_to: str | None
 
 
 RESOURCES = ReadCache(_CACHE_SECONDS)
 
 
 _RESOURCE_Q = select(
-    Resource.id, Resource.slug, Resource.title, Resource.url, Resource.file_path, Resource.access
+    Resource.id,
+    Resource.slug,
+    Resource.title,
+    Resource.url,
+    Resource.file_path,
+    Resource.access,
+    Resource.titles,
+    Resource.archived_at.is_not(None),
+    Resource.moved_to,
 ).where(Resource.slug == bindparam("slug"))
 
 
@@ -114,7 +128,7 @@ def cached_resource(connection: Connection, slug: str) -> ResourceInfo | None:
 
     def load() -> ResourceInfo | None:
         row = connection.execute(_RESOURCE_Q, {"slug": slug}).first()
-        return ResourceInfo(*row) if row is not None else None
+        return ResourceInfo(*row[:6], dict(row[6] or {}), bool(row[7]), row[8]) if row is not None else None
 
     return RESOURCES.get(connection.engine, slug, load)
 
@@ -182,7 +196,7 @@ def quick_gate(connection: Connection, data: TokenData) -> QuickGate | None:
     if not isinstance(slug, str) or "p" in data.extra:
         return None
     resource = cached_resource(connection, slug)
-    if resource is None:
+    if resource is None or resource.archived:
         return None
     row = connection.execute(_MEMBER_Q, {"public_id": data.subject}).first()
     if row is None:

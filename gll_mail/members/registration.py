@@ -34,6 +34,7 @@ from gll_mail.languages import LANGUAGES, UnknownLanguage, normalize_language
 from gll_mail.models import (
     Event,
     EventType,
+    Resource,
     Subscriber,
     SubscriberStatus,
     Subscription,
@@ -277,12 +278,17 @@ def confirm(session: Session, data: TokenData, *, ip: str | None, source: str = 
         subscriber=subscriber,
         source=source,
         campaign_id=campaign_id,
+        resource_id=_resource_id(session, resource_slug),  # the library counts registrations per resource
         form_ip=pending.get("ip"),
         confirm_ip=(ip or "")[:64] or None,
         requested_at=pending.get("at"),
     )
     session.flush()
     return Confirmed(subscriber, resource_slug, pod_slug, True, campaign_id)
+
+
+def _resource_id(session: Session, slug: str | None) -> int | None:
+    return session.exec(select(Resource.id).where(Resource.slug == slug)).first() if slug else None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from gll_mail.errors import GllMailError
 from gll_mail.models import AdminUser
+from gll_mail.team.audit import COMMAND_LINE, SYSTEM
 
 VIEWER, EDITOR, APPROVER, ADMIN = "viewer", "editor", "approver", "admin"
 ROLES = (VIEWER, EDITOR, APPROVER, ADMIN)
@@ -15,7 +16,7 @@ ROLE_HELP = {
     VIEWER: "reads campaigns and reports",
     EDITOR: "writes, checks, previews, test-sends, schedules and follows campaigns; requests approval",
     APPROVER: "an editor who also approves or rejects other people's campaigns",
-    ADMIN: "an approver who also manages team accounts and erases members",
+    ADMIN: "an approver who also manages team accounts, the suppression list, and erases members",
 }
 
 ACTIONS: dict[str, str] = {
@@ -33,7 +34,14 @@ ACTIONS: dict[str, str] = {
     "campaign.cancel": EDITOR,
     "campaign.retry-failed": EDITOR,
     "audit.view": EDITOR,
+    "catalog.view": VIEWER,
+    "member.view": VIEWER,
+    "suppression.view": VIEWER,
+    "import.view": VIEWER,
     "catalog.edit": EDITOR,
+    "member.edit": EDITOR,
+    "member.export": EDITOR,
+    "import.run": EDITOR,
     "campaign.approve": APPROVER,
     "campaign.reject": APPROVER,
     "suppression.edit": ADMIN,
@@ -73,6 +81,24 @@ def require(user: AdminUser | None, action: str) -> AdminUser:
         f"{user.username} is {_article(user.role)} {user.role}; {action} needs the role "
         f"{needed} or higher (an admin can change it: gll-mail admin role {user.username} {needed})"
     )
+
+
+Actor = AdminUser | str
+SYSTEM_ACTORS = (COMMAND_LINE, SYSTEM)
+
+
+def authorize(actor: AdminUser | str | None, action: str) -> AdminUser | str:
+    """Who acts in a domain function the console, the CLI and the API share: a team account, whose
+    role must allow ``action``, or a system actor (:data:`~gll_mail.team.audit.COMMAND_LINE`: the CLI
+    run without ``--as`` by someone with the server's shell; :data:`~gll_mail.team.audit.SYSTEM`),
+    which the audit log names. None (nobody signed in) is refused."""
+    if isinstance(actor, str):
+        if actor not in SYSTEM_ACTORS:
+            raise PermissionDenied(f"unknown actor {actor!r}: pass a team account")
+        if action not in ACTIONS:
+            raise KeyError(f"no such action {action!r} in gll_mail.team.roles.ACTIONS")
+        return actor
+    return require(actor, action)
 
 
 def _article(word: str) -> str:

@@ -1,7 +1,7 @@
 """Gated links: ``/r/<token>`` (a resource) and ``/p/<token>`` (a learning pod).
 
-A thin shell over :mod:`gll_mail.members.gate`: the resource, the registration form, or the join-pod
-page. GET never changes member state (a click event is analytics, not state); registering and joining
+A thin shell over :mod:`gll_mail.members.gate`: the resource, the registration form, the join-pod
+page, or (for an archived resource) a page saying where it went. GET never changes member state (a click event is analytics, not state); registering and joining
 are POSTs with a CSRF token.
 """
 
@@ -103,6 +103,11 @@ def _gate_page(gate: Gate, outcome: Outcome, pod_slug: str | None, form=None, st
             pod=gate.pod,
             action=request.path,
         )
+    if outcome is Outcome.ARCHIVED:
+        manage_path = local_path(
+            links.manage_url(context.settings(), gate.subscriber.public_id, language=gate.subscriber.language)
+        )
+        return page("archived.html", 410, language=language, resource=gate.resource, manage_url=manage_path)
     if outcome is Outcome.JOIN_POD:
         pod = gate.pod if gate.pod is not None and gate.pod.slug == pod_slug else None
         if pod is None:

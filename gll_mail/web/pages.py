@@ -13,6 +13,7 @@ from flask import Response, g, render_template, request
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException, SecurityError
 
+from gll_mail.catalog import display_description, display_name
 from gll_mail.languages import LANGUAGES, text_direction
 from gll_mail.members.web_strings import strings_for
 from gll_mail.models import Subscriber
@@ -51,6 +52,8 @@ def page(template: str, status: int = 200, *, language: str | None = None, **con
         lang=language,
         dir=text_direction(language),
         languages=LANGUAGES,
+        named=lambda obj: display_name(obj, language),  # catalog names in the page's language
+        described=lambda obj: display_description(obj, language),
         **context,
     )
     response = Response(html, status=status, mimetype="text/html")

@@ -1,0 +1,227 @@
+"""Member lists imported from the console, in the background, by the same importer as
+`gll-mail subscribers import` (:func:`gll_mail.importer.import_csv`), with the same rules.
+
+A job is a row (:class:`~gll_mail.models.ImportJob`): the stored file, the column mapping, the
+status, progress counters and the full report. Its state is in the database, so a page reload or
+another web process sees the same progress. :func:`run_import` opens its own sessions, so it runs
+from a thread or the worker alike.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+import zipfile
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from gll_mail.db import session_scope
+from gll_mail.errors import GllMailError
+from gll_mail.importer import import_csv
+from gll_mail.models import ImportJob, ImportStatus, utcnow
+from gll_mail.spreadsheets import PROFILE_FIELDS, ImportFailed, count_lines, field_for, first_records
+from gll_mail.subscribers import spreadsheet_safe
+from gll_mail.team import audit
+from gll_mail.team.roles import Actor, authorize
+
+FIELDS = ("email", *PROFILE_FIELDS)
+
+
+def create_import(
+    session: Session,
+    actor: Actor,
+    *,
+    folder: Path,
+    filename: str,
+    data: bytes,
+    topics: list[str] = (),
+    pods: list[str] = (),
+    registered: bool = False,
+) -> ImportJob:
+    """Store an uploaded CSV or .xlsx file in ``folder`` and make a job of it (nothing checked yet)."""
+    who = authorize(actor, "import.run")
+    folder.mkdir(parents=True, exist_ok=True)
+    suffix = ".xlsx" if data[:4] == b"PK\x03\x04" else ".csv"
+    stored = folder / f"import-{secrets.token_hex(8)}{suffix}"
+    stored.write_bytes(data)
+    job = ImportJob(
+        user_id=who.id if not isinstance(who, str) else None,
+        username=who if isinstance(who, str) else who.username,
+        file_name=(filename or "upload").replace("\\", "/").rsplit("/", 1)[-1][:300] or "upload",
+        stored_path=str(stored),
+        options={"topics": list(topics), "pods": list(pods), "registered": registered},
+    )
+    session.add(job)
+    session.flush()
+    audit.record(session, who, "import.create", object_type="import", object_id=str(job.id), note=job.file_name)
+    return job
+
+
+def _job(session: Session, job_id: int) -> ImportJob:
+    job = session.get(ImportJob, job_id)
+    if job is None:
+        raise GllMailError(f"no import {job_id}")
+    return job
+
+
+def preview(session: Session, actor: Actor, job_id: int, *, rows: int = 5) -> dict[str, Any]:
+    """How the file reads (encoding and separator), its headers with the field each is mapped to,
+    and its first rows: what the team checks before the dry run."""
+    authorize(actor, "import.view")
+    job = _job(session, job_id)
+    try:
+        source, records = first_records(Path(job.stored_path), rows + 1)
+    except ImportFailed as exc:
+        raise GllMailError(str(exc).replace(job.stored_path, job.file_name)) from None
+    header = records[0] if records else []
+    mapping = {h: job.mapping[h] if h in job.mapping else field_for(h) for h in header}
+    job.source = source[:300]
+    session.add(job)
+    return {"source": source, "header": header, "mapping": mapping, "rows": records[1:], "fields": FIELDS}
+
+
+def set_mapping(session: Session, actor: Actor, job_id: int, mapping: dict[str, str | None]) -> ImportJob:
+    """The column mapping a person chose: header → field (None or "": not imported)."""
+    authorize(actor, "import.run")
+    bad = {f for f in mapping.values() if f and f not in FIELDS}
+    if bad:
+        raise GllMailError(f"no field {', '.join(sorted(bad))} (use {', '.join(FIELDS)})")
+    if "email" not in mapping.values():
+        raise GllMailError("map one column to email")
+    job = _job(session, job_id)
+    job.mapping = {h: (f or None) for h, f in mapping.items()}
+    job.updated_at = utcnow()
+    session.add(job)
+    return job
+
+
+def _save(engine: Engine, job_id: int, **values) -> None:
+    with session_scope(engine) as session:
+        job = _job(session, job_id)
+        for key, value in values.items():
+            setattr(job, key, value)
+        job.updated_at = utcnow()
+        session.add(job)
+
+
+def run_import(
+    engine: Engine, job_id: int, *, dry_run: bool, batch_size: int = 2000, clock: Callable[[], datetime] = utcnow
+) -> ImportJob:
+    """Check (``dry_run``) or import the job's file; progress is saved after every batch. Safe to
+    call from a thread or the worker: it opens its own sessions."""
+    with session_scope(engine) as session:
+        job = _job(session, job_id)
+        if job.status in (ImportStatus.CHECKING, ImportStatus.RUNNING):
+            raise GllMailError(f"import {job_id} is already running")
+        if job.status == ImportStatus.DONE:
+            raise GllMailError(f"import {job_id} is done; upload the file again to import it again")
+        path, options, mapping = Path(job.stored_path), dict(job.options), dict(job.mapping) or None
+    is_text = path.is_file() and not zipfile.is_zipfile(path)
+    total = max(count_lines(path) - 1, 0) if is_text else 0
+    _save(
+        engine,
+        job_id,
+        status=ImportStatus.CHECKING if dry_run else ImportStatus.RUNNING,
+        dry_run=dry_run,
+        total_rows=total,
+        processed_rows=0,
+        started_at=clock(),
+        finished_at=None,
+        error="",
+    )
+    done = [0]
+
+    def progress(n: int) -> None:
+        done[0] += n
+        _save(engine, job_id, processed_rows=done[0])
+
+    try:
+        report = import_csv(
+            engine,
+            path,
+            topics=options.get("topics") or (),
+            pods=options.get("pods") or (),
+            registered=bool(options.get("registered")),
+            batch_size=batch_size,
+            dry_run=dry_run,
+            progress=progress,
+            mapping=mapping,
+        )
+    except ImportFailed as exc:
+        _save(
+            engine,
+            job_id,
+            status=ImportStatus.FAILED,
+            error=str(exc).replace(str(path), "the file"),
+            finished_at=clock(),
+        )
+        return _reload(engine, job_id)
+    _save(
+        engine,
+        job_id,
+        status=ImportStatus.CHECKED if dry_run else ImportStatus.DONE,
+        source=report.source[:300],
+        processed_rows=done[0] + report.skipped,  # every row read, rejected ones too
+        total_rows=max(total, done[0] + report.skipped),
+        imported=report.imported,
+        updated=report.updated,
+        unchanged=report.unchanged,
+        skipped=report.skipped,
+        report={
+            "problems": [[p.line, p.email, p.reason] for p in report.problems],
+            "warnings": [[w.line, w.email, w.reason] for w in report.warnings],
+        },
+        finished_at=clock(),
+    )
+    return _reload(engine, job_id)
+
+
+def _reload(engine: Engine, job_id: int) -> ImportJob:
+    with session_scope(engine) as session:
+        job = _job(session, job_id)
+        session.expunge(job)
+        return job
+
+
+def job_status(session: Session, actor: Actor, job_id: int) -> dict[str, Any]:
+    """Where the job stands, for a progress bar that polls (and survives a reload)."""
+    authorize(actor, "import.view")
+    job = _job(session, job_id)
+    total = job.total_rows or 0
+    return {
+        "id": job.id,
+        "file": job.file_name,
+        "status": job.status,
+        "dry_run": job.dry_run,
+        "source": job.source,
+        "processed": job.processed_rows,
+        "total": total,
+        "percent": min(100, round(100 * job.processed_rows / total)) if total else (100 if job.finished_at else 0),
+        "imported": job.imported,
+        "updated": job.updated,
+        "unchanged": job.unchanged,
+        "skipped": job.skipped,
+        "problems": job.report.get("problems", []),
+        "warnings": job.report.get("warnings", []),
+        "error": job.error,
+        "by": job.username,
+        "created_at": job.created_at.isoformat(),
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+    }
+
+
+def rejected_csv(session: Session, actor: Actor, job_id: int) -> str:
+    """The rejected rows (line, address, reason) as CSV, each cell safe to open in a spreadsheet."""
+    authorize(actor, "import.view")
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["line", "email", "reason"])
+    for line, email, reason in _job(session, job_id).report.get("problems", []):
+        writer.writerow([line, spreadsheet_safe(email), spreadsheet_safe(reason)])
+    return out.getvalue()

@@ -1,0 +1,142 @@
+"""What the team does to one member: edit the profile, add to or remove from pods and topics,
+unsubscribe, erase, export. Role-checked and in the audit log (by the member's public id, never
+their address). The team cannot re-subscribe anyone who unsubscribed or was suppressed: only the
+member can, from their own signed link. Erasing and exporting are the member's own delete and
+download (:mod:`gll_mail.members.preferences`), so there is one erasure and one export."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from gll_mail.addresses import clean_text
+from gll_mail.catalog import get_pod, get_topic, join_pod, leave_pod
+from gll_mail.errors import GllMailError
+from gll_mail.events import record_event
+from gll_mail.languages import normalize_language
+from gll_mail.members import preferences
+from gll_mail.models import AuditEntry, EventType, Subscriber, Subscription, utcnow
+from gll_mail.team import audit
+from gll_mail.team.roles import Actor, authorize
+
+SOURCE = "admin"
+PROFILE_FIELDS = {"name": 200, "organization": 200, "country": 100, "role": 200}
+
+
+def _audit(session: Session, who, action: str, member: Subscriber, details: dict[str, Any] | None = None) -> None:
+    audit.record(session, who, action, object_type="member", object_id=member.public_id, details=details)
+
+
+def update_profile(session: Session, actor: Actor, member: Subscriber, values: dict[str, str | None]) -> dict[str, Any]:
+    """Set any of name, organization, country, role and language (None: leave it); returns what changed."""
+    who = authorize(actor, "member.edit")
+    unknown = set(values) - set(PROFILE_FIELDS) - {"language"}
+    if unknown:
+        raise GllMailError(
+            f"cannot edit {', '.join(sorted(unknown))} (editable: name, organization, country, role, language)"
+        )
+    changes: dict[str, Any] = {}
+    for name, limit in PROFILE_FIELDS.items():
+        if values.get(name) is None:
+            continue
+        new = clean_text(values[name])
+        if len(new) > limit:
+            raise GllMailError(f"{name} is longer than {limit} characters")
+        old = getattr(member, name) or ""
+        if new != old:
+            setattr(member, name, new)
+            record_event(
+                session, EventType.PROFILE_CHANGED, subscriber=member, source=SOURCE, field=name, old=old, new=new
+            )
+            changes[name] = {"before": old, "after": new}
+    if values.get("language"):
+        old = member.language
+        if preferences.set_language(session, member, normalize_language(values["language"]), source=SOURCE):
+            changes["language"] = {"before": old, "after": member.language}
+    if changes:
+        member.updated_at = utcnow()
+        session.add(member)
+        session.flush()
+        _audit(session, who, "member.update", member, changes)
+    return changes
+
+
+def add_to_pod(session: Session, actor: Actor, member: Subscriber, slug: str) -> bool:
+    who = authorize(actor, "member.edit")
+    joined = join_pod(session, member, get_pod(session, slug), source=SOURCE)
+    if joined:
+        _audit(session, who, "member.pod-add", member, {"pod": slug})
+    return joined
+
+
+def remove_from_pod(session: Session, actor: Actor, member: Subscriber, slug: str) -> bool:
+    """End the member's stay in the pod (the stay stays in their history)."""
+    who = authorize(actor, "member.edit")
+    left = leave_pod(session, member, get_pod(session, slug), source=SOURCE)
+    if left:
+        _audit(session, who, "member.pod-remove", member, {"pod": slug})
+    return left
+
+
+def add_topic(session: Session, actor: Actor, member: Subscriber, slug: str) -> bool:
+    who = authorize(actor, "member.edit")
+    topic = get_topic(session, slug)
+    if session.exec(
+        select(Subscription).where(Subscription.subscriber_id == member.id, Subscription.topic_id == topic.id)
+    ).first():
+        return False
+    session.add(Subscription(subscriber_id=member.id, topic_id=topic.id))
+    record_event(session, EventType.TOPIC_ADDED, subscriber=member, source=SOURCE, topic=slug)
+    session.flush()
+    _audit(session, who, "member.topic-add", member, {"topic": slug})
+    return True
+
+
+def remove_topic(session: Session, actor: Actor, member: Subscriber, slug: str) -> bool:
+    who = authorize(actor, "member.edit")
+    topic = get_topic(session, slug)
+    row = session.exec(
+        select(Subscription).where(Subscription.subscriber_id == member.id, Subscription.topic_id == topic.id)
+    ).first()
+    if row is None:
+        return False
+    session.delete(row)
+    record_event(session, EventType.TOPIC_REMOVED, subscriber=member, source=SOURCE, topic=slug)
+    session.flush()
+    _audit(session, who, "member.topic-remove", member, {"topic": slug})
+    return True
+
+
+def unsubscribe(session: Session, actor: Actor, member: Subscriber, *, reason: str = "") -> bool:
+    """Stop all mail to the member (as their own unsubscribe does); False when it already was so."""
+    who = authorize(actor, "member.edit")
+    done = preferences.unsubscribe(session, member, source=SOURCE)
+    if done:
+        _audit(session, who, "member.unsubscribe", member, {"reason": clean_text(reason)[:500]} if reason else None)
+    return done
+
+
+def erase(session: Session, actor: Actor, member: Subscriber, *, reason: str = "") -> str:
+    """The member's own delete (:func:`gll_mail.members.preferences.delete_account`), by the team: only
+    a hash of the address stays. The audit log keeps that it happened, and forgets the before/after
+    values earlier entries kept about them. Returns the erased member's public id."""
+    who = authorize(actor, "member.erase")
+    public_id = member.public_id
+    preferences.delete_account(session, member, source=SOURCE)
+    session.execute(
+        update(AuditEntry)
+        .where(AuditEntry.object_type == "member", AuditEntry.object_id == public_id)
+        .values(details={}, note="")
+    )
+    audit.record(session, who, "member.erase", object_type="member", object_id=public_id, note=clean_text(reason)[:500])
+    return public_id
+
+
+def export(session: Session, actor: Actor, member: Subscriber) -> dict[str, Any]:
+    """Everything kept about the member: the same data as their own download."""
+    who = authorize(actor, "member.export")
+    data = preferences.export_data(session, member)
+    _audit(session, who, "member.export", member)
+    return data

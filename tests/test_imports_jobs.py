@@ -1,0 +1,103 @@
+"""Imports from the console: stored file, preview with the detected encoding and separator, column
+mapping, dry run listing every problem, the run with its progress kept in the database."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from sqlmodel import func, select
+from team_support import Clock, team
+
+from gll_mail import catalog
+from gll_mail.db import session_scope
+from gll_mail.errors import GllMailError
+from gll_mail.members import imports
+from gll_mail.models import ImportStatus, PodMembership, Subscriber
+from gll_mail.team.audit import entries
+from gll_mail.team.roles import PermissionDenied
+
+
+def french_excel() -> bytes:
+    text = (
+        "Courriel pro;Nom;Pays;Établissement\r\n"
+        "amelie@hopital.example.fr;Amélie Dupré;France;CHU de Lyon\r\n"
+        "pas-une-adresse;Jean;France;\r\n"
+        "bruno@example.fr;Bruno Lefèvre;Côte d'Ivoire;Ministère de la Santé\r\n"
+    )
+    return text.encode("cp1252")
+
+
+def test_preview_map_dry_run_then_import_in_the_background(any_engine, tmp_path):
+    clock = Clock()
+    with session_scope(any_engine) as session:
+        users = team(session)
+        catalog.create_pod(session, slug="ipc", name="IPC")
+        with pytest.raises(PermissionDenied):
+            imports.create_import(session, users["vic"], folder=tmp_path, filename="x.csv", data=b"email\n")
+        job = imports.create_import(
+            session,
+            users["eve"],
+            folder=tmp_path,
+            filename="C:\\Users\\me\\membres.csv",
+            data=french_excel(),
+            pods=["ipc"],
+        )
+        job_id = job.id
+        shown = imports.preview(session, users["vic"], job_id)
+        assert shown["source"] == "Windows-1252 (Latin-1) text, separated by ';'"
+        assert shown["header"] == ["Courriel pro", "Nom", "Pays", "Établissement"]
+        assert shown["mapping"] == {
+            "Courriel pro": None,
+            "Nom": "name",
+            "Pays": "country",
+            "Établissement": None,
+        }
+        assert shown["rows"][0][1] == "Amélie Dupré"
+        with pytest.raises(GllMailError, match="map one column to email"):
+            imports.set_mapping(session, users["eve"], job_id, shown["mapping"])
+        imports.set_mapping(
+            session,
+            users["eve"],
+            job_id,
+            {**shown["mapping"], "Courriel pro": "email", "Établissement": "organization"},
+        )
+
+    checked = imports.run_import(any_engine, job_id, dry_run=True, clock=clock)
+    assert checked.status == ImportStatus.CHECKED and checked.imported == 2 and checked.skipped == 1
+    with session_scope(any_engine) as session:
+        assert session.exec(select(func.count()).select_from(Subscriber)).one() == 0  # a dry run writes nothing
+        status = imports.job_status(session, users_of(session)["vic"], job_id)
+        assert status["problems"][0][0] == 3 and "bad address" in status["problems"][0][2]
+
+    clock.advance(minutes=1)
+    done = imports.run_import(any_engine, job_id, dry_run=False, clock=clock)
+    assert done.status == ImportStatus.DONE and (done.imported, done.skipped) == (2, 1)
+    with session_scope(any_engine) as session:  # another session: what a reloaded page sees
+        status = imports.job_status(session, users_of(session)["vic"], job_id)
+        assert status["percent"] == 100 and status["processed"] == 3 and status["file"] == "membres.csv"
+        amelie = session.exec(select(Subscriber).where(Subscriber.email == "amelie@hopital.example.fr")).one()
+        assert amelie.name == "Amélie Dupré" and amelie.organization == "CHU de Lyon"
+        assert session.exec(select(func.count()).select_from(PodMembership)).one() == 2
+        rejected = list(csv.reader(io.StringIO(imports.rejected_csv(session, users_of(session)["vic"], job_id))))
+        assert rejected[0] == ["line", "email", "reason"] and rejected[1][:2] == ["3", "pas-une-adresse"]
+        assert [e.action for e in entries(session, object="import")] == ["import.create"]
+    with pytest.raises(GllMailError, match="is done"):
+        imports.run_import(any_engine, job_id, dry_run=False)
+
+
+def users_of(session):
+    from gll_mail.models import AdminUser
+
+    return {u.username: u for u in session.exec(select(AdminUser))}
+
+
+def test_a_file_that_cannot_be_read_fails_the_job_with_the_reason(any_engine, tmp_path):
+    with session_scope(any_engine) as session:
+        job = imports.create_import(
+            session, "(command line)", folder=tmp_path, filename="old.xls", data=b"\xd0\xcf\x11\xe0rest"
+        )
+        job_id = job.id
+    failed = imports.run_import(any_engine, job_id, dry_run=True)
+    assert failed.status == ImportStatus.FAILED and "old Excel .xls workbook" in failed.error
