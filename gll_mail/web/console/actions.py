@@ -135,8 +135,11 @@ def control_action(slug: str):
     try:
         if action in ("schedule", "send-now"):
             require(g.user, "campaign.schedule" if action == "schedule" else "campaign.send")
-            when = utcnow() if action == "send-now" else _when()
-            campaign = control.schedule(engine, settings, _source(slug), when)
+            if action == "send-now":  # due now: the worker's launch pass (every minute) starts it
+                campaign = control.prepare(engine, settings, _source(slug))
+                lifecycle.schedule(engine, campaign.id, utcnow())
+            else:
+                campaign = control.schedule(engine, settings, _source(slug), _when())
             done = (
                 "Sending: the worker starts within a minute; follow it on the progress page."
                 if action == "send-now"

@@ -28,10 +28,10 @@ from gll_mail.web.security import check_csrf
 bp = blueprint("console_campaigns")
 STATUSES = ("draft", "scheduled", "sending", "paused", "sent", "cancelled")
 STARTERS = {
-    "announcement": "Dear {{ subscriber.first_name }},\n\nWrite the announcement here.",
-    "report-release": "Dear {{ subscriber.first_name }},\n\nThe report is out: [read it](resource:SLUG).",
-    "event": "Dear {{ subscriber.first_name }},\n\nJoin us on DATE for EVENT.",
-    "corrigendum": "Dear {{ subscriber.first_name }},\n\nOur message of DATE contained an error. The correct text follows.",
+    "announcement": "Dear {{ subscriber.name }},\n\nWrite the announcement here.",
+    "report-release": "Dear {{ subscriber.name }},\n\nThe report is out: [read it](resource:SLUG).",
+    "event": "Dear {{ subscriber.name }},\n\nJoin us on DATE for EVENT.",
+    "corrigendum": "Dear {{ subscriber.name }},\n\nOur message of DATE contained an error. The correct text follows.",
 }
 
 

@@ -56,8 +56,8 @@ def bar_chart(title: str, points: list[list[Any]], *, x_label: str, y_label: str
     )
     rows = "".join(f"<tr><td>{escape(str(label))}</td><td>{value}</td></tr>" for label, value in points)
     table = (
-        f'<details><summary>Figures of “{escape(title)}”</summary><table class="data"><thead><tr>'
+        f'<table class="visually-hidden"><caption>Figures of “{escape(title)}”</caption><thead><tr>'
         f'<th scope="col">{escape(x_label)}</th><th scope="col">{escape(y_label)}</th></tr></thead>'
-        f"<tbody>{rows}</tbody></table></details>"
+        f"<tbody>{rows}</tbody></table>"
     )
     return Markup(f'<figure class="chart"><figcaption>{escape(title)}</figcaption>{"".join(parts)}{table}</figure>')

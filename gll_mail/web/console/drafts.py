@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from gll_mail.errors import GllMailError
 from gll_mail.languages import DEFAULT_LANGUAGE, LANGUAGES
 
 # UTC offsets (no time-zone database needed): the file keeps the offset, e.g. 2026-12-01T09:00:00+01:00
@@ -92,7 +93,10 @@ def send_at_value(local: str, zone: str) -> str | None:
     """``2026-12-01T09:00`` at ``+01:00`` → ``2026-12-01T09:00:00+01:00`` (None when empty)."""
     if not local.strip():
         return None
-    when = datetime.fromisoformat(local.strip())
+    try:
+        when = datetime.fromisoformat(local.strip())
+    except ValueError:
+        raise GllMailError(f"the send time must look like 2026-12-01 09:00, not {local.strip()!r}") from None
     return when.replace(tzinfo=_zone(zone)).isoformat()
 
 
@@ -103,12 +107,12 @@ def send_at_fields(value: Any) -> tuple[str, str]:
     when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     offset = when.utcoffset() if when.tzinfo else None
     if not offset:
-        return when.strftime("%Y-%m-%dT%H:%M"), "UTC"
+        return when.strftime("%Y-%m-%d %H:%M"), "UTC"
     minutes = int(offset.total_seconds() // 60)
     name = f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
     if name not in TIMEZONES:
-        return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M"), "UTC"
-    return when.strftime("%Y-%m-%dT%H:%M"), name
+        return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M"), "UTC"
+    return when.strftime("%Y-%m-%d %H:%M"), name
 
 
 def base_meta(form, existing: dict[str, Any]) -> dict[str, Any]:
