@@ -399,3 +399,24 @@ def test_the_report_names_links_outside_the_catalog_and_labels_its_charts(consol
     page = signed_in(app, "vic").get("/admin/campaigns/nov-news").get_data(as_text=True)
     assert "<svg" in page and "Hour (UTC)" in page and "Messages sent" in page
     assert "<td>None</td>" not in page
+
+
+def test_test_send_goes_to_the_signed_in_account_and_the_listed_addresses(console, session, smtp_server):
+    settings, app = console
+    from gll_mail.web import create_app
+
+    app = create_app(settings.replace(smtp_url=smtp_server.url), app.extensions["gll_mail"].engine)
+    subscribe(session, ("a@example.org", "en"))
+    write_campaign(settings)
+    ada = signed_in(app, "ada")
+    post(ada, "/admin/team", "/admin/team", action="email", username="eve", email="Eve@Example.org")
+    assert 'value="eve@example.org"' in ada.get("/admin/team").get_data(as_text=True)
+    eve = signed_in(app, "eve")
+    page = eve.get(PAGE).get_data(as_text=True)
+    assert "To me (eve@example.org)" in page
+    post(eve, f"{PAGE}/test", PAGE, me="1", to="reviewer@example.org", lang="ar")
+    assert "Sent the test to eve@example.org, reviewer@example.org" in eve.get(PAGE).get_data(as_text=True)
+    assert sorted(r for m in smtp_server.received for r in m.rcpt_tos) == ["eve@example.org", "reviewer@example.org"]
+    assert "campaign.test-send" in ada.get("/admin/audit").get_data(as_text=True)
+    post(eve, f"{PAGE}/test", PAGE, to="")
+    assert "Give at least one address" in eve.get(PAGE).get_data(as_text=True)

@@ -6,7 +6,7 @@ from flask import flash, g, redirect, request, url_for
 
 from gll_mail.errors import GllMailError
 from gll_mail.team import audit, totp
-from gll_mail.team.accounts import create_admin, list_admins, reset_password, set_role
+from gll_mail.team.accounts import create_admin, list_admins, reset_password, set_email, set_role
 from gll_mail.team.roles import ROLE_HELP
 from gll_mail.web import context
 from gll_mail.web.console import allowed, blueprint, message_of, render
@@ -27,7 +27,8 @@ def team():
 @bp.post("/team")
 @allowed("team.manage")
 def change():
-    """``action`` = role (``username``, ``role``), reset (``username``) or create (``username``, ``role``, ``password``)."""
+    """``action`` = role (``username``, ``role``), email (``username``, ``email``), reset (``username``) or
+    create (``username``, ``role``, ``password``, ``email``)."""
     check_csrf()
     action, username = request.form.get("action", ""), request.form.get("username", "")
     new_password = None
@@ -36,12 +37,17 @@ def change():
             if action == "role":
                 set_role(s, username, request.form.get("role", ""), actor=g.user)
                 flash(f"{username} is now {request.form.get('role')}.", "notice")
+            elif action == "email":
+                set_email(s, username, request.form.get("email", ""), actor=g.user)
+                flash(f"Address of {username} saved.", "notice")
             elif action == "reset":
                 new_password = (username, reset_password(s, username, actor=g.user))
             elif action == "create":
                 create_admin(
                     s, username, request.form.get("password", ""), request.form.get("role") or None, actor=g.user
                 )
+                if request.form.get("email", "").strip():
+                    set_email(s, username, request.form["email"], actor=g.user)
                 flash(f"Account {username} created.", "notice")
             else:
                 raise GllMailError("unknown action")
