@@ -13,7 +13,7 @@ from gll_mail.bounces.reports import ReportError, campaign_report
 from gll_mail.campaigns import approvals, revisions
 from gll_mail.campaigns.audience import audience_count, original_recipient_count
 from gll_mail.campaigns.content_hash import source_files
-from gll_mail.campaigns.records import get_campaign
+from gll_mail.campaigns.records import get_campaign, list_campaigns
 from gll_mail.campaigns.sources import KINDS, SLUG_RE, SourceError, list_sources, load_source
 from gll_mail.errors import GllMailError
 from gll_mail.languages import DEFAULT_LANGUAGE, LANGUAGES
@@ -61,8 +61,9 @@ def rows(session) -> list[Row]:
     settings = context.settings()
     found: list[Row] = []
     known = set()
+    campaigns = {c.slug: c for c in list_campaigns(session)}
     for r in campaign_overview(session):
-        campaign = get_campaign(session, r.slug)
+        campaign = campaigns[r.slug]
         known.add(r.slug)
         audience = r.deliveries if r.deliveries else _count(session, campaign.audience)
         found.append(
