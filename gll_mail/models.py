@@ -311,6 +311,7 @@ class AdminUser(SQLModel, table=True):
     totp_secret: str | None = Field(default=None, max_length=64)  # base32; None: no second factor
     totp_last_step: int = Field(default=0, sa_column_kwargs={"server_default": "0"})  # no code is used twice
     must_change_password: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    email: str | None = Field(default=None, max_length=320)  # where the console's test sends "to me" go
 
 
 # --- Team console ----------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from gll_mail.db import make_engine, migrate, session_scope
 from gll_mail.settings import Settings
 from gll_mail.smtp.sink import LocalSMTPServer
 
-pytest_plugins = ["web_support"]  # the member web fixtures: web_settings, app, client
+pytest_plugins = ["web_support", "console_support"]  # the member web fixtures: web_settings, app, client
 
 REPO = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("GLL_MAIL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

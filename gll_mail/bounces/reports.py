@@ -30,6 +30,9 @@ class ReportError(GllMailError):
     pass
 
 
+OUTSIDE_CATALOG = "links outside the catalog (web pages, pods, manage, archive)"
+
+
 def _aware(dt: datetime | None) -> datetime | None:
     if dt is not None and dt.tzinfo is None:
         return dt.replace(tzinfo=UTC)
@@ -116,7 +119,9 @@ def campaign_report(session: Session, slug: str) -> dict[str, Any]:
             human.append(e)
     per_resource: dict[str, dict[str, int]] = {}
     for rid in sorted({e.resource_id for e in clicks}, key=lambda r: (r is None, r)):
-        slug_r = resources[rid].slug if rid in resources else str(rid)
+        slug_r = (
+            resources[rid].slug if rid in resources else OUTSIDE_CATALOG if rid is None else f"(deleted resource {rid})"
+        )
         h = [e for e in human if e.resource_id == rid]
         per_resource[slug_r] = {
             "unique": len({e.subscriber_id for e in h}),

@@ -12,7 +12,7 @@ from sqlalchemy import case, func
 from sqlmodel import Session, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from gll_mail.addresses import clean_text
+from gll_mail.addresses import clean_text, normalize_email
 from gll_mail.errors import GllMailError
 from gll_mail.models import AdminUser, Campaign, Delivery, DeliveryStatus
 from gll_mail.team import audit
@@ -85,6 +85,16 @@ def reset_password(session: Session, username: str, *, actor: AdminUser | None =
     password = secrets.token_urlsafe(12)
     set_password(session, username, password, actor=actor, temporary=True)
     return password
+
+
+def set_email(session: Session, username: str, email: str, *, actor: AdminUser | None = None) -> AdminUser:
+    """The account's own address (test sends "to me" go there); empty removes it."""
+    user = _get(session, username)
+    user.email = normalize_email(email) if email.strip() else None
+    session.add(user)
+    session.flush()
+    audit.record(session, actor, "team.email", object_type="admin", object_id=username)
+    return user
 
 
 def set_role(session: Session, username: str, role: str, *, actor: AdminUser | None = None) -> AdminUser:

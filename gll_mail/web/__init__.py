@@ -26,6 +26,7 @@ from gll_mail.web import (
     security,
     tracking,
 )
+from gll_mail.web.console import actions, campaigns, editor, team
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
@@ -46,7 +47,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.register_error_handler(HTTPException, pages.http_error)
     app.register_error_handler(Exception, pages.server_error)
 
-    for blueprint in (admin.bp, tracking.bp, gate.bp, registration.bp, manage.bp, archive.bp):
+    console = (campaigns.bp, editor.bp, actions.bp, team.bp)
+    for blueprint in (admin.bp, *console, tracking.bp, gate.bp, registration.bp, manage.bp, archive.bp):
         app.register_blueprint(blueprint)
 
     @app.get("/healthz")

@@ -79,7 +79,7 @@ def page_error(exc: PageError):
 def http_error(exc: HTTPException):
     if isinstance(exc, SecurityError):  # a Host we do not answer to: no page, no URL built from it
         return Response("400 Bad Request: unknown host\n", 400, mimetype="text/plain")
-    if request.blueprint == "admin":
+    if request.blueprint == "admin" or (request.blueprint or "").startswith("console_"):
         return exc
     status = exc.code or 500
     kind = "csrf" if status == 403 else str(status) if status in (400, 404, 405, 410, 413, 429) else "400"

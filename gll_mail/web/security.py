@@ -127,6 +127,8 @@ def init_app(app: Flask, settings) -> None:
         headers["Content-Security-Policy"] = g.get("csp") or CSP.format(extra=extra)
         for name, value in FIXED_HEADERS:
             headers[name] = value
+        if g.get("frame_self"):  # the console's email preview, framed by the editor on this site only
+            headers["X-Frame-Options"] = "SAMEORIGIN"
         if secure:
             headers["Strict-Transport-Security"] = HSTS
         if request.endpoint != "static":
