@@ -11,6 +11,7 @@ The select is never executed here for sending: the delivery engine composes it i
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,6 +114,28 @@ def audience_select(session: Session, audience: dict[str, Any] | None, *, campai
 def audience_count(session: Session, audience: dict[str, Any] | None, *, campaign: Campaign | None = None) -> int:
     sub = audience_select(session, audience, campaign=campaign).order_by(None).subquery()
     return session.execute(select(func.count()).select_from(sub)).scalar_one()
+
+
+def audience_counts(session: Session, audiences: list[dict[str, Any] | None]) -> list[int | None]:
+    """The count of each audience (None: it names something unknown), in one query: equal specs
+    are counted once, each distinct one as a scalar subquery of the same SELECT (the campaigns page,
+    where many drafts share a handful of audiences)."""
+    keys = [json.dumps(a or {}, sort_keys=True, default=str) for a in audiences]
+    counts: dict[str, Any] = {}
+    for key, audience in zip(keys, audiences, strict=True):
+        if key in counts:
+            continue
+        try:
+            sub = audience_select(session, audience or None).order_by(None).subquery()
+        except GllMailError:
+            counts[key] = None
+            continue
+        counts[key] = select(func.count()).select_from(sub).scalar_subquery()
+    wanted = [k for k, v in counts.items() if v is not None]
+    if wanted:
+        found = session.execute(select(*(counts[k].label(f"c{i}") for i, k in enumerate(wanted)))).one()
+        counts.update(zip(wanted, found, strict=True))
+    return [counts[k] for k in keys]
 
 
 @dataclass

@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
 from gll_mail.campaigns.content_hash import (
@@ -106,6 +107,19 @@ def revisions(session: Session, slug: str) -> list[CampaignRevision]:
     return list(
         session.exec(select(CampaignRevision).where(CampaignRevision.slug == slug).order_by(CampaignRevision.id))
     )
+
+
+def revisions_page(
+    session: Session, slug: str, *, before: int | None = None, limit: int = 50
+) -> tuple[list[CampaignRevision], bool]:
+    """A page of the campaign's revisions, newest first, older than revision ``before`` (a cursor),
+    without their files (loaded when read); and whether older ones remain."""
+    query = select(CampaignRevision).where(CampaignRevision.slug == slug)
+    if before is not None:
+        query = query.where(CampaignRevision.id < before)
+    query = query.options(defer(CampaignRevision.files), defer(CampaignRevision.inputs))
+    found = list(session.exec(query.order_by(CampaignRevision.id.desc()).limit(limit + 1)))
+    return found[:limit], len(found) > limit
 
 
 def get_revision(session: Session, slug: str, revision_id: int) -> CampaignRevision:

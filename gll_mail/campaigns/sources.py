@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
@@ -150,10 +151,24 @@ def _send_at(value: Any, path: Path, raw: str) -> datetime | None:
         return None
     line = _key_line(raw, "send_at")
     if isinstance(value, str):
+        text, zone = value.strip(), None
+        named = re.match(r"^([^\[\]]+)\[([A-Za-z0-9_+\-/]+)\]$", text)  # RFC 9557: ...+01:00[Europe/Zurich]
+        if named:
+            text = named.group(1)
+            try:
+                zone = ZoneInfo(named.group(2))
+            except (ZoneInfoNotFoundError, ValueError):
+                raise SourceError(f"`send_at` names an unknown time zone: {value!r}", file=path, line=line) from None
         try:
-            value = datetime.fromisoformat(value.strip())
+            value = datetime.fromisoformat(text)
         except ValueError:
             raise SourceError(f"`send_at` is not an ISO 8601 date-time: {value!r}", file=path, line=line) from None
+        if zone is not None:
+            value = value.replace(tzinfo=zone) if value.tzinfo is None else value
+            if value.utcoffset() != value.replace(tzinfo=zone).utcoffset():
+                raise SourceError(
+                    f"`send_at` has an offset that {zone.key} does not have then: {text}", file=path, line=line
+                )
     if not isinstance(value, datetime):
         raise SourceError(
             "`send_at` must be a date-time with a zone, e.g. 2019-06-18T09:00:00+02:00", file=path, line=line

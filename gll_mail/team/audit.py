@@ -84,10 +84,19 @@ def entries(
     object: tuple[str, str] | str | None = None,
     action: str | None = None,
     limit: int | None = None,
+    before: int | None = None,
 ) -> list[AuditEntry]:
     """The log, oldest first; ``object`` is ("campaign", "slug") or "campaign:slug" (an empty id: every
-    object of that type)."""
+    object of that type). ``before``: only entries older than the entry of that id (the next page of
+    a newest-first list that ended with it)."""
     query = select(AuditEntry)
+    if before is not None:
+        last = session.get(AuditEntry, before)
+        if last is not None:
+            query = query.where(
+                (AuditEntry.created_at < last.created_at)
+                | ((AuditEntry.created_at == last.created_at) & (AuditEntry.id < last.id))
+            )
     if since is not None:
         query = query.where(AuditEntry.created_at >= since)
     if object is not None:

@@ -25,7 +25,7 @@ from gll_mail.team import audit
 from gll_mail.team.roles import require
 from gll_mail.web import context
 from gll_mail.web.console import allowed, blueprint, message_of, render, with_scripts
-from gll_mail.web.console.drafts import send_at_value
+from gll_mail.web.console.drafts import parse_send_at, send_at_value
 from gll_mail.web.security import check_csrf
 
 bp = blueprint("console_actions")
@@ -122,7 +122,7 @@ def test_send(slug: str):
 
 def _when() -> datetime | None:
     value = send_at_value(request.form.get("send_at", ""), request.form.get("timezone", "UTC"))
-    return datetime.fromisoformat(value).astimezone(UTC) if value else None
+    return parse_send_at(value).astimezone(UTC) if value else None
 
 
 @bp.post("/campaigns/<slug>/control")

@@ -11,7 +11,7 @@ from flask import flash, g, redirect, request, url_for
 
 from gll_mail.bounces.reports import ReportError, campaign_report
 from gll_mail.campaigns import approvals, revisions
-from gll_mail.campaigns.audience import audience_count, original_recipient_count
+from gll_mail.campaigns.audience import audience_counts, original_recipient_count
 from gll_mail.campaigns.content_hash import source_files
 from gll_mail.campaigns.records import get_campaign, list_campaigns
 from gll_mail.campaigns.sources import KINDS, SLUG_RE, SourceError, list_sources, load_source
@@ -22,7 +22,7 @@ from gll_mail.team.accounts import campaign_overview
 from gll_mail.web import context
 from gll_mail.web.console import allowed, blueprint, message_of, render
 from gll_mail.web.console.charts import bar_chart
-from gll_mail.web.console.drafts import TIMEZONES, compose, parse, send_at_fields
+from gll_mail.web.console.drafts import compose, parse, send_at_fields, zone_choices
 from gll_mail.web.security import check_csrf
 
 bp = blueprint("console_campaigns")
@@ -60,12 +60,14 @@ def rows(session) -> list[ListedCampaign]:
     """The campaigns in the database and the drafts only on disk, newest first."""
     settings = context.settings()
     found: list[ListedCampaign] = []
+    to_count: dict[int, dict | None] = {}  # row index → audience, counted together at the end
     known = set()
     campaigns = {c.slug: c for c in list_campaigns(session)}
     for r in campaign_overview(session):
         campaign = campaigns[r.slug]
         known.add(r.slug)
-        audience = r.deliveries if r.deliveries else _count(session, campaign.audience)
+        if not r.deliveries:
+            to_count[len(found)] = campaign.audience
         found.append(
             ListedCampaign(
                 r.slug,
@@ -73,7 +75,7 @@ def rows(session) -> list[ListedCampaign]:
                 r.kind,
                 r.status,
                 _languages(r.slug),
-                audience,
+                r.deliveries or None,
                 r.sent,
                 r.deliveries,
                 campaign.send_at,
@@ -92,6 +94,7 @@ def rows(session) -> list[ListedCampaign]:
                 )
             )
             continue
+        to_count[len(found)] = source.audience
         found.append(
             ListedCampaign(
                 slug,
@@ -99,20 +102,15 @@ def rows(session) -> list[ListedCampaign]:
                 source.kind,
                 "draft",
                 source.languages,
-                _count(session, source.audience),
+                None,
                 0,
                 0,
                 source.send_at,
             )
         )
+    for index, count in zip(to_count, audience_counts(session, list(to_count.values())), strict=True):
+        found[index].audience = count
     return found
-
-
-def _count(session, audience) -> int | None:
-    try:
-        return audience_count(session, audience or None)
-    except GllMailError:
-        return None
 
 
 @bp.get("/")
@@ -251,6 +249,6 @@ def detail(slug: str):
         corrigendum_diff=_corrigendum_diff(settings, source),
         send_at=local,
         timezone=zone,
-        timezones=TIMEZONES,
+        timezones=zone_choices(zone),
         languages=LANGUAGES,
     )

@@ -8,31 +8,37 @@ other keys when saved from the console. Line numbers map between the file and th
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
 from gll_mail.errors import GllMailError
 from gll_mail.languages import DEFAULT_LANGUAGE, LANGUAGES
 
-# UTC offsets (no time-zone database needed): the file keeps the offset, e.g. 2026-12-01T09:00:00+01:00
+# Named IANA zones (the tzdata package supplies them where the system has none). The file keeps the
+# time with the offset it has in that zone on that day and the zone's name (RFC 9557), e.g.
+# 2026-12-01T09:00:00+01:00[Europe/Zurich], which campaigns/sources.py reads back.
 TIMEZONES = {
     "UTC": "UTC",
-    "+01:00": "UTC+01:00 (Geneva, Paris, Lagos in winter)",
-    "+02:00": "UTC+02:00 (Geneva in summer, Cairo)",
-    "+03:00": "UTC+03:00 (Nairobi, Moscow, Riyadh)",
-    "+04:00": "UTC+04:00 (Dubai)",
-    "+05:30": "UTC+05:30 (New Delhi)",
-    "+07:00": "UTC+07:00 (Bangkok, Jakarta)",
-    "+08:00": "UTC+08:00 (Beijing, Manila)",
-    "+10:00": "UTC+10:00 (Sydney in winter)",
-    "-03:00": "UTC−03:00 (Brasília)",
-    "-04:00": "UTC−04:00 (New York in summer)",
-    "-05:00": "UTC−05:00 (New York in winter)",
-    "-06:00": "UTC−06:00 (Mexico City)",
+    "Europe/Zurich": "Geneva — WHO headquarters (Europe/Zurich)",
+    "Africa/Brazzaville": "Brazzaville — WHO Africa (Africa/Brazzaville)",
+    "America/New_York": "Washington, D.C. — WHO Americas (America/New_York)",
+    "Africa/Cairo": "Cairo — WHO Eastern Mediterranean (Africa/Cairo)",
+    "Europe/Copenhagen": "Copenhagen — WHO Europe (Europe/Copenhagen)",
+    "Asia/Kolkata": "New Delhi — WHO South-East Asia (Asia/Kolkata)",
+    "Asia/Manila": "Manila — WHO Western Pacific (Asia/Manila)",
+    "Africa/Nairobi": "Nairobi (Africa/Nairobi)",
+    "Asia/Bangkok": "Bangkok, Jakarta (Asia/Bangkok)",
+    "Asia/Shanghai": "Beijing (Asia/Shanghai)",
+    "America/Sao_Paulo": "Brasília (America/Sao_Paulo)",
+    "America/Mexico_City": "Mexico City (America/Mexico_City)",
 }
+OFFSET_RE = re.compile(r"^[+-]\d{2}:\d{2}$")
+ZONED_RE = re.compile(r"^(?P<when>[^\[\]]+)\[(?P<zone>[A-Za-z0-9_+\-/]+)\]$")
 
 
 @dataclass
@@ -81,38 +87,76 @@ def compose(meta: dict[str, Any], body: str) -> str:
     return f"---\n{front}---\n\n{body.strip()}\n"
 
 
-def _zone(name: str) -> timezone:
-    if name not in TIMEZONES or name == "UTC":
-        return UTC
-    sign = -1 if name.startswith("-") else 1
-    hours, minutes = name[1:].split(":")
-    return timezone(sign * timedelta(hours=int(hours), minutes=int(minutes)))
+def _zone(name: str) -> tzinfo:
+    """A named zone of the list, a UTC offset such as ``+01:00`` (older forms), else UTC."""
+    if OFFSET_RE.match(name):
+        sign = -1 if name.startswith("-") else 1
+        hours, minutes = name[1:].split(":")
+        return timezone(sign * timedelta(hours=int(hours), minutes=int(minutes)))
+    if "/" in name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise GllMailError(f"unknown time zone {name!r}") from None
+    return UTC
 
 
 def send_at_value(local: str, zone: str) -> str | None:
-    """``2026-12-01T09:00`` at ``+01:00`` → ``2026-12-01T09:00:00+01:00`` (None when empty)."""
+    """``2026-12-01T09:00`` in ``Europe/Zurich`` → ``2026-12-01T09:00:00+01:00[Europe/Zurich]``; with
+    an offset ``+01:00`` → ``2026-12-01T09:00:00+01:00``; None when empty."""
     if not local.strip():
         return None
     try:
         when = datetime.fromisoformat(local.strip())
     except ValueError:
         raise GllMailError(f"the send time must look like 2026-12-01 09:00, not {local.strip()!r}") from None
-    return when.replace(tzinfo=_zone(zone)).isoformat()
+    if when.tzinfo is not None:
+        when = when.replace(tzinfo=None)
+    value = when.replace(tzinfo=_zone(zone)).isoformat()
+    return f"{value}[{zone}]" if "/" in zone else value
+
+
+def parse_send_at(value: Any) -> datetime:
+    """A ``send_at`` value (a datetime, ISO 8601 with an offset, or with a ``[Zone/Name]`` suffix) as
+    an aware datetime in its own zone."""
+    if isinstance(value, datetime):
+        return value
+    text = str(value).strip()
+    match = ZONED_RE.match(text)
+    if not match:
+        return datetime.fromisoformat(text)
+    try:
+        zone = ZoneInfo(match["zone"])
+    except (ZoneInfoNotFoundError, ValueError):
+        raise GllMailError(f"unknown time zone {match['zone']!r} in send_at") from None
+    when = datetime.fromisoformat(match["when"])
+    return when.astimezone(zone) if when.tzinfo else when.replace(tzinfo=zone)
 
 
 def send_at_fields(value: Any) -> tuple[str, str]:
-    """The (local time, offset) fields for a ``send_at`` value, in the offset the file gives."""
+    """The (local time, zone) fields for a ``send_at`` value: its named zone, else its UTC offset."""
     if not value:
         return "", "UTC"
-    when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    try:
+        when = parse_send_at(value)
+    except (GllMailError, ValueError):
+        return "", "UTC"
+    if isinstance(when.tzinfo, ZoneInfo):
+        return when.strftime("%Y-%m-%d %H:%M"), when.tzinfo.key
     offset = when.utcoffset() if when.tzinfo else None
     if not offset:
         return when.strftime("%Y-%m-%d %H:%M"), "UTC"
     minutes = int(offset.total_seconds() // 60)
     name = f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
-    if name not in TIMEZONES:
-        return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M"), "UTC"
     return when.strftime("%Y-%m-%d %H:%M"), name
+
+
+def zone_choices(zone: str) -> dict[str, str]:
+    """The zone list, plus the file's own zone or offset when it is not in it (kept as written)."""
+    if zone in TIMEZONES:
+        return TIMEZONES
+    label = f"UTC{zone.replace('-', '−')}" if OFFSET_RE.match(zone) else zone
+    return {**TIMEZONES, zone: label}
 
 
 def base_meta(form, existing: dict[str, Any]) -> dict[str, Any]:

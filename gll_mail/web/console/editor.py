@@ -25,10 +25,11 @@ from gll_mail.languages import DEFAULT_LANGUAGE, LANGUAGES, text_direction
 from gll_mail.subscribers import find_by_email
 from gll_mail.web import context
 from gll_mail.web.console import allowed, blueprint, message_of, render, with_scripts
-from gll_mail.web.console.drafts import TIMEZONES, files_from_form, parse, send_at_fields
+from gll_mail.web.console.drafts import files_from_form, parse, send_at_fields, zone_choices
 from gll_mail.web.security import check_csrf
 
 bp = blueprint("console_editor")
+REVISION_ROWS = 50  # a page of the revisions list
 DEVICES = {"desktop": "Desktop (640 px)", "phone": "Phone (390 px)"}
 
 
@@ -121,7 +122,7 @@ def _editor(slug: str, loaded, status: int = 200, conflict=None, mine: dict | No
         layouts=layouts(settings.templates_dir),
         languages=LANGUAGES,
         direction=text_direction,
-        timezones=TIMEZONES,
+        timezones=zone_choices(zone),
         send_at=local,
         timezone=zone,
         spec=spec or {},
@@ -236,8 +237,10 @@ def _escape(text: str) -> str:
 @bp.get("/campaigns/<slug>/revisions")
 @allowed("campaign.view")
 def revision_list(slug: str):
+    """A page of revisions, newest first (older ones by cursor: ``?before=ID``), and the diff of two."""
+    before = request.args.get("before", type=int)
     with context.session() as s:
-        found = revisions.revisions(s, slug)
+        found, more = revisions.revisions_page(s, slug, before=before, limit=REVISION_ROWS)
         changes, pair = {}, None
         a, b = request.args.get("a", type=int), request.args.get("b", type=int)
         if a and b:
@@ -247,6 +250,17 @@ def revision_list(slug: str):
                 flash(message_of(exc), "error")
             else:
                 changes = revisions.diff(*pair)
-    if not found:
+    if not found and before is None:
         return redirect(url_for("console_campaigns.detail", slug=slug))
-    return render("revisions.html", slug=slug, revisions=list(reversed(found)), changes=changes, pair=pair)
+    older = url_for(".revision_list", slug=slug, before=found[-1].id) if more and found else None
+    newest = url_for(".revision_list", slug=slug) if before is not None else None
+    return render(
+        "revisions.html",
+        slug=slug,
+        revisions=found,
+        changes=changes,
+        pair=pair,
+        older=older,
+        newest=newest,
+        per_page=REVISION_ROWS,
+    )

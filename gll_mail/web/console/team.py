@@ -13,7 +13,7 @@ from gll_mail.web.console import allowed, blueprint, message_of, render
 from gll_mail.web.security import check_csrf
 
 bp = blueprint("console_team")
-AUDIT_ROWS = 200
+AUDIT_ROWS = 100  # a page of the audit log; the next page by cursor (?before=ID)
 
 
 @bp.get("/team")
@@ -74,12 +74,20 @@ def audit_log():
         obj = audit.parse_object(object_text) if object_text else None
     except GllMailError as exc:
         error, since, obj = message_of(exc), None, None
+    before = request.args.get("before", type=int)
     with context.session() as s:
-        found = audit.entries(s, since=since, object=obj, action=action, limit=AUDIT_ROWS)
+        found = audit.entries(s, since=since, object=obj, action=action, limit=AUDIT_ROWS + 1, before=before)
+    found = list(reversed(found))
+    more = len(found) > AUDIT_ROWS
+    found = found[:AUDIT_ROWS]
+    filters = {k: v for k, v in (("since", since_text), ("object", object_text), ("action", action)) if v}
+    older = url_for(".audit_log", before=found[-1].id, **filters) if more else None
     return render(
         "audit.html",
         400 if error else 200,
-        entries=list(reversed(found)),
+        entries=found,
+        older=older,
+        newest=url_for(".audit_log", **filters) if before else None,
         since=since_text,
         object=object_text,
         action=action or "",
