@@ -13,6 +13,7 @@ from gll_mail.campaigns.audience import (
     AudienceError,
     audience_breakdown,
     audience_count,
+    audience_counts,
     audience_select,
     original_recipient_count,
     unreachable_recipients,
@@ -190,3 +191,20 @@ def test_select_streams_in_batches(population):
         result = session.execute(query.execution_options(yield_per=2))
         batches = [list(batch) for batch in result.partitions()]
         assert [len(b) for b in batches] == [2, 2]
+
+
+def test_audience_counts_many_specs_in_one_query_equal_ones_once(population):
+    specs = [{"all": True}, {"topics": ["webinars"]}, None, {"pods": ["nope"]}, {"topics": ["webinars"]}]
+    with session_scope(population) as session:
+        statements = []
+        from sqlalchemy import event
+
+        listen = lambda *args: statements.append(args[2])  # noqa: E731
+        event.listen(session.connection(), "before_cursor_execute", listen)
+        lookups = len(statements)
+        counts = audience_counts(session, specs)
+        event.remove(session.connection(), "before_cursor_execute", listen)
+        singles = [audience_count(session, s) for s in (specs[0], specs[1])]
+    assert counts == [4, 2, None, None, 2] and singles == [4, 2]  # no audience, or an unknown pod: None
+    counting = [s for s in statements[lookups:] if "count(" in s.lower()]
+    assert len(counting) == 1  # one SELECT for every audience

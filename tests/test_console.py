@@ -420,3 +420,56 @@ def test_test_send_goes_to_the_signed_in_account_and_the_listed_addresses(consol
     assert "campaign.test-send" in ada.get("/admin/audit").get_data(as_text=True)
     post(eve, f"{PAGE}/test", PAGE, to="")
     assert "Give at least one address" in eve.get(PAGE).get_data(as_text=True)
+
+
+def test_the_editor_offers_named_zones_and_stores_send_at_with_its_zone(console):
+    settings, app = console
+    write_campaign(settings)
+    eve = signed_in(app, "eve")
+    page = eve.get(EDIT).get_data(as_text=True)
+    assert '<option value="Europe/Zurich">Geneva' in page and '<option value="UTC" selected>' in page
+    form = form_of(settings, send_at="2026-07-01 09:00", timezone="Europe/Zurich")
+    assert eve.post(EDIT, data={**form, "csrf_token": csrf(eve.get(EDIT))}).status_code == 302
+    text = (settings.campaigns_dir / f"{SLUG}.md").read_text()
+    assert "send_at: 2026-07-01T09:00:00+02:00[Europe/Zurich]" in text  # summer time in Geneva
+    from datetime import UTC, datetime
+
+    from gll_mail.campaigns.sources import load_source
+
+    assert load_source(settings.campaigns_dir / f"{SLUG}.md").send_at == datetime(2026, 7, 1, 7, 0, tzinfo=UTC)
+    page = eve.get(EDIT).get_data(as_text=True)
+    assert 'value="2026-07-01 09:00"' in page and '<option value="Europe/Zurich" selected>' in page
+    # a hand-written offset is kept and shown as it is
+    (settings.campaigns_dir / f"{SLUG}.md").write_text(
+        EN.replace("audience:", "send_at: 2026-12-01T09:00:00+05:30\naudience:")
+    )
+    page = eve.get(EDIT).get_data(as_text=True)
+    assert '<option value="+05:30" selected>UTC+05:30</option>' in page
+
+
+def test_audit_log_and_revisions_are_paged_by_cursor(console, session, monkeypatch):
+    from gll_mail.models import AuditEntry, CampaignRevision
+    from gll_mail.web.console import editor, team
+
+    settings, app = console
+    write_campaign(settings)
+    monkeypatch.setattr(team, "AUDIT_ROWS", 3)
+    monkeypatch.setattr(editor, "REVISION_ROWS", 2)
+    session.add_all(AuditEntry(username="ada", action=f"test.step{i}", object_type="test") for i in range(7))
+    session.add_all(CampaignRevision(slug=SLUG, author="eve", content_hash=f"{i:08x}".ljust(64, "a")) for i in range(5))
+    session.commit()
+    ada = signed_in(app, "ada")
+    seen, url = [], "/admin/audit?object=test:"
+    while url:
+        page = ada.get(url.replace("&amp;", "&")).get_data(as_text=True)
+        seen += sorted((f"test.step{i}" for i in range(7) if f"test.step{i}<" in page), key=page.index)
+        found = __import__("re").search(r'href="([^"]+)" rel="next"', page)
+        url = found.group(1) if found else None
+    assert seen == [f"test.step{i}" for i in (6, 5, 4, 3, 2, 1, 0)]  # newest first, each once
+    seen, url = [], f"{PAGE}/revisions"
+    while url:
+        page = ada.get(url).get_data(as_text=True)
+        seen += sorted((i for i in range(5) if f"<code>{i:08x}</code>" in page), key=lambda i: page.index(f"{i:08x}"))
+        found = __import__("re").search(r'href="([^"]+)" rel="next"', page)
+        url = found.group(1) if found else None
+    assert seen == [4, 3, 2, 1, 0]

@@ -165,3 +165,18 @@ def test_not_utf8_is_reported_with_its_line(tmp_path):
     with pytest.raises(SourceError, match="not UTF-8") as info:
         load_source(path)
     assert info.value.line == 5
+
+
+def test_send_at_with_a_named_zone_rfc_9557(tmp_path):
+    winter = write(tmp_path, "w.md", "---\nsubject: x\nsend_at: 2026-12-01T09:00:00+01:00[Europe/Zurich]\n---\nbody\n")
+    assert load_source(winter).send_at == datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    summer = write(tmp_path, "s.md", "---\nsubject: x\nsend_at: 2026-07-01T09:00[Europe/Zurich]\n---\nbody\n")
+    assert load_source(summer).send_at == datetime(2026, 7, 1, 7, 0, tzinfo=UTC)  # summer time: +02:00
+    for text, message in (
+        ("2026-12-01T09:00:00+01:00[Europe/Geneva]", "unknown time zone"),  # IANA names Geneva Europe/Zurich
+        ("2026-07-01T09:00:00+01:00[Europe/Zurich]", "offset that Europe/Zurich does not have"),
+    ):
+        path = write(tmp_path, "bad.md", f"---\nsubject: x\nsend_at: {text}\n---\nbody\n")
+        with pytest.raises(SourceError, match=message) as info:
+            load_source(path)
+        assert info.value.line == 3
