@@ -15,6 +15,7 @@ from gll_mail.campaigns.audience import (
     audience_count,
     audience_counts,
     audience_select,
+    cached_audience_counts,
     original_recipient_count,
     unreachable_recipients,
 )
@@ -208,3 +209,14 @@ def test_audience_counts_many_specs_in_one_query_equal_ones_once(population):
     assert counts == [4, 2, None, None, 2] and singles == [4, 2]  # no audience, or an unknown pod: None
     counting = [s for s in statements[lookups:] if "count(" in s.lower()]
     assert len(counting) == 1  # one SELECT for every audience
+
+
+def test_cached_counts_stand_for_the_ttl_then_count_again(population):
+    clock = [1000.0]
+    with session_scope(population) as session:
+        assert cached_audience_counts(session, [{"topics": ["webinars"]}], clock=lambda: clock[0]) == [2]
+        add(session, "hal@example.org", topics=["webinars"])
+        clock[0] += 59
+        assert cached_audience_counts(session, [{"topics": ["webinars"]}], clock=lambda: clock[0]) == [2]
+        clock[0] += 2
+        assert cached_audience_counts(session, [{"topics": ["webinars"]}], clock=lambda: clock[0]) == [3]

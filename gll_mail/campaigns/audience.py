@@ -12,6 +12,7 @@ The select is never executed here for sending: the delivery engine composes it i
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,6 +137,26 @@ def audience_counts(session: Session, audiences: list[dict[str, Any] | None]) ->
         found = session.execute(select(*(counts[k].label(f"c{i}") for i, k in enumerate(wanted)))).one()
         counts.update(zip(wanted, found, strict=True))
     return [counts[k] for k in keys]
+
+
+COUNT_TTL = 60.0  # seconds a cached count stands (the campaigns page; the editor's picker counts live)
+_counted: dict[tuple[str, str], tuple[float, int | None]] = {}
+
+
+def cached_audience_counts(
+    session: Session, audiences: list[dict[str, Any] | None], *, ttl: float = COUNT_TTL, clock=time.monotonic
+) -> list[int | None]:
+    """:func:`audience_counts`, each distinct audience counted at most once per ``ttl`` seconds per
+    database (in this process): a list of many campaigns shows sizes at most a minute old."""
+    url, now = str(session.get_bind().url), clock()
+    keys = [(url, json.dumps(a or {}, sort_keys=True, default=str)) for a in audiences]
+    stale = [a for k, a in zip(keys, audiences, strict=True) if k not in _counted or now - _counted[k][0] > ttl]
+    if stale:
+        if len(_counted) > 10_000:
+            _counted.clear()
+        for audience, count in zip(stale, audience_counts(session, stale), strict=True):
+            _counted[(url, json.dumps(audience or {}, sort_keys=True, default=str))] = (now, count)
+    return [_counted[k][1] for k in keys]
 
 
 @dataclass

@@ -11,7 +11,7 @@ from flask import flash, g, redirect, request, url_for
 
 from gll_mail.bounces.reports import ReportError, campaign_report
 from gll_mail.campaigns import approvals, revisions
-from gll_mail.campaigns.audience import audience_counts, original_recipient_count
+from gll_mail.campaigns.audience import cached_audience_counts, original_recipient_count
 from gll_mail.campaigns.content_hash import source_files
 from gll_mail.campaigns.records import get_campaign, list_campaigns
 from gll_mail.campaigns.sources import KINDS, SLUG_RE, SourceError, list_sources, load_source
@@ -57,7 +57,8 @@ def _languages(slug: str) -> list[str]:
 
 
 def rows(session) -> list[ListedCampaign]:
-    """The campaigns in the database and the drafts only on disk, newest first."""
+    """The campaigns in the database and the drafts only on disk, newest first. Sizes of audiences
+    not yet sent to are counted together and cached a minute (``cached_audience_counts``)."""
     settings = context.settings()
     found: list[ListedCampaign] = []
     to_count: dict[int, dict | None] = {}  # row index → audience, counted together at the end
@@ -108,7 +109,7 @@ def rows(session) -> list[ListedCampaign]:
                 source.send_at,
             )
         )
-    for index, count in zip(to_count, audience_counts(session, list(to_count.values())), strict=True):
+    for index, count in zip(to_count, cached_audience_counts(session, list(to_count.values())), strict=True):
         found[index].audience = count
     return found
 
