@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
 from gll_mail.campaigns.content_hash import content_hash
@@ -106,7 +107,7 @@ def _authors(session: Session, revision: CampaignRevision) -> dict[int | None, s
     query = select(CampaignRevision).where(CampaignRevision.slug == revision.slug, CampaignRevision.id <= revision.id)
     if since is not None:
         query = query.where(CampaignRevision.id > since.id)
-    written = list(session.exec(query))
+    written = list(session.exec(query.options(defer(CampaignRevision.files), defer(CampaignRevision.inputs))))
     found = {r.author_id: r.author for r in written if r.author_id is not None}
     hashes = {r.content_hash for r in written} | {revision.content_hash}
     requests = select(Approval).where(
