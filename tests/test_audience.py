@@ -15,6 +15,7 @@ from gll_mail.campaigns.audience import (
     audience_count,
     audience_counts,
     audience_select,
+    cached_audience_breakdown,
     cached_audience_counts,
     original_recipient_count,
     unreachable_recipients,
@@ -220,3 +221,14 @@ def test_cached_counts_stand_for_the_ttl_then_count_again(population):
         assert cached_audience_counts(session, [{"topics": ["webinars"]}], clock=lambda: clock[0]) == [2]
         clock[0] += 2
         assert cached_audience_counts(session, [{"topics": ["webinars"]}], clock=lambda: clock[0]) == [3]
+
+
+def test_cached_breakdown_stands_for_the_ttl(population):
+    clock = [50.0]
+    with session_scope(population) as session:
+        first = cached_audience_breakdown(session, {"topics": ["webinars"]}, clock=lambda: clock[0])
+        assert first.total == 2 and first.by_language == {"es": 1, "fr": 1}
+        add(session, "ida@example.org", language="ar", topics=["webinars"])
+        assert cached_audience_breakdown(session, {"topics": ["webinars"]}, clock=lambda: clock[0]).total == 2
+        clock[0] += 61
+        assert cached_audience_breakdown(session, {"topics": ["webinars"]}, clock=lambda: clock[0]).total == 3

@@ -252,3 +252,19 @@ def original_recipient_count(session: Session, original_slug: str) -> int:
         .select_from(Delivery)
         .where(Delivery.campaign_id == original, Delivery.status == DeliveryStatus.SENT)
     ).scalar_one()
+
+
+_broken_down: dict[tuple[str, str], tuple[float, AudienceBreakdown]] = {}
+
+
+def cached_audience_breakdown(
+    session: Session, audience: dict[str, Any] | None, *, ttl: float = COUNT_TTL, clock=time.monotonic
+) -> AudienceBreakdown:
+    """:func:`audience_breakdown` kept ``ttl`` seconds per audience and database (the editor's page
+    load; its picker asks for a live count as the audience changes)."""
+    key, now = (str(session.get_bind().url), json.dumps(audience or {}, sort_keys=True, default=str)), clock()
+    if key not in _broken_down or now - _broken_down[key][0] > ttl:
+        if len(_broken_down) > 10_000:
+            _broken_down.clear()
+        _broken_down[key] = (now, audience_breakdown(session, audience))
+    return _broken_down[key][1]

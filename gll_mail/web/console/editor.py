@@ -14,7 +14,7 @@ from pathlib import Path
 from flask import flash, g, jsonify, redirect, request, url_for
 
 from gll_mail.campaigns import revisions
-from gll_mail.campaigns.audience import AudienceError, audience_breakdown
+from gll_mail.campaigns.audience import AudienceError, audience_breakdown, cached_audience_breakdown
 from gll_mail.campaigns.preflight import check
 from gll_mail.campaigns.records import get_campaign
 from gll_mail.campaigns.render import CampaignRenderer, layouts, recipient_for, sample_recipient
@@ -101,7 +101,7 @@ def _editor(slug: str, loaded, status: int = 200, conflict=None, mine: dict | No
         catalog = _catalog(s)
         spec = base.meta.get("audience") if isinstance(base.meta.get("audience"), dict) else {}
         try:
-            breakdown = audience_breakdown(s, spec or None)
+            breakdown = cached_audience_breakdown(s, spec or None)
         except (AudienceError, GllMailError):
             breakdown = None
     local, zone = send_at_fields(base.meta.get("send_at"))
