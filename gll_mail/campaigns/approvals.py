@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
 from gll_mail.campaigns.content_hash import content_hash
@@ -104,10 +103,12 @@ def _last_approved(session: Session, slug: str, before_id: int) -> CampaignRevis
 def _authors(session: Session, revision: CampaignRevision) -> dict[int | None, str]:
     """user id → name of everyone who wrote ``revision`` (see the module's docstring)."""
     since = _last_approved(session, revision.slug, revision.id)
-    query = select(CampaignRevision).where(CampaignRevision.slug == revision.slug, CampaignRevision.id <= revision.id)
+    query = select(CampaignRevision.author_id, CampaignRevision.author, CampaignRevision.content_hash).where(
+        CampaignRevision.slug == revision.slug, CampaignRevision.id <= revision.id
+    )
     if since is not None:
         query = query.where(CampaignRevision.id > since.id)
-    written = list(session.exec(query.options(defer(CampaignRevision.files), defer(CampaignRevision.inputs))))
+    written = list(session.exec(query))  # the columns only: a long history's files stay unread
     found = {r.author_id: r.author for r in written if r.author_id is not None}
     hashes = {r.content_hash for r in written} | {revision.content_hash}
     requests = select(Approval).where(

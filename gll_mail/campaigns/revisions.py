@@ -99,7 +99,7 @@ def _inputs(settings: Settings, session: Session, slug: str) -> dict[str, Any]:
 
 def latest_revision(session: Session, slug: str) -> CampaignRevision | None:
     return session.exec(
-        select(CampaignRevision).where(CampaignRevision.slug == slug).order_by(CampaignRevision.id.desc())
+        select(CampaignRevision).where(CampaignRevision.slug == slug).order_by(CampaignRevision.id.desc()).limit(1)
     ).first()
 
 
