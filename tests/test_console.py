@@ -473,3 +473,28 @@ def test_audit_log_and_revisions_are_paged_by_cursor(console, session, monkeypat
         found = __import__("re").search(r'href="([^"]+)" rel="next"', page)
         url = found.group(1) if found else None
     assert seen == [4, 3, 2, 1, 0]
+
+
+def test_the_editor_reuses_the_preflight_of_unchanged_files_for_a_minute(console, session):
+    from gll_mail.web.console.editor import cached_problems
+
+    settings, app = console
+    write_campaign(settings, en=EN.replace("resource:dec-report", "resource:dec-reprot"))
+    clock = [100.0]
+    loaded = revisions.load_files(settings, SLUG)
+    found, _ = cached_problems(settings, session, SLUG, loaded, clock=lambda: clock[0])
+    assert any("dec-reprot" in p["message"] for p in found)
+    first = found
+    from gll_mail.catalog import add_resource
+
+    add_resource(session, slug="dec-reprot", title="Typo", access="public", url="https://www.who.int/x",
+                 resources_dir=settings.resources_dir)  # fmt: skip
+    session.commit()
+    clock[0] += 59
+    assert cached_problems(settings, session, SLUG, loaded, clock=lambda: clock[0])[0] == found  # same files
+    clock[0] += 2
+    found, _ = cached_problems(settings, session, SLUG, loaded, clock=lambda: clock[0])
+    assert len(found) < len(first)  # a minute on: checked again, the unknown resource is known now
+    write_campaign(settings)  # changed files: checked at once
+    changed = revisions.load_files(settings, SLUG)
+    assert cached_problems(settings, session, SLUG, changed, clock=lambda: clock[0]) is not None

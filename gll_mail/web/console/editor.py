@@ -9,6 +9,7 @@ button does the same with a page load.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from flask import flash, g, jsonify, redirect, request, url_for
@@ -73,6 +74,23 @@ def problems(settings, session, slug: str, files: dict[str, str]) -> tuple[list[
     return found, report.audience
 
 
+PREFLIGHT_TTL = 60.0  # seconds the editor's page load reuses the preflight of unchanged files
+_checked: dict[tuple[str, str, str, str], tuple[float, tuple[list[dict], int | None]]] = {}
+
+
+def cached_problems(settings, session, slug: str, loaded, *, clock=time.monotonic) -> tuple[list[dict], int | None]:
+    """:func:`problems` of these exact files, reused for a minute by the editor's page load (the
+    preflight renders every language and counts the audience). A save changes the files' hash and
+    runs it afresh; scheduling and sending run the full preflight themselves."""
+    key = (str(session.get_bind().url), str(settings.campaigns_dir), slug, loaded.files_hash)
+    now = clock()
+    if key not in _checked or now - _checked[key][0] > PREFLIGHT_TTL:
+        if len(_checked) > 1000:
+            _checked.clear()
+        _checked[key] = (now, problems(settings, session, slug, loaded.files))
+    return _checked[key][1]
+
+
 def _catalog(session) -> dict:
     return {
         "topics": list_topics(session),
@@ -97,7 +115,7 @@ def _editor(slug: str, loaded, status: int = 200, conflict=None, mine: dict | No
     drafts = {code: parse(code, text) for code, text in loaded.files.items()}
     base = drafts[DEFAULT_LANGUAGE]
     with context.session() as s:
-        found, audience = problems(settings, s, slug, loaded.files)
+        found, audience = cached_problems(settings, s, slug, loaded)
         catalog = _catalog(s)
         spec = base.meta.get("audience") if isinstance(base.meta.get("audience"), dict) else {}
         try:
@@ -175,6 +193,8 @@ def autosave(slug: str):
     loaded = revisions.load_files(settings, slug)
     with context.session() as s:
         found, audience = problems(settings, s, slug, loaded.files)
+        key = (str(s.get_bind().url), str(settings.campaigns_dir), slug, loaded.files_hash)
+        _checked[key] = (time.monotonic(), (found, audience))  # the next page load shows this check
     return jsonify(
         files_hash=loaded.files_hash,
         revision=revision.id,
