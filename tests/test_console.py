@@ -422,7 +422,7 @@ def test_test_send_goes_to_the_signed_in_account_and_the_listed_addresses(consol
     assert "Give at least one address" in eve.get(PAGE).get_data(as_text=True)
 
 
-def test_the_editor_offers_named_zones_and_stores_send_at_with_its_zone(console):
+def test_the_editor_offers_named_zones_and_stores_send_at_with_its_zone(console, session):
     settings, app = console
     write_campaign(settings)
     eve = signed_in(app, "eve")
@@ -437,8 +437,12 @@ def test_the_editor_offers_named_zones_and_stores_send_at_with_its_zone(console)
     from gll_mail.campaigns.sources import load_source
 
     assert load_source(settings.campaigns_dir / f"{SLUG}.md").send_at == datetime(2026, 7, 1, 7, 0, tzinfo=UTC)
-    page = eve.get(EDIT).get_data(as_text=True)
-    assert 'value="2026-07-01 09:00"' in page and '<option value="Europe/Zurich" selected>' in page
+    for url in (EDIT, PAGE):  # the editor and the campaign page's schedule form show it back
+        page = eve.get(url).get_data(as_text=True)
+        assert 'value="2026-07-01 09:00"' in page and '<option value="Europe/Zurich" selected>' in page
+    subscribe(session, ("zoe@example.org", "en"))
+    post(eve, f"{PAGE}/control", PAGE, action="schedule", send_at="2030-07-01T09:00", timezone="Europe/Zurich")
+    assert "Scheduled for 2030-07-01 07:00 UTC" in eve.get(PAGE).get_data(as_text=True)
     # a hand-written offset is kept and shown as it is
     (settings.campaigns_dir / f"{SLUG}.md").write_text(
         EN.replace("audience:", "send_at: 2026-12-01T09:00:00+05:30\naudience:")

@@ -235,8 +235,13 @@ def detail(slug: str):
             ),
             bar_chart("From delivered to action", report["funnel"], x_label="Step", y_label="Members"),
         ]
-    when = campaign.send_at if campaign and campaign.send_at else (source.send_at if source else None)
-    local, zone = send_at_fields(when)
+    if campaign and campaign.send_at:
+        local, zone = send_at_fields(campaign.send_at)
+    elif source and source.send_at:  # as the file says it, in its named zone
+        raw = parse(DEFAULT_LANGUAGE, revisions.base_file(settings, slug).read_text(encoding="utf-8"))
+        local, zone = send_at_fields(raw.meta.get("send_at") or source.send_at)
+    else:
+        local, zone = "", "UTC"
     return render(
         "campaign.html",
         slug=slug,
