@@ -130,6 +130,31 @@ def _archive(session: Session, obj: Any, archived: bool) -> bool:
     return True
 
 
+def _create_named(session: Session, model, what: str, slug, name, description, names, descriptions):
+    """A new topic or pod, its names and descriptions cleaned, in six languages."""
+    check_slug(slug)
+    if session.exec(select(model).where(model.slug == slug)).first():
+        raise CatalogError(f"{what} {slug!r} already exists")
+    row = model(
+        slug=slug,
+        name=clean_text(name) or slug,
+        description=clean_text(description),
+        names=merge_translations({}, names, limit=NAME_LIMIT, what="name"),
+        descriptions=merge_translations({}, descriptions, limit=DESCRIPTION_LIMIT, what="description"),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _listed(session: Session, model, archived: bool) -> list:
+    """Topics or pods by slug; the archived ones only when asked."""
+    query = select(model).order_by(model.slug)
+    if not archived:
+        query = query.where(model.archived_at.is_(None))
+    return list(session.exec(query))
+
+
 # --- topics ---------------------------------------------------------------------------------
 
 
@@ -142,19 +167,7 @@ def create_topic(
     names: Mapping[str, str | None] | None = None,
     descriptions: Mapping[str, str | None] | None = None,
 ) -> Topic:
-    check_slug(slug)
-    if session.exec(select(Topic).where(Topic.slug == slug)).first():
-        raise CatalogError(f"topic {slug!r} already exists")
-    topic = Topic(
-        slug=slug,
-        name=clean_text(name) or slug,
-        description=clean_text(description),
-        names=merge_translations({}, names, limit=NAME_LIMIT, what="name"),
-        descriptions=merge_translations({}, descriptions, limit=DESCRIPTION_LIMIT, what="description"),
-    )
-    session.add(topic)
-    session.flush()
-    return topic
+    return _create_named(session, Topic, "topic", slug, name, description, names, descriptions)
 
 
 def get_topic(session: Session, slug: str) -> Topic:
@@ -166,10 +179,7 @@ def get_topic(session: Session, slug: str) -> Topic:
 
 def list_topics(session: Session, *, archived: bool = False) -> list[Topic]:
     """The topics members choose from; ``archived=True``: the archived ones too."""
-    query = select(Topic).order_by(Topic.slug)
-    if not archived:
-        query = query.where(Topic.archived_at.is_(None))
-    return list(session.exec(query))
+    return _listed(session, Topic, archived)
 
 
 def update_topic(
@@ -205,19 +215,7 @@ def create_pod(
     names: Mapping[str, str | None] | None = None,
     descriptions: Mapping[str, str | None] | None = None,
 ) -> Pod:
-    check_slug(slug)
-    if session.exec(select(Pod).where(Pod.slug == slug)).first():
-        raise CatalogError(f"pod {slug!r} already exists")
-    pod = Pod(
-        slug=slug,
-        name=clean_text(name) or slug,
-        description=clean_text(description),
-        names=merge_translations({}, names, limit=NAME_LIMIT, what="name"),
-        descriptions=merge_translations({}, descriptions, limit=DESCRIPTION_LIMIT, what="description"),
-    )
-    session.add(pod)
-    session.flush()
-    return pod
+    return _create_named(session, Pod, "pod", slug, name, description, names, descriptions)
 
 
 def get_pod(session: Session, slug: str) -> Pod:
@@ -229,10 +227,7 @@ def get_pod(session: Session, slug: str) -> Pod:
 
 def list_pods(session: Session, *, archived: bool = False) -> list[Pod]:
     """The pods members choose from; ``archived=True``: the archived ones too."""
-    query = select(Pod).order_by(Pod.slug)
-    if not archived:
-        query = query.where(Pod.archived_at.is_(None))
-    return list(session.exec(query))
+    return _listed(session, Pod, archived)
 
 
 def update_pod(

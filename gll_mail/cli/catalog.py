@@ -101,6 +101,34 @@ def topics_create(app: AppContext, slug: str, name: str, description: str, as_us
     click.echo(f"Created topic {slug}.")
 
 
+def _update(app: AppContext, kind: str, slug: str, as_user, *, name, description, options) -> None:
+    """Rename a topic or a pod, or change its description, in the languages given."""
+    from gll_mail.library import topics_pods
+
+    update = topics_pods.update_topic if kind == "topic" else topics_pods.update_pod
+    with app.session() as session:
+        _, changes = update(
+            session,
+            acting(session, as_user),
+            slug,
+            name=name,
+            description=description,
+            names=texts("name", options),
+            descriptions=texts("description", options),
+        )
+    _changed(kind, slug, changes)
+
+
+def _archive(app: AppContext, kind: str, label: str, slug: str, restore: bool, as_user) -> None:
+    from gll_mail.library import topics_pods
+
+    archive = topics_pods.archive_topic if kind == "topic" else topics_pods.archive_pod
+    with app.session() as session:
+        changed = archive(session, acting(session, as_user), slug, restore=restore)
+    state = "restored" if restore else "archived"
+    click.echo(f"{label} {slug} {state}." if changed else f"{label} {slug} was already {state}.")
+
+
 @topics.command("update")
 @click.argument("slug")
 @click.option("--name", default=None, help="New English name.")
@@ -111,19 +139,7 @@ def topics_create(app: AppContext, slug: str, name: str, description: str, as_us
 @pass_app
 def topics_update(app: AppContext, slug: str, name, description, as_user, **options) -> None:
     """Rename topic SLUG or change its description, in any of the six languages (history is kept)."""
-    from gll_mail.library import topics_pods
-
-    with app.session() as session:
-        _, changes = topics_pods.update_topic(
-            session,
-            acting(session, as_user),
-            slug,
-            name=name,
-            description=description,
-            names=texts("name", options),
-            descriptions=texts("description", options),
-        )
-    _changed("topic", slug, changes)
+    _update(app, "topic", slug, as_user, name=name, description=description, options=options)
 
 
 @topics.command("archive")
@@ -133,12 +149,7 @@ def topics_update(app: AppContext, slug: str, name, description, as_user, **opti
 @pass_app
 def topics_archive(app: AppContext, slug: str, restore: bool, as_user) -> None:
     """Hide topic SLUG from members' choices (subscriptions and history are kept)."""
-    from gll_mail.library import topics_pods
-
-    with app.session() as session:
-        changed = topics_pods.archive_topic(session, acting(session, as_user), slug, restore=restore)
-    state = "restored" if restore else "archived"
-    click.echo(f"Topic {slug} {state}." if changed else f"Topic {slug} was already {state}.")
+    _archive(app, "topic", "Topic", slug, restore, as_user)
 
 
 @topics.command("list")
@@ -198,19 +209,7 @@ def pods_create(app: AppContext, slug: str, name: str, description: str, as_user
 @pass_app
 def pods_update(app: AppContext, slug: str, name, description, as_user, **options) -> None:
     """Rename learning pod SLUG or change its description, in any of the six languages."""
-    from gll_mail.library import topics_pods
-
-    with app.session() as session:
-        _, changes = topics_pods.update_pod(
-            session,
-            acting(session, as_user),
-            slug,
-            name=name,
-            description=description,
-            names=texts("name", options),
-            descriptions=texts("description", options),
-        )
-    _changed("pod", slug, changes)
+    _update(app, "pod", slug, as_user, name=name, description=description, options=options)
 
 
 @pods.command("archive")
@@ -220,12 +219,7 @@ def pods_update(app: AppContext, slug: str, name, description, as_user, **option
 @pass_app
 def pods_archive(app: AppContext, slug: str, restore: bool, as_user) -> None:
     """Hide learning pod SLUG from members' choices (its members and history are kept)."""
-    from gll_mail.library import topics_pods
-
-    with app.session() as session:
-        changed = topics_pods.archive_pod(session, acting(session, as_user), slug, restore=restore)
-    state = "restored" if restore else "archived"
-    click.echo(f"Pod {slug} {state}." if changed else f"Pod {slug} was already {state}.")
+    _archive(app, "pod", "Pod", slug, restore, as_user)
 
 
 @pods.command("roster")

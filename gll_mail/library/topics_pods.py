@@ -20,6 +20,36 @@ from gll_mail.team.roles import Actor, authorize
 Texts = dict[str, str | None] | None
 
 
+_CATALOG = {  # kind → catalog's create, update and archive of it
+    "topic": (catalog.create_topic, catalog.update_topic, catalog.archive_topic),
+    "pod": (catalog.create_pod, catalog.update_pod, catalog.archive_pod),
+}
+
+
+def _create(session: Session, actor: Actor, kind: str, **fields: Any):
+    who = authorize(actor, "catalog.edit")
+    created = _CATALOG[kind][0](session, **fields)
+    audit.record(session, who, f"{kind}.create", object_type=kind, object_id=fields["slug"], details=_texts(created))
+    return created
+
+
+def _update(session: Session, actor: Actor, kind: str, slug: str, **fields: Any):
+    who = authorize(actor, "catalog.edit")
+    obj, changes = _CATALOG[kind][1](session, slug, **fields)
+    if changes:
+        audit.record(session, who, f"{kind}.update", object_type=kind, object_id=slug, details=changes)
+    return obj, changes
+
+
+def _archive(session: Session, actor: Actor, kind: str, slug: str, restore: bool) -> bool:
+    who = authorize(actor, "catalog.edit")
+    changed = _CATALOG[kind][2](session, slug, archived=not restore)
+    if changed:
+        action = f"{kind}.restore" if restore else f"{kind}.archive"
+        audit.record(session, who, action, object_type=kind, object_id=slug)
+    return changed
+
+
 def create_topic(
     session: Session,
     actor: Actor,
@@ -30,40 +60,21 @@ def create_topic(
     names: Texts = None,
     descriptions: Texts = None,
 ) -> Topic:
-    who = authorize(actor, "catalog.edit")
-    topic = catalog.create_topic(
-        session, slug=slug, name=name, description=description, names=names, descriptions=descriptions
+    return _create(
+        session, actor, "topic", slug=slug, name=name, description=description, names=names, descriptions=descriptions
     )
-    audit.record(session, who, "topic.create", object_type="topic", object_id=slug, details=_texts(topic))
-    return topic
 
 
 def update_topic(
-    session: Session,
-    actor: Actor,
-    slug: str,
-    *,
-    name: str | None = None,
-    description: str | None = None,
-    names: Texts = None,
-    descriptions: Texts = None,
+    session: Session, actor: Actor, slug: str, **fields: str | Texts | None
 ) -> tuple[Topic, dict[str, Any]]:
-    """Rename a topic or change its description; returns (topic, what changed: before and after)."""
-    who = authorize(actor, "catalog.edit")
-    topic, changes = catalog.update_topic(
-        session, slug, name=name, description=description, names=names, descriptions=descriptions
-    )
-    if changes:
-        audit.record(session, who, "topic.update", object_type="topic", object_id=slug, details=changes)
-    return topic, changes
+    """Rename a topic or change its description (``name``, ``description``, ``names``,
+    ``descriptions``); returns (topic, what changed: before and after)."""
+    return _update(session, actor, "topic", slug, **fields)
 
 
 def archive_topic(session: Session, actor: Actor, slug: str, *, restore: bool = False) -> bool:
-    who = authorize(actor, "catalog.edit")
-    changed = catalog.archive_topic(session, slug, archived=not restore)
-    if changed:
-        audit.record(session, who, "topic.restore" if restore else "topic.archive", object_type="topic", object_id=slug)
-    return changed
+    return _archive(session, actor, "topic", slug, restore)
 
 
 def create_pod(
@@ -76,40 +87,19 @@ def create_pod(
     names: Texts = None,
     descriptions: Texts = None,
 ) -> Pod:
-    who = authorize(actor, "catalog.edit")
-    pod = catalog.create_pod(
-        session, slug=slug, name=name, description=description, names=names, descriptions=descriptions
+    return _create(
+        session, actor, "pod", slug=slug, name=name, description=description, names=names, descriptions=descriptions
     )
-    audit.record(session, who, "pod.create", object_type="pod", object_id=slug, details=_texts(pod))
-    return pod
 
 
-def update_pod(
-    session: Session,
-    actor: Actor,
-    slug: str,
-    *,
-    name: str | None = None,
-    description: str | None = None,
-    names: Texts = None,
-    descriptions: Texts = None,
-) -> tuple[Pod, dict[str, Any]]:
-    """Rename a pod or change its description; returns (pod, what changed: before and after)."""
-    who = authorize(actor, "catalog.edit")
-    pod, changes = catalog.update_pod(
-        session, slug, name=name, description=description, names=names, descriptions=descriptions
-    )
-    if changes:
-        audit.record(session, who, "pod.update", object_type="pod", object_id=slug, details=changes)
-    return pod, changes
+def update_pod(session: Session, actor: Actor, slug: str, **fields: str | Texts | None) -> tuple[Pod, dict[str, Any]]:
+    """Rename a pod or change its description (``name``, ``description``, ``names``,
+    ``descriptions``); returns (pod, what changed: before and after)."""
+    return _update(session, actor, "pod", slug, **fields)
 
 
 def archive_pod(session: Session, actor: Actor, slug: str, *, restore: bool = False) -> bool:
-    who = authorize(actor, "catalog.edit")
-    changed = catalog.archive_pod(session, slug, archived=not restore)
-    if changed:
-        audit.record(session, who, "pod.restore" if restore else "pod.archive", object_type="pod", object_id=slug)
-    return changed
+    return _archive(session, actor, "pod", slug, restore)
 
 
 def _texts(obj: Topic | Pod) -> dict[str, Any]:
