@@ -57,7 +57,7 @@ def test_mark_records_the_english_hash_keeps_a_revision_and_voids_approvals(db, 
     digest = translations.english_text(EN).digest
     assert (marked.digest, marked.changed) == (digest, True)
     text = (team_settings.campaigns_dir / f"{SLUG}.ar.md").read_text(encoding="utf-8")
-    assert text == AR.replace("---\n\n", f'translation_of: "{digest}"\n---\n\n', 1)
+    assert text == AR.replace("---\n\n", f"translation_of: {digest}\n---\n\n", 1)
     assert marked.revision.files["ar"] == text and marked.revision.author == "eve"
     actions = [e.action for e in entries(db, object=("campaign", SLUG))]
     assert "campaign.approval-voided" in actions and actions[-2:] == ["campaign.save", "campaign.translation-marked"]

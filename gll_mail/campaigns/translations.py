@@ -7,7 +7,7 @@ of the SHA-256 of those lines joined by newlines (UTF-8). The other front matter
 send time, layout …) are not translated and are not in it.
 
 A translation ``SLUG.xx.md`` records the hash of the English text it translates in its front matter,
-``translation_of: "…"``, written by :func:`mark` (``gll-mail campaign translations SLUG --mark xx``
+``translation_of: …``, written by :func:`mark` (``gll-mail campaign translations SLUG --mark xx``
 or the console) through :func:`~gll_mail.campaigns.revisions.save_source`, so the English text of
 that hash is kept in a revision. When the English text changes afterwards, the translation is
 stale: the revision holding the marked text gives the changed lines and the diff. A hash no stored
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import yaml
 from sqlmodel import Session
 
 from gll_mail.campaigns.revisions import base_file, current_revision, load_files, revisions, save_source
@@ -256,7 +257,7 @@ _MARK_LINE = re.compile(rf"^{MARK_KEY}\s*:.*$", re.M)
 
 def _with_mark(text: str, digest: str) -> str:
     """The translation's text with ``translation_of: "digest"`` in its front matter (replaced or added)."""
-    line = f'{MARK_KEY}: "{digest}"'
+    line = yaml.safe_dump({MARK_KEY: digest}).strip()  # as the console's editor writes it (quoted if need be)
     lines = text.split("\n")
     end = next((i for i in range(1, len(lines)) if lines[i].strip() in ("---", "...")), None)
     if not lines or lines[0].strip() != "---" or end is None:
