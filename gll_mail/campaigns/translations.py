@@ -25,9 +25,9 @@ from datetime import datetime
 from pathlib import Path
 
 import yaml
-from sqlmodel import Session
+from sqlmodel import Session, select
 
-from gll_mail.campaigns.revisions import base_file, current_revision, load_files, revisions, save_source
+from gll_mail.campaigns.revisions import base_file, current_revision, load_files, save_source
 from gll_mail.campaigns.sources import CampaignSource, SourceError, key_line, split_front_matter
 from gll_mail.errors import GllMailError
 from gll_mail.languages import DEFAULT_LANGUAGE, LANGUAGES
@@ -109,21 +109,25 @@ class TranslationStatus:
 _digests: dict[tuple[str, int], str] = {}  # (database, revision id) → its English text's hash; revisions never change
 
 
-def _digest_of(session: Session, revision: CampaignRevision) -> str:
-    key = (str(session.get_bind().url), revision.id or 0)
-    if key not in _digests:
-        if len(_digests) > 20_000:
-            _digests.clear()
-        text = english_text(revision.files.get(DEFAULT_LANGUAGE) or "")
-        _digests[key] = text.digest if text else ""
-    return _digests[key]
-
-
 def marked_revision(session: Session, slug: str, digest: str) -> CampaignRevision | None:
-    """The newest revision whose English text has ``digest``."""
-    for revision in reversed(revisions(session, slug)):
-        if digest and _digest_of(session, revision) == digest:
-            return revision
+    """The newest revision whose English text has ``digest``; each revision's files are read once
+    per process (its hash is kept), so a long history costs one query of ids afterwards."""
+    if not digest:
+        return None
+    bind = str(session.get_bind().url)
+    ids = session.exec(
+        select(CampaignRevision.id).where(CampaignRevision.slug == slug).order_by(CampaignRevision.id.desc())
+    ).all()
+    for revision_id in ids:
+        key = (bind, revision_id)
+        if key not in _digests:
+            if len(_digests) > 20_000:
+                _digests.clear()
+            revision = session.get(CampaignRevision, revision_id)
+            text = english_text((revision.files or {}).get(DEFAULT_LANGUAGE) or "") if revision else None
+            _digests[key] = text.digest if text else ""
+        if _digests[key] == digest:
+            return session.get(CampaignRevision, revision_id)
     return None
 
 
