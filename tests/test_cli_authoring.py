@@ -1,4 +1,4 @@
-"""`gll-mail campaign check|preview|test|audience` through Click, with a real database and SMTP server."""
+"""`gll-mail campaign check|preview|test|audience|translations` through Click, with a real database and SMTP server."""
 
 from __future__ import annotations
 
@@ -165,3 +165,49 @@ def test_audience_of_a_corrigendum_reports_unreachable(runner, seeded, engine):
     assert "29 recipient(s) (recipients_of: 2019-06-compassion-reports)" in result.output
     assert "was sent to 30; 1 of them can no longer be reached" in result.output
     assert f"{gone} (bounced)" in result.output
+
+
+def test_translations_lists_each_language_marks_one_and_check_shows_the_diff(
+    runner, session, settings, tmp_path, monkeypatch
+):
+    from team_support import AR, EN, SLUG, team, write_campaign
+    from team_support import seed_catalog as seed_team_catalog
+    from web_support import add_member
+
+    campaigns = tmp_path / "campaigns"
+    campaigns.mkdir()
+    monkeypatch.setenv("GLL_MAIL_CAMPAIGNS_DIR", str(campaigns))
+    local = settings.replace(campaigns_dir=campaigns)
+    seed_team_catalog(session, local)
+    team(session)
+    for n, language in enumerate(["ar", "ar", "fr", "en"]):
+        add_member(session, f"m{n}@example.org", language=language)
+    en = EN.replace("  topics: [announcements]", "  all: true")
+    write_campaign(local, en, AR)
+    out = runner.invoke(main, ["campaign", "translations", SLUG])
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    assert lines[0] == f"{SLUG}: en (English) is the source: 1 recipient(s)"
+    assert "  ar (Arabic): unmarked: it does not say which English text it translates; 2 recipient(s)" in lines
+    assert "  fr (French): missing: these recipients get the English text; 1 recipient(s)" in lines
+
+    out = runner.invoke(main, ["campaign", "translations", SLUG, "--mark", "ar"])
+    assert out.exit_code == 1 and "--mark needs --as USER" in out.output
+    out = runner.invoke(main, ["campaign", "translations", SLUG, "--mark", "ar", "--as", "vic"])
+    assert out.exit_code == 1 and "viewer" in out.output
+    out = runner.invoke(main, ["campaign", "translations", SLUG, "--mark", "ar", "--as", "eve"])
+    assert out.exit_code == 0 and "ar translates English text " in out.output
+    assert "translation_of:" in (campaigns / f"{SLUG}.ar.md").read_text(encoding="utf-8")
+    out = runner.invoke(main, ["campaign", "translations", SLUG])
+    assert "  ar (Arabic): up to date (English text " in out.output
+
+    (campaigns / f"{SLUG}.md").write_text(en.replace("Dear member,", "Dear colleague,"), encoding="utf-8")
+    out = runner.invoke(main, ["campaign", "translations", SLUG])
+    assert "  ar (Arabic): stale: the English text changed in line 9 (since revision " in out.output
+    assert "-Dear member, read the" in out.output and "+Dear colleague, read the" in out.output
+    out = runner.invoke(main, ["campaign", "check", SLUG])
+    assert out.exit_code == 0, out.output
+    assert f"warning {campaigns / SLUG}.ar.md:3: ar is stale: the English text changed in line 9" in out.output
+    assert "+Dear colleague, read the" in out.output
+    out = runner.invoke(main, ["campaign", "check", SLUG], env={"GLL_MAIL_ENV": "production"})
+    assert out.exit_code == 1 and "production refuses stale translations" in out.output

@@ -154,7 +154,7 @@ def test_a_mismatched_slug_is_kept_for_the_preflight_when_not_strict(tmp_path):
 def test_variants_may_not_change_campaign_keys(tmp_path):
     write(tmp_path, "news.md", "---\nsubject: News\naudience: {all: true}\n---\nHello\n")
     write(tmp_path, "news.fr.md", "---\nsubject: Nouvelles\naudience: {all: true}\n---\nBonjour\n")
-    with pytest.raises(SourceError, match="may only set subject and preheader") as info:
+    with pytest.raises(SourceError, match="may only set subject, preheader and translation_of") as info:
         load_source(tmp_path / "news.md")
     assert info.value.file.name == "news.fr.md" and info.value.line == 3
 

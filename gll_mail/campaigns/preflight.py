@@ -22,6 +22,7 @@ from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
+from gll_mail.campaigns import translations
 from gll_mail.campaigns.audience import (
     AudienceError,
     audience_select,
@@ -67,6 +68,7 @@ class Problem:
     message: str
     link_text: str | None = None
     severity: str = "error"
+    detail: str = ""  # e.g. the diff of the English text a stale translation missed
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}: " if self.file and self.line else (f"{self.file}: " if self.file else "")
@@ -159,6 +161,9 @@ def check(settings: Settings, session: Session, source: CampaignSource, *, check
     _check_schedule(report, session, source)
     _check_dkim(report, settings, source)
     _check_production_signing(report, settings, source)
+    for found in translations.problems(settings, session, source):
+        problem = Problem(found.file, found.line, found.message, severity=found.severity, detail=found.detail)
+        (report.errors if found.severity == "error" else report.warnings).append(problem)
     return report
 
 

@@ -1,7 +1,8 @@
 """Campaign sources: ``campaigns/SLUG.md`` (English, the base) and ``campaigns/SLUG.xx.md`` variants.
 
 Each file is YAML front matter between ``---`` lines, then the Markdown body. The base file holds
-every campaign-wide key; a variant may only set its own ``subject`` and ``preheader``. Errors name
+every campaign-wide key; a variant may only set its own ``subject`` and ``preheader``, and
+``translation_of``: the hash of the English text it translates (see ``campaigns/translations.py``). Errors name
 the file and line so an author can jump straight to the problem.
 """
 
@@ -24,8 +25,19 @@ from gll_mail.settings import Settings
 KINDS = ("announcement", "report-release", "event", "corrigendum")
 DEFAULT_TEMPLATE = {kind: kind for kind in KINDS}
 AUDIENCE_KEYS = ("all", "topics", "pods", "registered", "recipients_of")
-BASE_KEYS = {"slug", "kind", "subject", "preheader", "template", "audience", "send_at", "from", "corrects"}
-VARIANT_KEYS = {"subject", "preheader", "slug"}
+BASE_KEYS = {
+    "slug",
+    "kind",
+    "subject",
+    "preheader",
+    "template",
+    "audience",
+    "send_at",
+    "from",
+    "corrects",
+    "allow_stale_translations",
+}
+VARIANT_KEYS = {"subject", "preheader", "slug", "translation_of"}
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}$")
 ADDRESS_RE = re.compile(r"^(?:[^<>]*<)?[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+>?$")
 
@@ -53,6 +65,7 @@ class Variant:
     preheader: str
     body: str
     body_line: int  # the line number (1-based) of the body's first line in ``path``
+    translation_of: str = ""  # a translation: the hash of the English text it was marked as translating
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,7 @@ class CampaignSource:
     path: Path
     variants: dict[str, Variant] = field(default_factory=dict)
     source_hash: str = ""
+    allow_stale_translations: bool = False  # production may send translations of an older English text
     audience_defaulted: bool = False  # a corrigendum without an audience: the original's recipients
     problems: tuple[SourceError, ...] = ()  # kept by ``load_source(strict=False)`` for the preflight
 
@@ -83,6 +97,16 @@ class CampaignSource:
     def variant(self, language: str) -> Variant:
         """The variant in ``language``, falling back to English."""
         return self.variants.get(language) or self.variants[DEFAULT_LANGUAGE]
+
+
+def split_front_matter(text: str, path: Path) -> tuple[dict, str, int]:
+    """(front matter, body, file line of the body's first line) of a campaign file's text."""
+    return _split_front_matter(text, path)
+
+
+def key_line(text: str, key: str) -> int | None:
+    """The file line of a front matter ``key``, if the text has one."""
+    return _key_line(text, key)
 
 
 def _split_front_matter(text: str, path: Path) -> tuple[dict, str, int]:
@@ -308,6 +332,13 @@ def load_source(path: Path, *, strict: bool = True) -> CampaignSource:
     defaulted = False
     if not audience and corrects:
         audience, defaulted = {"recipients_of": corrects}, True
+    allow_stale = meta.get("allow_stale_translations", False)
+    if not isinstance(allow_stale, bool):
+        raise SourceError(
+            "`allow_stale_translations` must be true or false",
+            file=path,
+            line=_key_line(raw, "allow_stale_translations"),
+        )
     from_address = _text(meta, "from", path, raw) or None
     if from_address and not ADDRESS_RE.match(from_address):
         raise SourceError(f"`from` is not an email address: {from_address!r}", file=path, line=_key_line(raw, "from"))
@@ -328,7 +359,8 @@ def load_source(path: Path, *, strict: bool = True) -> CampaignSource:
         extra = sorted(set(vmeta) - VARIANT_KEYS)
         if extra:
             raise SourceError(
-                f"a language variant may only set subject and preheader; set {', '.join(extra)} in {path.name}",
+                f"a language variant may only set subject, preheader and translation_of; "
+                f"set {', '.join(extra)} in {path.name}",
                 file=vpath,
                 line=_key_line(vraw, extra[0]),
             )
@@ -341,6 +373,7 @@ def load_source(path: Path, *, strict: bool = True) -> CampaignSource:
             preheader=_text(vmeta, "preheader", vpath, vraw),
             body=vbody,
             body_line=vline,
+            translation_of=_text(vmeta, "translation_of", vpath, vraw),
         )
         digest.update(f"\0{code}\0".encode() + vraw.encode())
 
@@ -357,6 +390,7 @@ def load_source(path: Path, *, strict: bool = True) -> CampaignSource:
         path=path,
         variants=variants,
         source_hash=digest.hexdigest(),
+        allow_stale_translations=allow_stale,
         audience_defaulted=defaulted,
         problems=tuple(problems),
     )

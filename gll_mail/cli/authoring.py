@@ -1,4 +1,4 @@
-"""`gll-mail campaign check|preview|test|audience`: the authoring loop, before anything is sent."""
+"""`gll-mail campaign check|preview|test|audience|translations`: the authoring loop, before anything is sent."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import webbrowser
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from gll_mail.cli.base import AppContext, from_smtp, pass_app, smtp_problem
@@ -19,10 +20,11 @@ class AuthoringError(GllMailError):
 
 
 def _print_report(app: AppContext, report) -> None:
-    for problem in report.errors:
-        app.console.print(f"[bold red]error[/] {problem}", markup=True, soft_wrap=True)
-    for problem in report.warnings:
-        app.console.print(f"[yellow]warning[/] {problem}", markup=True, soft_wrap=True)
+    for label, problems in (("[bold red]error[/]", report.errors), ("[yellow]warning[/]", report.warnings)):
+        for problem in problems:
+            app.console.print(f"{label} {escape(str(problem))}", markup=True, soft_wrap=True)
+            if problem.detail:
+                app.console.print(problem.detail.rstrip("\n"), markup=False, highlight=False, soft_wrap=True)
 
 
 def _source(app: AppContext, source: str):
@@ -194,6 +196,51 @@ def audience_command(app: AppContext, source: str) -> None:
             click.echo(f"  … and {count - len(rows)} more")
 
 
+@click.command("translations")
+@click.argument("source")
+@click.option(
+    "--mark",
+    "mark_language",
+    type=click.Choice([c for c in LANGUAGES if c != "en"]),
+    metavar="LANG",
+    help="Record that the LANG translation translates the English text as it is now.",
+)
+@click.option("--as", "as_user", metavar="USER", help="The team account marking (an editor or above; with --mark).")
+@pass_app
+def translations_command(app: AppContext, source: str, mark_language: str | None, as_user: str | None) -> None:
+    """Each language of SOURCE: up to date, stale (the English lines changed since), missing or
+    unmarked, with the recipients it affects; or --mark LANG as translating the English text now."""
+    from gll_mail.campaigns import translations
+    from gll_mail.campaigns.audience import audience_breakdown
+    from gll_mail.team.accounts import get_admin
+
+    campaign_source = _source(app, source)
+    slug = campaign_source.slug
+    if mark_language:
+        if not as_user:
+            raise AuthoringError("--mark needs --as USER: the team account marking the translation")
+        with app.session() as session:
+            marked = translations.mark(app.settings, session, get_admin(session, as_user), slug, mark_language)
+            revision = marked.revision.id
+        if marked.changed:
+            click.echo(f"{slug}: {mark_language} translates English text {marked.digest} (revision {revision}).")
+        else:
+            click.echo(f"{slug}: {mark_language} was marked as translating English text {marked.digest} already.")
+        return
+    with app.session() as session:
+        counts = audience_breakdown(session, campaign_source.audience).by_language
+        found = translations.statuses(session, campaign_source, counts)
+    english = LANGUAGES["en"]["english"]
+    click.echo(f"{slug}: en ({english}) is the source: {counts.get('en', 0)} recipient(s)")
+    for status in found:
+        name = LANGUAGES[status.language]["english"]
+        click.echo(f"  {status.language} ({name}): {status.describe()}; {status.recipients} recipient(s)")
+    for status in found:
+        if status.diff:
+            click.echo(f"\n{status.language}: what changed in the English text since it was translated")
+            click.echo(status.diff.rstrip("\n"))
+
+
 def register(campaign_group: click.Group) -> None:
-    for command in (check_command, preview_command, test_command, audience_command):
+    for command in (check_command, preview_command, test_command, audience_command, translations_command):
         campaign_group.add_command(command)

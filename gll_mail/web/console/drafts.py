@@ -203,11 +203,14 @@ def base_meta(form, existing: dict[str, Any]) -> dict[str, Any]:
 
 
 def variant_meta(form, language: str, existing: dict[str, Any]) -> dict[str, Any]:
-    meta = {k: v for k, v in existing.items() if k not in ("subject", "preheader")}
+    """The translation's front matter from the form, its other keys (``translation_of``) kept in place."""
+    meta = dict(existing)
     for key in ("subject", "preheader"):
         value = (form.get(f"{language}-{key}") or "").strip()
         if value:
             meta[key] = value
+        else:
+            meta.pop(key, None)
     return meta
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from flask import flash, g, jsonify, redirect, request, url_for
 
-from gll_mail.campaigns import revisions
+from gll_mail.campaigns import revisions, translations
 from gll_mail.campaigns.audience import AudienceError, audience_breakdown, cached_audience_breakdown
 from gll_mail.campaigns.preflight import check
 from gll_mail.campaigns.records import get_campaign
@@ -47,7 +47,7 @@ def problems(settings, session, slug: str, files: dict[str, str]) -> tuple[list[
     body_lines = {code: parse(code, text).body_line for code, text in files.items()}
     found: list[dict] = []
 
-    def place(path, line, message, severity, link_text=None) -> None:
+    def place(path, line, message, severity, link_text=None, detail="") -> None:
         language = _language_of(path, slug)
         start = body_lines.get(language, 1)
         body_line = line - start + 1 if line and line >= start else None
@@ -59,6 +59,7 @@ def problems(settings, session, slug: str, files: dict[str, str]) -> tuple[list[
                 "where": f"line {body_line}" if body_line else "front matter",
                 "message": message + (f" (link “{link_text}”)" if link_text else ""),
                 "severity": severity,
+                "diff": detail,
             }
         )
 
@@ -70,7 +71,7 @@ def problems(settings, session, slug: str, files: dict[str, str]) -> tuple[list[
     report = check(settings, session, source)
     for severity, items in (("error", report.errors), ("warning", report.warnings)):
         for p in items:
-            place(p.file, p.line, p.message, severity, p.link_text)
+            place(p.file, p.line, p.message, severity, p.link_text, p.detail)
     return found, report.audience
 
 
@@ -116,6 +117,7 @@ def _editor(slug: str, loaded, status: int = 200, conflict=None, mine: dict | No
     base = drafts[DEFAULT_LANGUAGE]
     with context.session() as s:
         found, audience = cached_problems(settings, s, slug, loaded)
+        states = translation_states(settings, s, slug)
         catalog = _catalog(s)
         spec = base.meta.get("audience") if isinstance(base.meta.get("audience"), dict) else {}
         try:
@@ -150,7 +152,38 @@ def _editor(slug: str, loaded, status: int = 200, conflict=None, mine: dict | No
         member=request.args.get("member", ""),
         conflict=conflict,
         mine=mine or {},
+        states=states,
     )
+
+
+def translation_states(settings, session, slug: str) -> dict[str, dict]:
+    """language → where its translation stands (state and a sentence), for each tab's status line."""
+    try:
+        source = load_source(revisions.base_file(settings, slug), strict=False)
+    except SourceError:
+        return {}
+    return {
+        st.language: {"state": st.state, "text": st.describe()}
+        for st in translations.statuses(session, source)
+        if st.state != translations.MISSING
+    }
+
+
+@bp.post("/campaigns/<slug>/translations/<language>/mark")
+@allowed("campaign.edit")
+def mark_translation(slug: str, language: str):
+    """ "Mark LANG as up to date": the translation translates the English text as it is now."""
+    check_csrf()
+    name = LANGUAGES.get(language, {}).get("english", language)
+    try:
+        with context.session() as s:
+            marked = translations.mark(context.settings(), s, g.user, slug, language)
+            revision = marked.revision.id
+    except GllMailError as exc:
+        flash(message_of(exc), "error")
+    else:
+        flash(f"{name} marked as up to date with the English text {marked.digest} (revision {revision}).", "notice")
+    return redirect(url_for(".edit", slug=slug, _anchor=f"lang-{language}"))
 
 
 def _save(slug: str):
@@ -195,12 +228,14 @@ def autosave(slug: str):
         found, audience = problems(settings, s, slug, loaded.files)
         key = (str(s.get_bind().url), str(settings.campaigns_dir), slug, loaded.files_hash)
         _checked[key] = (time.monotonic(), (found, audience))  # the next page load shows this check
+        states = translation_states(settings, s, slug)
     return jsonify(
         files_hash=loaded.files_hash,
         revision=revision.id,
         content_hash=revision.content_hash[:8],
         problems=found,
         audience=audience,
+        translations=states,
     )
 
 

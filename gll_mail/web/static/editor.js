@@ -10,6 +10,7 @@
   var frame = document.getElementById("preview");
   var frameBox = document.getElementById("frame-box");
   var lastBody = null, timer = null, saving = false, again = false, conflict = false;
+  var pending = false, afterSave = null;
 
   /* tabs */
   var tabs = Array.prototype.slice.call(form.querySelectorAll("[role=tab]"));
@@ -23,7 +24,8 @@
   tabs.forEach(function (t) {
     t.addEventListener("click", function (e) { e.preventDefault(); show(t); });
   });
-  if (tabs.length) show(tabs[0]);
+  var linked = tabs.filter(function (t) { return "#" + t.getAttribute("aria-controls") === location.hash; })[0];
+  if (tabs.length) show(linked || tabs[0]);
 
   /* the body the cursor was last in, for the link picker */
   var lastText = form.querySelector("textarea.body");
@@ -59,6 +61,13 @@
       li.className = p.severity;
       if (p.body_line) li.setAttribute("data-line", p.body_line);
       li.textContent = p.severity.charAt(0).toUpperCase() + p.severity.slice(1) + " (" + p.where + "): " + p.message;
+      if (p.diff) {  /* a stale translation: what changed in the English text */
+        var details = document.createElement("details"), summary = document.createElement("summary");
+        var pre = document.createElement("pre");
+        details.dir = "ltr"; summary.textContent = "What changed in English";
+        pre.className = "diff"; pre.textContent = p.diff;
+        details.appendChild(summary); details.appendChild(pre); li.appendChild(details);
+      }
       ul.appendChild(li);
       if (p.severity === "error") errors[p.language] = (errors[p.language] || 0) + 1;
     });
@@ -77,7 +86,7 @@
   }
   form.addEventListener("click", function (e) {  /* a problem's line: select it in the text */
     var li = e.target.closest && e.target.closest("li[data-line]");
-    if (!li) return;
+    if (!li || !li.getAttribute("data-line")) return;
     var panel = li.closest(".lang-panel"), text = panel && panel.querySelector("textarea.body");
     if (!text) return;
     var lines = text.value.split("\n"), line = Math.min(parseInt(li.getAttribute("data-line"), 10), lines.length);
@@ -97,30 +106,35 @@
   function save() {
     if (conflict) return;
     if (saving) { again = true; return; }
-    saving = true; say("Saving…", "busy");
+    pending = false; saving = true; say("Saving…", "busy");
     var body = new FormData(form);
     fetch(form.getAttribute("data-autosave"), { method: "POST", body: body, credentials: "same-origin" })
       .then(function (r) { return r.json().then(function (data) { return { status: r.status, data: data }; }); })
       .then(function (res) {
         if (res.status === 409) {
-          conflict = true;
+          conflict = true; afterSave = null;
           say("Not saved: " + res.data.conflict + " Reload the page to see the files on disk (copy your text first).", "error");
           return;
         }
-        if (res.status !== 200) { say("Not saved: " + (res.data.error || "error"), "error"); return; }
+        if (res.status !== 200) { afterSave = null; say("Not saved: " + (res.data.error || "error"), "error"); return; }
         hash.value = res.data.files_hash;
         var errors = res.data.problems.filter(function (p) { return p.severity === "error"; }).length;
         say("Saved · revision " + res.data.revision + " · content " + res.data.content_hash +
           (errors ? " · " + errors + " preflight error(s)" : " · preflight passes"), errors ? "warn" : "ok");
         showProblems(res.data.problems);
+        showTranslations(res.data.translations || {});
         reloadPreview();
       })
-      .catch(function () { say("Not saved: the server did not answer; your text is still here.", "error"); })
-      .then(function () { saving = false; if (again) { again = false; save(); } });
+      .catch(function () { afterSave = null; say("Not saved: the server did not answer; your text is still here.", "error"); })
+      .then(function () {
+        saving = false;
+        if (again) { again = false; save(); return; }
+        if (afterSave) { var next = afterSave; afterSave = null; next(); }
+      });
   }
   function changed() {
     if (conflict) return;
-    say("Changed · saving soon…", "busy");
+    pending = true; say("Changed · saving soon…", "busy");
     clearTimeout(timer);
     timer = setTimeout(save, 1200);
   }
@@ -130,6 +144,25 @@
   });
   form.addEventListener("change", function (e) {
     if (e.target.name === "topics" || e.target.name === "pods" || e.target.name === "registered") countAudience();
+  });
+
+  /* each translation's status line; "Mark … as up to date" saves pending changes first */
+  function showTranslations(states) {
+    Object.keys(states).forEach(function (code) {
+      var line = document.querySelector("[data-translation-state=" + code + "]");
+      if (!line) return;
+      line.parentNode.className = "translation-state " + states[code].state.replace(/ /g, "-");
+      line.lastChild.textContent = " " + states[code].text + ".";
+    });
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("form.mark-form"), function (markForm) {
+    markForm.addEventListener("submit", function (e) {
+      if (!pending && !saving) return;
+      e.preventDefault();
+      clearTimeout(timer);
+      afterSave = function () { markForm.submit(); };
+      if (!saving) save();
+    });
   });
 
   /* live audience count */
