@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from gll_mail.addresses import email_hash
+from gll_mail.events import emit_webhooks
 from gll_mail.languages import (
     DEFAULT_LANGUAGE,
 )
@@ -140,7 +141,9 @@ def _write_batch(
     existing = {
         row.email: row
         for row in conn.execute(
-            select(S.c.id, S.c.email, S.c.registered_at, *(S.c[f] for f in PROFILE_FIELDS)).where(S.c.email.in_(emails))
+            select(S.c.id, S.c.public_id, S.c.email, S.c.registered_at, *(S.c[f] for f in PROFILE_FIELDS)).where(
+                S.c.email.in_(emails)
+            )
         )
     }
     hashes = {email_hash(e): e for e in emails if e not in existing}
@@ -154,6 +157,7 @@ def _write_batch(
     )
 
     new_rows, changes, unchanged, problems = [], [], 0, []
+    updated: list[tuple[dict, int]] = []  # the subscriber.updated webhooks
     for row in batch:
         if row.email in suppressed:
             problems.append(RowProblem(row.line, row.email, "on the suppression list (unsubscribed or bounced)"))
@@ -181,6 +185,10 @@ def _write_batch(
         reg = old.registered_at or (now if registered else None)
         if merged != {f: getattr(old, f) for f in PROFILE_FIELDS} or reg != old.registered_at:
             changes.append({"b_id": old.id, **merged, "registered_at": reg, "updated_at": now})
+            changed = [f for f in PROFILE_FIELDS if merged[f] != getattr(old, f)] + (
+                ["registered"] if reg != old.registered_at else []
+            )
+            updated.append(({"subscriber": {"id": old.public_id, "email": old.email}, "changes": changed}, old.id))
         else:
             unchanged += 1
 
@@ -205,6 +213,14 @@ def _write_batch(
                 for sid in new_ids
             ],
         )
+        emit_webhooks(
+            conn,
+            "subscriber.created",
+            [({"subscriber": {"id": r["public_id"], "email": r["email"]}}, ids[r["email"]]) for r in new_rows],
+            at=now,
+        )
+    if updated:
+        emit_webhooks(conn, "subscriber.updated", updated, at=now)
     member_ids = [ids[e] for e in emails if e not in suppressed]
     _link(conn, SUB, "topic_id", member_ids, topic_ids, {"created_at": now}, extra_where=None)
     _link(
