@@ -4,7 +4,6 @@ about members, pods, campaigns and bounces, and their delivery log."""
 from __future__ import annotations
 
 import click
-from rich.table import Table
 
 from gll_mail.cli.base import AppContext, pass_app
 from gll_mail.cli.catalog import acting, as_option
@@ -42,16 +41,14 @@ def add(app: AppContext, url: str, events: str, description: str, as_user: str |
 @as_option
 @pass_app
 def list_cmd(app: AppContext, as_user: str | None) -> None:
-    """Every endpoint with its events and deliveries waiting."""
+    """Every endpoint: id, URL, events, description (tab-separated; never the secret)."""
     with app.session() as session:
         rows = hooks.list_endpoints(session, acting(session, as_user))
         if not rows:
             click.echo("No webhook endpoints (add one: gll-mail webhooks add URL --events all).")
             return
-        table = Table("id", "url", "events", "description", box=None)
         for endpoint in rows:
-            table.add_row(endpoint.public_id, endpoint.url, ",".join(endpoint.events), endpoint.description)
-        app.console.print(table)
+            click.echo(f"{endpoint.public_id}\t{endpoint.url}\t{','.join(endpoint.events)}\t{endpoint.description}")
 
 
 @webhooks.command("remove")
@@ -98,18 +95,13 @@ def deliveries(app: AppContext, endpoint_id: str | None, status: str | None, lim
     """The delivery log, newest first: status, tries, last answer, next retry."""
     with app.session() as session:
         page = hooks.deliveries(session, acting(session, as_user), endpoint=endpoint_id, status=status, limit=limit)
-        table = Table("event id", "type", "endpoint", "status", "tries", "last answer", "next retry", box=None)
         for row, endpoint in page.rows:
-            table.add_row(
-                row.message_id,
-                row.type,
-                endpoint.public_id,
-                row.status,
-                str(row.attempts),
-                str(row.last_status_code or row.last_error or "-"),
-                f"{row.next_attempt_at:%Y-%m-%d %H:%M:%S}" if row.status == "pending" else "-",
+            retry = f"{row.next_attempt_at:%Y-%m-%d %H:%M:%S}" if row.status == "pending" else "-"
+            answer = row.last_status_code or row.last_error or "-"
+            click.echo(
+                f"{row.message_id}\t{row.type}\t{endpoint.public_id}\t{row.status}\t{row.attempts} tries\t"
+                f"{answer}\tnext: {retry}"
             )
-        app.console.print(table)
         click.echo(", ".join(f"{n} {s}" for s, n in sorted(page.counts.items())) or "No deliveries.")
 
 
