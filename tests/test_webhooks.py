@@ -171,7 +171,7 @@ def test_retries_back_off_exponentially_with_jitter_then_give_up(engine, setting
         full = 10 * 2 ** (tries - 1)
         assert full / 2 <= delay <= full  # doubling, with jitter
     assert row.status == "failed" and row.attempts == len(delays) + 1
-    assert row.last_error.startswith(f"given up after {row.attempts} tries: answered 503")
+    assert row.last_error == f"given up after {row.attempts} tries" and row.last_status_code == 503
     assert sum(delays) <= 3600 and len(set(answers)) == 1  # the same webhook-id on every try
     assert backoff(40, 10, random.Random(1)) <= 86400
 
@@ -185,7 +185,7 @@ def test_redirects_are_not_followed_and_errors_are_logged(engine, settings):
         clock = Clock()
         deliver_due(engine, settings, clock=clock)
         row = rows(engine)[0]
-        assert row.last_status_code == 302 and "redirects are not followed" in row.last_error
+        assert row.last_status_code == 302 and row.last_error == "a redirect: not followed"
         clock.now = row.next_attempt_at
         deliver_due(engine, settings, clock=clock)
         clock.now = rows(engine)[0].next_attempt_at

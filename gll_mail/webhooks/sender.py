@@ -174,17 +174,17 @@ def deliver_due(
             done.delivered += 1
             continue
         if code is not None:
-            error = f"answered {code}" + (" (redirects are not followed)" if 300 <= code < 400 else "")
+            error = "a redirect: not followed" if 300 <= code < 400 else ""
         tries = row.attempts + 1
         retry_at = at + timedelta(seconds=backoff(tries, settings.webhook_retry_base_seconds, rng))
         if retry_at > row.created_at + timedelta(hours=settings.webhook_give_up_hours):
-            error = f"given up after {tries} tries: {error}"[:500]
+            error = f"given up after {tries} tries" + (f": {error}" if error else "")
             _record(engine, owner, row.id, at, status=WebhookStatus.FAILED, code=code, error=error)
             done.failed += 1
         else:
             _record(engine, owner, row.id, at, status=WebhookStatus.PENDING, code=code, error=error, next_at=retry_at)
             done.retrying += 1
-        log.info("webhook %s to %s: %s", row.message_id, row.url, error)
+        log.info("webhook %s to %s failed: %s", row.message_id, row.url, code or error)
     return done
 
 
