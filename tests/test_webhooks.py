@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlmodel import Session, select
@@ -254,3 +256,15 @@ def test_rotation_signs_with_both_secrets_for_a_day_and_everything_is_audited(en
             "webhook.remove",
         ]
         assert new not in str([a.details for a in session.exec(select(AuditEntry))])
+
+
+def test_the_verification_snippet_in_the_docs_works():
+    text = (Path(__file__).resolve().parent.parent / "docs" / "webhooks.md").read_text(encoding="utf-8")
+    snippet = text.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(compile(snippet, "docs/webhooks.md", "exec"), namespace)
+    secret, body = new_secret(), body_of({"type": "complaint", "data": {}})
+    signed = headers([secret], "msg_x", int(time.time()), body)
+    assert namespace["verify"](secret, signed, body) == {"type": "complaint", "data": {}}
+    with pytest.raises(ValueError):
+        namespace["verify"](secret, {**signed, "webhook-timestamp": str(int(time.time()) - 3600)}, body)
