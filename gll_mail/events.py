@@ -111,7 +111,15 @@ def member_data(subscriber: Subscriber) -> dict[str, Any]:
 
 def _webhook_of(session: Session, event: Event, subscriber: Subscriber | None) -> None:
     kind = _WEBHOOK_OF.get(event.type)  # type: ignore[call-overload]
-    if kind is None or subscriber is None:
+    if kind is None or (subscriber is None and event.subscriber_id is None):
+        return
+    state = _transaction_state(session)
+    if state["endpoints"] is None:
+        state["endpoints"] = _endpoints(session.connection())
+    if not state["endpoints"]:  # nobody listens: no work beyond one look per transaction
+        return
+    subscriber = subscriber or session.get(Subscriber, event.subscriber_id)  # (the worker's refused addresses)
+    if subscriber is None:
         return
     if kind == "subscriber.created" and event.data.get("again"):
         kind = "subscriber.updated"

@@ -268,3 +268,16 @@ def test_the_verification_snippet_in_the_docs_works():
     assert namespace["verify"](secret, signed, body) == {"type": "complaint", "data": {}}
     with pytest.raises(ValueError):
         namespace["verify"](secret, {**signed, "webhook-timestamp": str(int(time.time()) - 3600)}, body)
+
+
+def test_an_address_the_smtp_server_refuses_is_a_bounce_hard_too(any_engine, settings):
+    from test_ledger import _claimed
+
+    from gll_mail.delivery.ledger import suppress_hard_bounces
+
+    add(any_engine, settings, "http://127.0.0.1:9/x", "bounce.hard")
+    _, emails, claimed = _claimed(any_engine, 1)
+    with any_engine.begin() as connection:
+        suppress_hard_bounces(connection, [(emails[0], claimed[0], "550 5.1.1 no such user")])
+    (row,) = rows(any_engine)
+    assert row.type == "bounce.hard" and row.payload["data"]["subscriber"]["email"] == emails[0]
