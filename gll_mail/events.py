@@ -113,9 +113,10 @@ def _webhook_of(session: Session, event: Event, subscriber: Subscriber | None) -
     kind = _WEBHOOK_OF.get(event.type)  # type: ignore[call-overload]
     if kind is None or (subscriber is None and event.subscriber_id is None):
         return
+    connection = session.connection()  # (begins the transaction the state belongs to)
     state = _transaction_state(session)
     if state["endpoints"] is None:
-        state["endpoints"] = _endpoints(session.connection())
+        state["endpoints"] = _endpoints(connection)
     if not state["endpoints"]:  # nobody listens: no work beyond one look per transaction
         return
     subscriber = subscriber or session.get(Subscriber, event.subscriber_id)  # (the worker's refused addresses)

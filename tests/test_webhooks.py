@@ -281,3 +281,21 @@ def test_an_address_the_smtp_server_refuses_is_a_bounce_hard_too(any_engine, set
         suppress_hard_bounces(connection, [(emails[0], claimed[0], "550 5.1.1 no such user")])
     (row,) = rows(any_engine)
     assert row.type == "bounce.hard" and row.payload["data"]["subscriber"]["email"] == emails[0]
+
+
+def test_an_endpoint_that_is_down_does_not_hold_up_the_others(engine, settings):
+    clock = Clock()
+    with Receiver() as up:
+        add(engine, settings, "http://127.0.0.1:9/down", "subscriber.created")  # nothing listens on port 9
+        _, secret = add(engine, settings, up.url, "subscriber.created")
+        with engine.begin() as connection:
+            from gll_mail.events import emit_webhooks
+
+            emit_webhooks(connection, "subscriber.created", [({"n": i}, None) for i in range(3)], at=clock.now)
+        done = deliver_due(engine, settings, clock=clock)
+        assert len(up.events(secret)) == 3
+    assert (done.delivered, done.retrying) == (3, 3)
+    down = [r for r in rows(engine) if r.status == "pending"]
+    assert [r.attempts for r in down] == [1, 0, 0]  # one try; the others wait with it, no try counted
+    assert len({r.next_attempt_at for r in down}) == 1 and down[0].next_attempt_at > clock.now
+    assert "refused" in down[0].last_error.lower()

@@ -145,47 +145,73 @@ def deliver_due(
     """One pass: claim up to ``limit`` due rows, send each, record each outcome. ``poster`` replaces
     the HTTP call (tests of the schedule)."""
     owner = owner or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
-    now = clock()
-    rows = _claim(engine, owner, now, limit, timedelta(seconds=3 * settings.webhook_timeout_seconds))
+    lease = timedelta(seconds=3 * settings.webhook_timeout_seconds)
+    rows = _claim(engine, owner, clock(), limit, lease)
+    down: dict[int, datetime] = {}  # endpoints that failed to answer in this round: when to try them again
     done = Round()
-    for row in rows:
+    for index, row in enumerate(rows):
         at = clock()
-        body = body_of(row.payload)
-        secrets_ = [row.secret]
-        if row.previous_secret and row.previous_until is not None and row.previous_until > at:
-            secrets_.append(row.previous_secret)
-        signed = headers(secrets_, row.message_id, int(at.timestamp()), body)
-        code, error = None, ""
-        try:
-            if poster is not None:
-                code = poster(row.url, signed, body)
-            else:
-                code = post(
-                    row.url,
-                    signed,
-                    body,
-                    timeout=settings.webhook_timeout_seconds,
-                    allow_private=settings.webhook_private_allowed,
-                )
-        except (OSError, http.client.HTTPException, WebhookTargetError) as exc:
-            error = (str(exc) or exc.__class__.__name__)[:300]
+        if row.endpoint_id in down:  # the endpoint is down: wait with the failed one, no try counted
+            _record(engine, owner, row.id, at, status=WebhookStatus.PENDING, next_at=down[row.endpoint_id])
+            done.retrying += 1
+            continue
+        _extend(engine, owner, [r.id for r in rows[index:]], at + lease)  # a slow batch keeps its claim
+        code, error = _try(row, at, settings, poster)
         if code is not None and 200 <= code < 300:
-            _record(engine, owner, row.id, at, status=WebhookStatus.DELIVERED, delivered_at=at, code=code, error="")
+            _record(engine, owner, row.id, at, tried=True, status=WebhookStatus.DELIVERED, code=code, delivered_at=at)
             done.delivered += 1
             continue
-        if code is not None:
-            error = "a redirect: not followed" if 300 <= code < 400 else ""
         tries = row.attempts + 1
         retry_at = at + timedelta(seconds=backoff(tries, settings.webhook_retry_base_seconds, rng))
+        if code is None or code >= 500 or code == 429:
+            down[row.endpoint_id] = retry_at
         if retry_at > row.created_at + timedelta(hours=settings.webhook_give_up_hours):
             error = f"given up after {tries} tries" + (f": {error}" if error else "")
-            _record(engine, owner, row.id, at, status=WebhookStatus.FAILED, code=code, error=error)
+            _record(engine, owner, row.id, at, tried=True, status=WebhookStatus.FAILED, code=code, error=error)
             done.failed += 1
         else:
-            _record(engine, owner, row.id, at, status=WebhookStatus.PENDING, code=code, error=error, next_at=retry_at)
+            _record(
+                engine,
+                owner,
+                row.id,
+                at,
+                tried=True,
+                status=WebhookStatus.PENDING,
+                code=code,
+                error=error,
+                next_at=retry_at,
+            )
             done.retrying += 1
         log.info("webhook %s to %s failed: %s", row.message_id, row.url, code or error)
     return done
+
+
+def _try(row, at: datetime, settings: Settings, poster: Poster | None) -> tuple[int | None, str]:
+    """One signed POST: (status code, "") or (None, what went wrong)."""
+    body = body_of(row.payload)
+    secrets_ = [row.secret]
+    if row.previous_secret and row.previous_until is not None and row.previous_until > at:
+        secrets_.append(row.previous_secret)
+    signed = headers(secrets_, row.message_id, int(at.timestamp()), body)
+    try:
+        if poster is not None:
+            code = poster(row.url, signed, body)
+        else:
+            code = post(
+                row.url,
+                signed,
+                body,
+                timeout=settings.webhook_timeout_seconds,
+                allow_private=settings.webhook_private_allowed,
+            )
+    except (OSError, http.client.HTTPException, WebhookTargetError) as exc:
+        return None, (str(exc) or exc.__class__.__name__)[:300]
+    return code, "a redirect: not followed" if 300 <= code < 400 else ""
+
+
+def _extend(engine: Engine, owner: str, ids: list[int], until: datetime) -> None:
+    with engine.begin() as connection:
+        connection.execute(update(WD).where(WD.c.id.in_(ids), WD.c.lease_owner == owner).values(lease_expires_at=until))
 
 
 def _claim(engine: Engine, owner: str, now: datetime, limit: int, lease: timedelta) -> list:
@@ -212,6 +238,7 @@ def _claim(engine: Engine, owner: str, now: datetime, limit: int, lease: timedel
                     WD.c.payload,
                     WD.c.attempts,
                     WD.c.created_at,
+                    WD.c.endpoint_id,
                     WE.c.url,
                     WE.c.secret,
                     WE.c.previous_secret,
@@ -231,25 +258,22 @@ def _record(
     at: datetime,
     *,
     status: str,
-    code: int | None,
-    error: str,
+    tried: bool = False,
+    code: int | None = None,
+    error: str = "",
     delivered_at: datetime | None = None,
     next_at: datetime | None = None,
 ) -> None:
-    """The outcome of one try, where this sender still holds the row."""
-    values = {
-        "status": str(status),
-        "attempts": WD.c.attempts + 1,
-        "last_attempt_at": at,
-        "last_status_code": code,
-        "last_error": error[:500],
-        "lease_owner": None,
-        "lease_expires_at": None,
-    }
+    """Where this sender still holds the row: the outcome of a try (``tried``) and when to try next;
+    the claim ends."""
+    values: dict = {"status": str(status)}
+    if tried:
+        values.update(attempts=WD.c.attempts + 1, last_attempt_at=at, last_status_code=code, last_error=error[:500])
     if delivered_at is not None:
         values["delivered_at"] = delivered_at
     if next_at is not None:
         values["next_attempt_at"] = next_at
+    values.update(lease_owner=None, lease_expires_at=None)
     with engine.begin() as connection:
         connection.execute(update(WD).where(WD.c.id == row_id, WD.c.lease_owner == owner).values(**values))
 
