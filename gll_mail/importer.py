@@ -223,7 +223,7 @@ def _write_batch(
         emit_webhooks(conn, "subscriber.updated", updated, at=now)
     member_ids = [ids[e] for e in emails if e not in suppressed]
     _link(conn, SUB, "topic_id", member_ids, topic_ids, {"created_at": now}, extra_where=None)
-    _link(
+    joined = _link(
         conn,
         POD_M,
         "pod_id",
@@ -232,13 +232,28 @@ def _write_batch(
         {"joined_at": now, "left_at": None},
         extra_where=POD_M.c.left_at.is_(None),
     )
+    if joined:
+        people = {ids[r["email"]]: (r["public_id"], r["email"]) for r in new_rows}
+        people.update({old.id: (old.public_id, old.email) for old in existing.values()})
+        slugs = dict(
+            conn.execute(select(Pod.__table__.c.id, Pod.__table__.c.slug).where(Pod.__table__.c.id.in_(pod_ids))).all()
+        )
+        emit_webhooks(
+            conn,
+            "pod.joined",
+            [
+                ({"subscriber": {"id": people[s][0], "email": people[s][1]}, "pod": {"slug": slugs[p]}}, s)
+                for s, p in joined
+            ],
+            at=now,
+        )
     return (len(new_rows), len(changes), unchanged), problems
 
 
-def _link(conn, table, target_col, subscriber_ids, target_ids, values, extra_where) -> None:
-    """Insert the missing (subscriber, target) pairs of a link table."""
+def _link(conn, table, target_col, subscriber_ids, target_ids, values, extra_where) -> list[tuple[int, int]]:
+    """Insert the missing (subscriber, target) pairs of a link table; returns them."""
     if not subscriber_ids or not target_ids:
-        return
+        return []
     query = select(table.c.subscriber_id, table.c[target_col]).where(
         table.c.subscriber_id.in_(subscriber_ids), table.c[target_col].in_(target_ids)
     )
@@ -250,3 +265,4 @@ def _link(conn, table, target_col, subscriber_ids, target_ids, values, extra_whe
     ]
     if rows:
         conn.execute(insert(table), rows)
+    return [(row["subscriber_id"], row[target_col]) for row in rows]

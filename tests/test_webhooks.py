@@ -299,3 +299,26 @@ def test_an_endpoint_that_is_down_does_not_hold_up_the_others(engine, settings):
     assert [r.attempts for r in down] == [1, 0, 0]  # one try; the others wait with it, no try counted
     assert len({r.next_attempt_at for r in down}) == 1 and down[0].next_attempt_at > clock.now
     assert "refused" in down[0].last_error.lower()
+
+
+def test_an_import_into_a_pod_says_who_joined_it_once(any_engine, settings, tmp_path):
+    with Session(any_engine) as session:
+        create_pod(session, slug="hta", name="HTA pod")
+        session.add(Subscriber(email="old@example.org"))
+        session.commit()
+    add(any_engine, settings, "http://127.0.0.1:9/x", "pod.joined,subscriber.updated")
+    csv = tmp_path / "pod.csv"
+    csv.write_text("email,name\nold@example.org,Old Member\nnew@example.org,New\n")
+    import_csv(any_engine, csv, pods=["hta"])
+    import_csv(any_engine, csv, pods=["hta"])  # nothing new the second time
+    got = [
+        (r.type, r.payload["data"]["subscriber"]["email"], r.payload["data"].get("changes")) for r in rows(any_engine)
+    ]
+    assert sorted(got, key=str) == sorted(
+        [
+            ("subscriber.updated", "old@example.org", ["name"]),
+            ("pod.joined", "old@example.org", None),
+            ("pod.joined", "new@example.org", None),
+        ],
+        key=str,
+    )
