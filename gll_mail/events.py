@@ -84,6 +84,7 @@ WEBHOOK_EVENTS = (
 )
 _WEBHOOK_OF = {
     EventType.SUBSCRIBED: "subscriber.created",  # a confirmed registration (again=True: a resubscribe)
+    EventType.CONFIRMED: "subscriber.updated",  # (a member registering again: answers, consent, status)
     EventType.PROFILE_CHANGED: "subscriber.updated",
     EventType.PAUSED: "subscriber.updated",
     EventType.RESUMED: "subscriber.updated",
@@ -131,6 +132,7 @@ def _webhook_of(session: Session, event: Event, subscriber: Subscriber | None) -
             EventType.RESUMED: "paused",
             EventType.TOPIC_ADDED: "topics",
             EventType.TOPIC_REMOVED: "topics",
+            EventType.CONFIRMED: "registration",
         }.get(event.type, "status")
         data["changes"] = [field]
     if event.pod_id is not None and kind.startswith("pod."):

@@ -322,3 +322,26 @@ def test_an_import_into_a_pod_says_who_joined_it_once(any_engine, settings, tmp_
         ],
         key=str,
     )
+
+
+def test_the_member_web_registration_is_one_created_and_registering_again_an_update(
+    client, engine, settings, session, smtp_server
+):
+    from test_registration import ANSWERS
+    from web_support import BASE, add_member, csrf, url_in_text
+
+    add(engine, settings, "http://127.0.0.1:9/x")
+    back = add_member(session, "back@example.org")
+    preferences.unsubscribe(session, back, source="web")
+    session.commit()
+    for n, email in enumerate(("new@example.org", "back@example.org")):
+        form = client.get(BASE + "/register")
+        client.post(BASE + "/register", data={**ANSWERS, "email": email, "csrf_token": csrf(form)})
+        confirm = url_in_text(smtp_server.received[n].data, BASE + "/confirm/")
+        client.post(confirm, data={"csrf_token": csrf(client.get(confirm))})
+    got = [(r.type, r.payload["data"]["subscriber"]["email"], r.payload["data"].get("changes")) for r in rows(engine)]
+    assert got == [
+        ("subscriber.unsubscribed", "back@example.org", None),
+        ("subscriber.created", "new@example.org", None),  # its topics and consent: part of the creation
+        ("subscriber.updated", "back@example.org", ["registration"]),
+    ]
