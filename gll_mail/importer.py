@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from gll_mail.addresses import email_hash
+from gll_mail.events import emit_webhooks
 from gll_mail.languages import (
     DEFAULT_LANGUAGE,
 )
@@ -140,7 +141,9 @@ def _write_batch(
     existing = {
         row.email: row
         for row in conn.execute(
-            select(S.c.id, S.c.email, S.c.registered_at, *(S.c[f] for f in PROFILE_FIELDS)).where(S.c.email.in_(emails))
+            select(S.c.id, S.c.public_id, S.c.email, S.c.registered_at, *(S.c[f] for f in PROFILE_FIELDS)).where(
+                S.c.email.in_(emails)
+            )
         )
     }
     hashes = {email_hash(e): e for e in emails if e not in existing}
@@ -154,6 +157,7 @@ def _write_batch(
     )
 
     new_rows, changes, unchanged, problems = [], [], 0, []
+    updated: list[tuple[dict, int]] = []  # the subscriber.updated webhooks
     for row in batch:
         if row.email in suppressed:
             problems.append(RowProblem(row.line, row.email, "on the suppression list (unsubscribed or bounced)"))
@@ -181,6 +185,10 @@ def _write_batch(
         reg = old.registered_at or (now if registered else None)
         if merged != {f: getattr(old, f) for f in PROFILE_FIELDS} or reg != old.registered_at:
             changes.append({"b_id": old.id, **merged, "registered_at": reg, "updated_at": now})
+            changed = [f for f in PROFILE_FIELDS if merged[f] != getattr(old, f)] + (
+                ["registered"] if reg != old.registered_at else []
+            )
+            updated.append(({"subscriber": {"id": old.public_id, "email": old.email}, "changes": changed}, old.id))
         else:
             unchanged += 1
 
@@ -205,9 +213,17 @@ def _write_batch(
                 for sid in new_ids
             ],
         )
+        emit_webhooks(
+            conn,
+            "subscriber.created",
+            [({"subscriber": {"id": r["public_id"], "email": r["email"]}}, ids[r["email"]]) for r in new_rows],
+            at=now,
+        )
+    if updated:
+        emit_webhooks(conn, "subscriber.updated", updated, at=now)
     member_ids = [ids[e] for e in emails if e not in suppressed]
     _link(conn, SUB, "topic_id", member_ids, topic_ids, {"created_at": now}, extra_where=None)
-    _link(
+    joined = _link(
         conn,
         POD_M,
         "pod_id",
@@ -216,13 +232,28 @@ def _write_batch(
         {"joined_at": now, "left_at": None},
         extra_where=POD_M.c.left_at.is_(None),
     )
+    if joined:
+        people = {ids[r["email"]]: (r["public_id"], r["email"]) for r in new_rows}
+        people.update({old.id: (old.public_id, old.email) for old in existing.values()})
+        slugs = dict(
+            conn.execute(select(Pod.__table__.c.id, Pod.__table__.c.slug).where(Pod.__table__.c.id.in_(pod_ids))).all()
+        )
+        emit_webhooks(
+            conn,
+            "pod.joined",
+            [
+                ({"subscriber": {"id": people[s][0], "email": people[s][1]}, "pod": {"slug": slugs[p]}}, s)
+                for s, p in joined
+            ],
+            at=now,
+        )
     return (len(new_rows), len(changes), unchanged), problems
 
 
-def _link(conn, table, target_col, subscriber_ids, target_ids, values, extra_where) -> None:
-    """Insert the missing (subscriber, target) pairs of a link table."""
+def _link(conn, table, target_col, subscriber_ids, target_ids, values, extra_where) -> list[tuple[int, int]]:
+    """Insert the missing (subscriber, target) pairs of a link table; returns them."""
     if not subscriber_ids or not target_ids:
-        return
+        return []
     query = select(table.c.subscriber_id, table.c[target_col]).where(
         table.c.subscriber_id.in_(subscriber_ids), table.c[target_col].in_(target_ids)
     )
@@ -234,3 +265,4 @@ def _link(conn, table, target_col, subscriber_ids, target_ids, values, extra_whe
     ]
     if rows:
         conn.execute(insert(table), rows)
+    return [(row["subscriber_id"], row[target_col]) for row in rows]

@@ -459,3 +459,41 @@ class ImportJob(SQLModel, table=True):
     error: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     started_at: datetime | None = Field(default=None)
     finished_at: datetime | None = Field(default=None)
+
+
+class WebhookEndpoint(SQLModel, table=True):  # a URL told about chosen events, signed (Standard Webhooks)
+    id: int | None = Field(default=None, primary_key=True)
+    public_id: str = Field(default_factory=new_public_id, max_length=32, unique=True, index=True)
+    url: str = Field(max_length=2000)
+    events: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    description: str = Field(default="", max_length=300)
+    secret: str = Field(max_length=100)  # whsec_<base64>: the key must be kept to sign
+    previous_secret: str = Field(default="", max_length=100)  # also signs until previous_until (a rotation)
+    previous_until: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: str = Field(default="", max_length=100)
+
+
+class WebhookStatus(StrEnum):  # pending: waiting for a (re)try; delivered: answered 2xx; failed: given up
+    PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+
+
+class WebhookDelivery(SQLModel, table=True):  # the outbox: event × endpoint, written with the change
+    __table_args__ = (Index("ix_webhookdelivery_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    endpoint_id: int = Field(foreign_key="webhookendpoint.id", ondelete="CASCADE", index=True)
+    message_id: str = Field(max_length=40, index=True)  # the webhook-id: the same for every try and endpoint
+    type: str = Field(max_length=40)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    subscriber_id: int | None = Field(default=None, index=True)  # whose data it holds (scrubbed on erasure)
+    created_at: datetime = Field(default_factory=utcnow)
+    status: str = Field(default=WebhookStatus.PENDING, max_length=16)
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    lease_owner: str | None = Field(default=None, max_length=100)
+    lease_expires_at: datetime | None = None
+    last_attempt_at: datetime | None = None
+    last_status_code: int | None = None
+    last_error: str = Field(default="", max_length=500)
+    delivered_at: datetime | None = None

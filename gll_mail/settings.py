@@ -91,6 +91,11 @@ class Settings:
     web_proxies: int = 0
     # --- team console ---
     approvals_required: int = -1  # -1: 1 when env is production, 0 otherwise (see required_approvals)
+    # --- webhooks ---
+    webhook_timeout_seconds: float = 10.0
+    webhook_retry_base_seconds: float = 5.0
+    webhook_give_up_hours: float = 72.0
+    webhook_allow_private: bool = False  # production refuses private and loopback targets without it
     # --- operations ---
     metrics_token: str = ""  # bearer token of /metrics; empty: answered on this machine only
     worker_metrics_port: int = 0  # the worker serves /metrics on 127.0.0.1:PORT; 0: off
@@ -163,6 +168,11 @@ class Settings:
             raise SettingsError(f"GLL_MAIL_LOG_LEVEL must be debug, info, warning or error, not {self.log_level!r}")
         if not 0 <= self.worker_metrics_port <= 65535:
             raise SettingsError("GLL_MAIL_WORKER_METRICS_PORT must be a port number (0: off)")
+        if self.webhook_timeout_seconds <= 0 or self.webhook_retry_base_seconds <= 0 or self.webhook_give_up_hours < 0:
+            raise SettingsError(
+                "GLL_MAIL_WEBHOOK_TIMEOUT_SECONDS and _RETRY_BASE_SECONDS must be more than 0, "
+                "GLL_MAIL_WEBHOOK_GIVE_UP_HOURS 0 or more"
+            )
         if urlsplit(self.smtp_url).scheme not in ("smtp", "smtps"):
             raise SettingsError(f"GLL_MAIL_SMTP_URL must start with smtp:// or smtps://, not {self.smtp_url!r}")
 
@@ -180,6 +190,10 @@ class Settings:
             domain, rate, connections = match.group(1).lower(), match.group(2), match.group(3)
             found[domain] = (float(rate) if rate else None, int(connections) if connections else None)
         return found
+
+    @property
+    def webhook_private_allowed(self) -> bool:
+        return self.webhook_allow_private or self.is_development
 
     @property
     def required_approvals(self) -> int:
@@ -300,6 +314,14 @@ SETTINGS_HELP: dict[str, str] = {
     "GLL_MAIL_LOG_FORMAT": "text (default) or json: one JSON object per line with the campaign, delivery and "
     "request ids. Member addresses in log lines are replaced by a keyed hash either way.",
     "GLL_MAIL_LOG_LEVEL": "debug, info (default), warning or error.",
+    "GLL_MAIL_WEBHOOK_TIMEOUT_SECONDS": "How long one webhook POST may take, connecting and answering (default 10); "
+    "a worker owns a claimed webhook for three times this.",
+    "GLL_MAIL_WEBHOOK_RETRY_BASE_SECONDS": "First webhook retry delay; doubled at each try up to a day, with jitter "
+    "(default 5).",
+    "GLL_MAIL_WEBHOOK_GIVE_UP_HOURS": "A webhook not accepted this many hours after its event is given up (marked "
+    "failed; default 72).",
+    "GLL_MAIL_WEBHOOK_ALLOW_PRIVATE": "true to let webhooks go to private, loopback and link-local addresses when "
+    "GLL_MAIL_ENV=production (default false; development and test allow them).",
     "GLL_MAIL_WEB_PROXIES": "How many reverse proxies stand in front of `gll-mail serve`; their X-Forwarded-For "
     "header is trusted that many hops to find the client address (default 0).",
 }

@@ -45,10 +45,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from gll_mail.errors import GllMailError
+from gll_mail.events import emit_webhooks
 from gll_mail.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, utcnow
 
 C = Campaign.__table__
@@ -218,7 +219,21 @@ def finish(bind: Engine | Connection, campaign_id: int) -> bool:
     """Sending → sent, if and only if every delivery is final (one guarded statement)."""
     waiting = exists().where(D.c.campaign_id == campaign_id, D.c.status.not_in(DeliveryStatus.final()))
     with _begin(bind) as connection:
-        return _move(connection, campaign_id, "finish", guard=~waiting, finished_at=utcnow())
+        finished = _move(connection, campaign_id, "finish", guard=~waiting, finished_at=utcnow())
+        if finished:
+            _announce_sent(connection, campaign_id)
+        return finished
+
+
+def _announce_sent(connection: Connection, campaign_id: int) -> None:
+    """The ``campaign.sent`` webhook, in the transaction that marks the campaign sent."""
+    slug = connection.execute(select(C.c.slug).where(C.c.id == campaign_id)).scalar_one()
+    counts = dict(
+        connection.execute(
+            select(D.c.status, func.count()).where(D.c.campaign_id == campaign_id).group_by(D.c.status)
+        ).all()
+    )
+    emit_webhooks(connection, "campaign.sent", [({"campaign": {"slug": slug}, "deliveries": counts}, None)])
 
 
 def reopen(bind: Engine | Connection, campaign_id: int) -> bool:

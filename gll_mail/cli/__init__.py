@@ -77,10 +77,25 @@ def _register() -> None:
         serve,
         subscribers,
         suppressions,
+        webhooks,
         worker,
     )
 
-    for module in (subscribers, catalog, campaign, worker, serve, bounces, admin, audit, suppressions, dkim, demo, ops):
+    for module in (
+        subscribers,
+        catalog,
+        campaign,
+        worker,
+        serve,
+        bounces,
+        admin,
+        audit,
+        suppressions,
+        webhooks,
+        dkim,
+        demo,
+        ops,
+    ):
         module.register(main)
 
 

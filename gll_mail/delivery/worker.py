@@ -1,4 +1,4 @@
-"""`gll-mail worker`: fires scheduled campaigns and drains the outbox until SIGTERM.
+"""`gll-mail worker`: fires scheduled campaigns, drains the outbox and sends the webhooks until SIGTERM.
 
 Run one per machine (or several on PostgreSQL: they share the outbox through ``FOR UPDATE SKIP
 LOCKED`` claims). On SIGTERM or Ctrl-C the worker stops claiming, finishes the messages already
@@ -18,6 +18,7 @@ from gll_mail.delivery.drainer import Drainer
 from gll_mail.delivery.scheduler import start_worker_scheduler
 from gll_mail.models import utcnow
 from gll_mail.settings import Settings
+from gll_mail.webhooks.sender import deliver_all
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,14 @@ async def _run(drainer: Drainer, stop: asyncio.Event, poll: float) -> None:
         except (NotImplementedError, RuntimeError):  # not the main thread (tests)
             pass
     await drainer.run(until_idle=False, stop_event=stop, poll=poll)
+
+
+def _webhooks(engine: Engine, settings: Settings) -> None:
+    """Send the due webhooks (a scheduler job: one at a time, beside the mail)."""
+    try:
+        deliver_all(engine, settings)
+    except Exception:  # the next run tries again; the mail goes on
+        log.exception("webhook delivery round failed")
 
 
 def run_worker(
@@ -46,6 +55,9 @@ def run_worker(
     ``every`` = (task, seconds): the scheduler also runs ``task(drainer)`` at once and then every so
     many seconds (the heartbeat, written from the scheduler's thread so it proves the scheduler alive)."""
     scheduler = start_worker_scheduler(engine, settings)
+    scheduler.add_job(
+        _webhooks, "interval", args=[engine, settings], seconds=max(poll, 0.1), id="webhooks", jobstore="local"
+    )
     drainer = Drainer(engine, settings, connections=concurrency)
     if every is not None:
         task, seconds = every

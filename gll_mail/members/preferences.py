@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 
 from gll_mail.addresses import clean_text
 from gll_mail.catalog import join_pod, leave_pod, list_pods, list_topics, member_pods
-from gll_mail.events import record_event
+from gll_mail.events import emit_webhook, forget_member_in_webhooks, record_event
 from gll_mail.languages import normalize_language
 from gll_mail.models import (
     Delivery,
@@ -214,7 +214,10 @@ def delete_account(session: Session, subscriber: Subscriber, *, source: str) -> 
     # their deliveries stay, so campaign figures do not change, but lose the link to them (the
     # database sets it NULL) and the server's replies, which may quote the address
     session.execute(update(Delivery).where(Delivery.subscriber_id == subscriber.id).values(last_error=""))
+    public_id = subscriber.public_id
+    forget_member_in_webhooks(session, subscriber.id)
     session.delete(subscriber)
     session.flush()
     record_event(session, EventType.DELETED, source=source)
+    emit_webhook(session, "subscriber.erased", {"subscriber": {"id": public_id}})
     session.flush()

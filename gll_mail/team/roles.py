@@ -16,7 +16,7 @@ ROLE_HELP = {
     VIEWER: "reads campaigns and reports",
     EDITOR: "writes, checks, previews, test-sends, schedules and follows campaigns; requests approval",
     APPROVER: "an editor who also approves or rejects other people's campaigns",
-    ADMIN: "an approver who also manages team accounts, the suppression list, and erases members",
+    ADMIN: "an approver who also manages team accounts, the suppression list and webhooks, and erases members",
 }
 
 ACTIONS: dict[str, str] = {
@@ -47,6 +47,7 @@ ACTIONS: dict[str, str] = {
     "suppression.edit": ADMIN,
     "member.erase": ADMIN,
     "team.manage": ADMIN,
+    "webhook.manage": ADMIN,
 }
 
 
