@@ -190,3 +190,15 @@ def test_the_pseudo_locale_is_longer_accented_and_keeps_placeholders():
     translations = pseudo_translations()
     assert translations.gettext("Save").startswith("[Š")
     assert translations.ngettext(*LINK, 7) % {"num": 7} != LINK[1] % {"num": 7}
+
+
+def test_another_domain_reads_its_own_catalog_and_falls_back_to_english(tmp_path, monkeypatch):
+    """The team console will be the `console` domain: its own .po beside messages.po; until then, English."""
+    assert i18n.translator("fr", domain="console").gettext("Campaigns") == "Campaigns"
+    monkeypatch.setattr(catalogs, "LOCALE_DIR", tmp_path)
+    monkeypatch.setattr(catalogs, "_cache", {})
+    po = tmp_path / "fr" / "LC_MESSAGES" / "console.po"
+    po.parent.mkdir(parents=True)
+    po.write_text('msgid ""\nmsgstr ""\n"Language: fr\\n"\n\nmsgid "Campaigns"\nmsgstr "Campagnes"\n', encoding="utf-8")
+    assert i18n.translator("fr", domain="console").gettext("Campaigns") == "Campagnes"
+    assert i18n.translator("fr").gettext("Campaigns") == "Campaigns"  # not a member-facing message
