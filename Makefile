@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
 .PHONY: demo test bench browser clean translations
 
@@ -61,7 +62,7 @@ browser:
 ## (docs/translating.md; the app also compiles a missing or stale .mo by itself)
 translations: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -c "Translators:" --add-location=file --sort-by-file -w 120 \
-	  --project=gll-mail --msgid-bugs-address=gll4quhc@who.int --copyright-holder="World Health Organization" \
+	  --project=gll-mail --version=$(VERSION) --msgid-bugs-address=gll4quhc@who.int --copyright-holder="World Health Organization" \
 	  -o gll_mail/i18n/messages.pot .
 	$(BIN)/pybabel update -i gll_mail/i18n/messages.pot -d gll_mail/i18n/locale -D messages -w 120 \
 	  --no-fuzzy-matching --ignore-obsolete
