@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
-.PHONY: demo test bench browser clean
+.PHONY: demo test bench browser clean translations
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +56,17 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null) \
 	  || { echo "could not install nginx-light (need root and the Debian mirror)"; \
 	       if [ "$$CI" = "true" ]; then exit 1; else echo "the nginx check will skip"; fi; }; }
+
+## translations: extract every member-facing message (Python, member pages, email layouts) into
+## gll_mail/i18n/messages.pot, merge it into the six languages' messages.po, and compile the .mo files
+## (docs/translating.md; the app also compiles a missing or stale .mo by itself)
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -c "Translators:" --add-location=file --sort-by-file -w 120 \
+	  --project=gll-mail --version=$(VERSION) --msgid-bugs-address=gll4quhc@who.int --copyright-holder="World Health Organization" \
+	  -o gll_mail/i18n/messages.pot .
+	$(BIN)/pybabel update -i gll_mail/i18n/messages.pot -d gll_mail/i18n/locale -D messages -w 120 \
+	  --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel compile -d gll_mail/i18n/locale -D messages --statistics
 
 ## bench: the benchmarks under bench/ (not part of the test suite)
 bench: $(STAMP)

@@ -262,7 +262,7 @@ SETTINGS_HELP: dict[str, str] = {
     "GLL_MAIL_TEMPLATES_DIR": "Folder of MJML email layouts (default templates/emails/).",
     "GLL_MAIL_RESOURCES_DIR": "Folder of files served by gated resources (default resources/).",
     "GLL_MAIL_BOUNCE_DOMAIN": "Domain of the VERP envelope sender bounces+TOKEN@domain.",
-    "GLL_MAIL_POSTAL_ADDRESS": "Postal/contact line shown in every email footer.",
+    "GLL_MAIL_POSTAL_ADDRESS": "Postal/contact line shown in every email and member page footer.",
     "GLL_MAIL_OPEN_TRACKING": "true to add an open-tracking pixel (default false: privacy first). Reports "
     "label opens as unreliable.",
     "GLL_MAIL_SMTP_CONNECTIONS": "SMTP connections each delivery worker keeps open (default 8).",

@@ -7,6 +7,7 @@ from sqlmodel import select
 from web_support import BASE, add_member, csrf, url_in_text
 
 from gll_mail import links
+from gll_mail.languages import language_tag
 from gll_mail.models import (
     Event,
     EventType,
@@ -200,7 +201,24 @@ def test_smtp_failure_is_a_friendly_503(web_settings, engine, session):
 def test_register_page_speaks_the_browser_language(client, language):
     response = client.get(BASE + "/register", headers={"Accept-Language": f"{language},en;q=0.5"})
     html = response.get_data(as_text=True)
-    assert f'lang="{language}"' in html and ('dir="rtl"' in html) == (language == "ar")
+    assert f'<html lang="{language_tag(language)}"' in html and ('dir="rtl"' in html) == (language == "ar")
+    assert response.headers["Content-Language"] == language_tag(language)
+
+
+@pytest.mark.parametrize("header", ["zh-CN,zh;q=0.9,en;q=0.5", "zh-Hans", "zh-TW,en;q=0.1"])
+def test_chinese_is_served_and_marked_as_simplified(client, header):
+    response = client.get(BASE + "/register", headers={"Accept-Language": header})
+    html = response.get_data(as_text=True)
+    assert '<html lang="zh-Hans" dir="ltr">' in html and response.headers["Content-Language"] == "zh-Hans"
+    assert "注册全球学习实验室" in html
+    assert '<a href="?lang=zh" lang="zh-Hans" hreflang="zh-Hans" aria-current="true">中文</a>' in html
+
+
+def test_a_chosen_language_beats_the_browser_language(client):
+    response = client.get(BASE + "/register?lang=zh-Hans", headers={"Accept-Language": "fr"})
+    assert response.headers["Content-Language"] == "zh-Hans"
+    response = client.get(BASE + "/register?lang=ru", headers={"Accept-Language": "zh-CN"})
+    assert response.headers["Content-Language"] == "ru"
 
 
 def test_unconfirmed_registrations_are_forgotten_after_the_grace_period(client, session, smtp_server, runner):

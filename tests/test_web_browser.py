@@ -26,7 +26,7 @@ from gll_mail.campaigns.render import CampaignRenderer, Recipient
 from gll_mail.campaigns.sources import load_source
 from gll_mail.catalog import display_name
 from gll_mail.demo.data import seed_catalog
-from gll_mail.members.web_strings import strings_for
+from gll_mail.i18n import translator
 from gll_mail.models import (
     Pod,
     PodMembership,
@@ -223,61 +223,63 @@ def test_visitor_registers_on_the_public_form_in_the_browser_language(
     site, new_page, session, smtp_server, language, viewport
 ):
     settings, base = site
-    s = strings_for(language)
+    s = translator(language)
     page = new_page(viewport, locale=language)  # someone arriving from the GLL website: no token, no member
     page.goto(base + "/register")
-    assert page.locator("h1").inner_text() == s["register_title"]
+    assert page.locator("h1").inner_text() == s.gettext("Register with the Global Learning Laboratory")
     assert page.locator("#language").input_value() == language
     shot(page, "register-public", language, viewport)
     page.fill("#email", f"visitor-{language}@example.org")
     page.fill("#name", "Amina Haddad")
     page.check("#consent")
     page.click("button[type=submit]")
-    assert page.locator("h1").inner_text() == s["check_email_title"]
+    assert page.locator("h1").inner_text() == s.gettext("Check your email")
 
     confirmation = captured(smtp_server, 1)
     assert confirmation["To"] == f"visitor-{language}@example.org"
     confirm = re.search(re.escape(base) + r"/confirm/\S+", confirmation.get_body(("plain",)).get_content()).group(0)
     page.goto(confirm)
     page.click("button[type=submit]")
-    assert page.locator("h1").inner_text() == s["confirmed_title"]
+    assert page.locator("h1").inner_text() == s.gettext("Welcome to the Global Learning Laboratory")
     shot(page, "confirmed", language, viewport)
     member = session.exec(select(Subscriber).where(Subscriber.email == f"visitor-{language}@example.org")).one()
     assert member.is_registered and member.language == language and member.status == SubscriberStatus.ACTIVE
     page.click("main a.button")
-    assert page.locator("h1").inner_text() == s["manage_title"]
+    assert page.locator("h1").inner_text() == s.gettext("Your GLL subscription")
     assert member.email in page.inner_text("main")
 
 
 @pytest.mark.parametrize("language,viewport", VARIANTS)
 def test_a_damaged_link_shows_an_error_page_in_the_browser_language(site, new_page, session, language, viewport):
     settings, base = site
-    s = strings_for(language)
+    s = translator(language)
     member = add_member(session, f"member-{language}@example.org", language=language)
     link = links.gate_url(settings, member.public_id, "compassion-scoping-report")
     page = new_page(viewport, locale=language)
     response = page.goto(link[:-6])  # the end of the link lost when it was copied
     assert response.status == 400
-    assert page.locator("h1").inner_text() == s["err_400_title"]
-    assert s["err_400_text"] in page.inner_text("main")
+    assert page.locator("h1").inner_text() == s.gettext("This link is damaged")
+    assert s.gettext(
+        "Part of the link may be missing. Copy the whole link from the email into your browser."
+    ) in page.inner_text("main")
     shot(page, "error-bad-link", language, viewport)
     page.click("main a")
     assert page.url == base + "/register"
-    assert page.locator("h1").inner_text() == s["register_title"]
+    assert page.locator("h1").inner_text() == s.gettext("Register with the Global Learning Laboratory")
 
 
 @pytest.mark.parametrize("language,viewport", VARIANTS)
 def test_member_joins_a_pod_then_deletes_their_account(site, new_page, session, smtp_server, language, viewport):
     settings, base = site
-    s = strings_for(language)
+    s = translator(language)
     member = add_member(session, f"pod-{language}@example.org", language=language)
     member_id = member.id
     pod = session.exec(select(Pod).where(Pod.slug == "compassion")).one()
     page = new_page(viewport)
     page.goto(links.join_pod_url(settings, member.public_id, "compassion"))  # a pod link, as in the corrigendum
     page.click("button[value=join]")
-    assert page.locator("h1").inner_text() == s["in_pod_title"].format(
-        pod=display_name(pod, language)
+    assert page.locator("h1").inner_text() == s.gettext(
+        "You are a member of the %(pod)s learning pod", pod=display_name(pod, language)
     )  # the pod in the page language
     shot(page, "in-pod", language, viewport)
     session.expire_all()
@@ -285,15 +287,15 @@ def test_member_joins_a_pod_then_deletes_their_account(site, new_page, session, 
 
     page.click("main a")
     manage_url = page.url
-    assert page.locator("h1").inner_text() == s["manage_title"]
+    assert page.locator("h1").inner_text() == s.gettext("Your GLL subscription")
     assert page.is_checked("#pod-compassion")
     page.click("button[value=delete-ask]")
-    assert page.locator("h1").inner_text() == s["delete_confirm_title"]
+    assert page.locator("h1").inner_text() == s.gettext("Delete your account?")
     shot(page, "delete-confirm", language, viewport)
     session.expire_all()
     assert session.get(Subscriber, member_id) is not None  # asking is not deleting
     page.click("button[value=delete]")
-    assert page.locator("h1").inner_text() == s["deleted_title"]
+    assert page.locator("h1").inner_text() == s.gettext("Your account is deleted")
     shot(page, "deleted", language, viewport)
     session.expire_all()
     assert session.get(Subscriber, member_id) is None
@@ -306,7 +308,7 @@ def test_member_unsubscribes_with_the_button_on_the_unsubscribe_page(
     site, new_page, session, smtp_server, language, viewport
 ):
     settings, base = site
-    s = strings_for(language)
+    s = translator(language)
     member = add_member(session, f"quitter-{language}@example.org", language=language, pods=["compassion"])
     mail_campaign(settings, session, smtp_server, member)
     page = new_page(viewport)
@@ -314,13 +316,13 @@ def test_member_unsubscribes_with_the_button_on_the_unsubscribe_page(
     session.expire_all()
     assert session.get(Subscriber, member.id).status == SubscriberStatus.ACTIVE  # GET changes nothing
     page.click("main button[type=submit]")
-    assert page.locator("h1").inner_text() == s["unsubscribed_title"]
+    assert page.locator("h1").inner_text() == s.gettext("You are unsubscribed")
     shot(page, "unsubscribed", language, viewport)
     session.expire_all()
     assert session.get(Subscriber, member.id).status == SubscriberStatus.UNSUBSCRIBED
     assert page.locator("main a").get_attribute("href").startswith("/m/")  # on to the manage page
     page.click("button[value=resubscribe]")  # undo
-    assert page.locator("h1").inner_text() == s["manage_title"]
+    assert page.locator("h1").inner_text() == s.gettext("Your GLL subscription")
     session.expire_all()
     assert session.get(Subscriber, member.id).status == SubscriberStatus.ACTIVE
 
@@ -330,7 +332,7 @@ def test_saving_one_section_keeps_the_unsaved_edits_of_the_others(site, new_page
     """Untick a topic, change the organization, press Save under language: only the language is
     applied, and the page after saving still shows the topic unticked and the organization typed."""
     settings, base = site
-    s = strings_for(language)
+    s = translator(language)
     member = add_member(session, f"editor-{language}@example.org", language=language)
     topic = session.exec(select(Topic).where(Topic.slug == "announcements")).one()
     session.add(Subscription(subscriber_id=member.id, topic_id=topic.id))
@@ -342,7 +344,9 @@ def test_saving_one_section_keeps_the_unsaved_edits_of_the_others(site, new_page
     page.click("button[value=language]")
     assert page.url.endswith("?done=same")
     assert not page.is_checked("#topic-announcements") and page.input_value("#organization") == "WHO EMRO"
-    assert page.locator("#topics-unsaved").inner_text() == s["not_saved_yet"]
+    assert page.locator("#topics-unsaved").inner_text() == s.gettext(
+        "Changed here but not saved yet: press Save in this section to keep it."
+    )
     shot(page, "manage-unsaved", language, viewport)
     session.expire_all()
     assert session.get(Subscriber, member.id).organization == ""

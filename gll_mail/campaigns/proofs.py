@@ -17,11 +17,11 @@ from dataclasses import dataclass, replace
 from sqlmodel import Session
 
 from gll_mail.addresses import normalize_email
-from gll_mail.campaigns.email_strings import strings_for
 from gll_mail.campaigns.message import MessageBuilder
 from gll_mail.campaigns.records import get_campaign
 from gll_mail.campaigns.render import CampaignRenderer, Recipient, recipient_for
 from gll_mail.campaigns.sources import CampaignSource
+from gll_mail.i18n import translator
 from gll_mail.settings import Settings
 from gll_mail.smtp.client import SmtpConfig, send_raw
 from gll_mail.smtp.dkim import signer_from_settings
@@ -62,7 +62,9 @@ def build_proofs(
         else:
             recipient = Recipient(f"test-{secrets.token_urlsafe(9)}", email, "", language or "en", ())
         rendered = renderer.render(recipient, language=language)
-        rendered = replace(rendered, subject=f"{strings_for(rendered.language)['test_marker']} {rendered.subject}")
+        # Translators: the subject of a test send; %(subject)s is the campaign's subject.
+        marked = translator(rendered.language).gettext("[Test] %(subject)s", subject=rendered.subject)
+        rendered = replace(rendered, subject=marked)
         built = builder.build(
             rendered,
             delivery_id=0,

@@ -9,10 +9,11 @@ from __future__ import annotations
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
 
-from gll_mail.campaigns.email_strings import STRINGS, has_corrigendum_prefix
 from gll_mail.campaigns.sources import CampaignSource
 from gll_mail.db import ReadCache
 from gll_mail.errors import GllMailError
+from gll_mail.i18n import translator
+from gll_mail.languages import LANGUAGES
 from gll_mail.models import Campaign, CampaignStatus, utcnow
 
 FROZEN = (CampaignStatus.SENDING, CampaignStatus.PAUSED, CampaignStatus.SENT)
@@ -26,9 +27,20 @@ def effective_subject(source: CampaignSource, language: str = "en") -> str:
     """The variant's subject; a corrigendum's gets the "Corrigendum: " prefix when it lacks one."""
     subject = source.variant(language).subject or source.subject
     if source.kind == "corrigendum" and not has_corrigendum_prefix(subject):
-        lang = language if language in source.variants else "en"
-        subject = STRINGS[lang]["corrigendum_prefix"] + subject
+        subject = _with_prefix(language if language in source.variants else "en", subject)
     return subject
+
+
+def _with_prefix(language: str, subject: str) -> str:
+    # Translators: the subject line of a corrigendum; %(subject)s is its subject as the author wrote it.
+    return translator(language).gettext("Corrigendum: %(subject)s", subject=subject)
+
+
+def has_corrigendum_prefix(subject: str) -> bool:
+    """Whether ``subject`` already starts with "Corrigendum" in one of the six languages."""
+    head = subject.strip().lower()
+    prefixes = {_with_prefix(code, "\0").partition("\0")[0].strip(" :：").lower() for code in LANGUAGES}
+    return any(head.startswith(prefix) for prefix in prefixes if prefix)
 
 
 def get_campaign(session: Session, slug: str) -> Campaign | None:

@@ -5,8 +5,9 @@ Construction does everything that is the same for every recipient:
 1. the Markdown body becomes HTML and plain text (:mod:`.markdown`: ``resource:``/``pod:``/
    ``manage:``/``archive:`` links become Jinja placeholders such as
    ``{{ links["resource:compassion-tools"] }}``);
-2. the layout ``templates/emails/<template>.mjml`` is filled with the layout strings of the language
-   (a first Jinja pass with ``[[ ]]``/``[% %]`` delimiters, so ``{{ }}`` survives for later);
+2. the layout ``templates/emails/<template>.mjml`` is filled with the layout's words in the language
+   (a first Jinja pass with ``[[ ]]``/``[% %]`` delimiters, so ``{{ }}`` survives for later; the words
+   are ``[[ _('…') ]]`` gettext messages from :mod:`gll_mail.i18n`);
 3. mjml-python compiles that MJML to HTML — once;
 4. the HTML, the text and the subject become Jinja templates (autoescaping on for the HTML).
 
@@ -28,7 +29,6 @@ from jinja2 import nodes
 from markupsafe import Markup, escape
 from sqlmodel import Session, select
 
-from gll_mail.campaigns import email_strings
 from gll_mail.campaigns.markdown import (
     RenderError,
     convert_body,
@@ -37,7 +37,8 @@ from gll_mail.campaigns.markdown import (
     unknown_target,
 )
 from gll_mail.campaigns.sources import CampaignSource, SourceError, find_source
-from gll_mail.languages import DEFAULT_LANGUAGE, text_direction
+from gll_mail.i18n import Translator, translator
+from gll_mail.languages import DEFAULT_LANGUAGE, language_tag, text_direction
 from gll_mail.links import CampaignLinks, open_pixel_url
 from gll_mail.models import Campaign, Pod, PodMembership, Resource, Subscriber
 from gll_mail.settings import Settings
@@ -142,7 +143,9 @@ class CompiledVariant:
     subject_text: str
     preheader: str
     link_keys: tuple[str, ...]
-    strings: dict[str, str]
+    salutation: str  # "Dear %(name)s," in the language
+    salutation_unnamed: str
+    colleague: str
 
 
 _EXTENDS = re.compile(r"\[%-?\s*extends\s+[\"']([^\"']+)\.mjml[\"']")
@@ -260,7 +263,7 @@ class CampaignRenderer:
         source = self.source
         variant = source.variants[language]
         where = f"{variant.path.name}"
-        strings = email_strings.strings_for(language)
+        t = translator(language)
         try:
             body_html, body_text, keys = convert_body(variant.body)
         except RenderError as exc:
@@ -281,17 +284,30 @@ class CampaignRenderer:
         if self.original is not None:
             subjects = self.original["subjects"]
             original_subject = subjects.get(language) or subjects.get(DEFAULT_LANGUAGE) or ""
-            when = email_strings.format_date(self.original["date"], language)
-            template = strings["corrigendum_banner"] if when else strings["corrigendum_banner_undated"]
-            banner = template.format(subject=original_subject, date=when)
+            when = t.format_date(self.original["date"])
+            if when:
+                # Translators: the banner on top of a corrigendum; %(subject)s is the subject of the email
+                # it corrects, %(date)s the day that email was sent (written out, e.g. "18 June 2019").
+                banner = t.gettext(
+                    "This corrigendum corrects the email “%(subject)s” sent on %(date)s.",
+                    subject=original_subject,
+                    date=when,
+                )
+            else:
+                # Translators: as above, when the day the corrected email was sent is unknown.
+                banner = t.gettext("This corrigendum corrects the email “%(subject)s”.", subject=original_subject)
         contact = parseaddr(self.settings.from_address)[1] or "gll4quhc@who.int"
         context = {
             "lang": language,
+            "lang_tag": language_tag(language),  # the layouts' lang attribute: zh-Hans, not zh
             "dir": direction,
             "align": "right" if direction == "rtl" else "left",
-            "s": strings,
+            "_": t.gettext,
+            "gettext": t.gettext,
+            "pgettext": t.pgettext,
+            "ngettext": t.ngettext,
             "kind": source.kind,
-            "kind_label": strings.get(f"kind_{source.kind}", ""),
+            "kind_label": kind_label(t, source.kind),
             "preheader": variant.preheader,
             "body": Markup(body_html),
             "banner": banner,
@@ -308,7 +324,7 @@ class CampaignRenderer:
         except Exception as exc:  # mjml-python raises plain exceptions for bad MJML
             raise RenderError(f"layout {source.template}.mjml does not compile: {exc}") from None
 
-        text_source = self._text_source(strings, context, body_text, banner)
+        text_source = self._text_source(t, context, body_text, banner)
         subject_text = effective_subject(source, language)
         try:
             # One template renders both parts (one context per recipient); the text half is not HTML.
@@ -329,14 +345,23 @@ class CampaignRenderer:
             subject_text=subject_text,
             preheader=context["preheader"],
             link_keys=tuple(keys),
-            strings=strings,
+            # Translators: the greeting a campaign body may use ({{ salutation }}); %(name)s is the member's name.
+            salutation=t.pgettext("email", "Dear %(name)s,"),
+            # Translators: the greeting when we have no name for the member.
+            salutation_unnamed=t.gettext("Dear Colleague,"),
+            # Translators: what {{ subscriber }} shows in a campaign body when we have no name for the member.
+            colleague=t.pgettext("email", "Colleague"),
         )
 
-    def _text_source(self, strings: dict[str, str], context: dict, body_text: str, banner: str) -> str:
+    def _text_source(self, t: Translator, context: dict, body_text: str, banner: str) -> str:
         lit = jinja_literal
-        lines = [lit(strings["gll"]), ""]
+        # Translators: the header and the signature of every email.
+        gll = t.pgettext("email", "WHO Global Learning Laboratory for Quality Universal Health Coverage")
+        lines = [lit(gll), ""]
         if banner:
-            lines += [lit(f"{strings['corrigendum'].upper()}: {banner}"), ""]
+            # Translators: the heading of the banner on top of a corrected email.
+            corrigendum = t.gettext("Corrigendum")
+            lines += [lit(f"{corrigendum.upper()}: {banner}"), ""]
         if context["kind_label"] and not banner:
             lines.append(lit(context["kind_label"]))
         lines.append("{{ subject }}")
@@ -347,18 +372,29 @@ class CampaignRenderer:
             body_text,
             "",
             "-- ",
-            lit(strings["team"]),
-            lit(strings["gll"]),
-            lit(strings["tagline"]),
+            # Translators: the signature of every email.
+            lit(t.gettext("The GLL Team")),
+            lit(gll),
+            # Translators: the GLL's motto, under the signature of every email.
+            lit(t.gettext("Sharing knowledge and experiences, challenging ideas and sparking innovation")),
             "",
-            lit(strings["why"]),
+            lit(
+                # Translators: in the footer of every campaign email.
+                t.gettext(
+                    "You receive this email because you subscribed to the mailing list of the WHO Global "
+                    "Learning Laboratory for Quality Universal Health Coverage."
+                )
+            ),
             "",
-            lit(strings["view_online"]) + ": {{ links.archive }}",
-            lit(strings["manage"]) + ": {{ links.manage }}",
-            lit(strings["unsubscribe"]) + ": {{ links.unsubscribe }}",
+            # Translators: the link to the web version of the email, above the header and in the footer.
+            lit(t.gettext("View this email in your browser")) + ": {{ links.archive }}",
+            lit(t.gettext("Manage your subscription")) + ": {{ links.manage }}",
+            # Translators: a link in the footer of every email.
+            lit(t.pgettext("email", "Unsubscribe")) + ": {{ links.unsubscribe }}",
             "",
             lit(context["postal_address"]),
-            lit(f"{strings['contact']}: {context['contact']}"),
+            # Translators: before the team's email address in the footer.
+            lit(f"{t.gettext('Contact')}: {context['contact']}"),
             "",
         ]
         return "\n".join(lines)
@@ -374,10 +410,9 @@ class CampaignRenderer:
         urls = self.minter.url_list(variant.link_keys, public_id, variant.language)
         links = dict(zip(variant.link_keys, urls, strict=False))
         name = (recipient.name or "").strip()
-        strings = variant.strings
         pods = tuple(getattr(recipient, "pods", None) or ())
         view = _SubscriberView(
-            name or strings["colleague"], recipient.email, variant.language, public_id, pods, bool(name)
+            name or variant.colleague, recipient.email, variant.language, public_id, pods, bool(name)
         )
         context = dict(_GLOBALS)
         context["subscriber"] = view
@@ -385,7 +420,7 @@ class CampaignRenderer:
         context["language"] = variant.language
         context["pods"] = pods
         context.update(zip(_SLOT_NAMES, map(Markup, urls), strict=False))  # URL-safe characters only: see _link_slots
-        context["salutation"] = strings["salutation_named"].format(name=name) if name else strings["salutation"]
+        context["salutation"] = variant.salutation % {"name": name} if name else variant.salutation_unnamed
         try:
             if variant.subject is not None:
                 subject = " ".join(variant.subject.render(context).split())
@@ -403,6 +438,23 @@ class CampaignRenderer:
         if self.settings.open_tracking:
             html = with_open_pixel(html, open_pixel_url(self.settings, public_id, self.campaign_id))
         return RenderedMessage(variant.language, subject, html, text, variant.preheader)
+
+
+def kind_label(t: Translator, kind: str) -> str:
+    """The small label above a campaign's title, naming its kind."""
+    if kind == "announcement":
+        # Translators: a short label above the title of an email, naming its kind.
+        return t.pgettext("kind of email", "Announcement")
+    if kind == "report-release":
+        # Translators: a short label above the title of an email, naming its kind.
+        return t.pgettext("kind of email", "Report release")
+    if kind == "event":
+        # Translators: a short label above the title of an email, naming its kind.
+        return t.pgettext("kind of email", "Event")
+    if kind == "corrigendum":
+        # Translators: a short label above the title of an email, naming its kind.
+        return t.pgettext("kind of email", "Corrigendum")
+    return ""
 
 
 def with_open_pixel(html: str, url: str) -> str:

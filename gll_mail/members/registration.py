@@ -30,6 +30,7 @@ from gll_mail.campaigns.render import RenderedMessage
 from gll_mail.catalog import list_topics
 from gll_mail.db import write_lock
 from gll_mail.events import record_event
+from gll_mail.i18n import translator
 from gll_mail.languages import LANGUAGES, UnknownLanguage, normalize_language
 from gll_mail.models import (
     Event,
@@ -45,7 +46,7 @@ from gll_mail.settings import Settings
 from gll_mail.smtp.client import SmtpConfig, send_raw
 from gll_mail.smtp.dkim import signer_from_settings
 from gll_mail.suppressions import unsuppress
-from gll_mail.tokens import TokenData
+from gll_mail.tokens import DAY, MAX_AGE, TokenData
 
 LIMITS = {"name": 200, "country": 100, "organization": 200, "role": 200}
 PENDING = "pending_registration"
@@ -54,6 +55,7 @@ NO_MAIL_REASONS = ("hard-bounce", "complaint")  # never send even a confirmation
 # alone would let a botnet fill somebody's inbox through the public form.
 CONFIRM_RESEND_WAIT = timedelta(minutes=2)
 CONFIRM_MAX_PER_DAY = 5
+CONFIRM_LINK_DAYS = MAX_AGE["confirm"] // DAY  # how long the confirm link works, as the member is told
 
 
 @dataclass
@@ -65,7 +67,7 @@ class RegistrationForm:
     role: str = ""
     language: str = "en"
     consent: bool = False
-    errors: dict[str, str] = field(default_factory=dict)  # field → web_strings key
+    errors: dict[str, str] = field(default_factory=dict)  # field → error code (the form's template words it)
 
     @property
     def ok(self) -> bool:
@@ -186,15 +188,32 @@ def start_registration(
 def confirmation_message(settings: Settings, subscriber: Subscriber, url: str) -> BuiltMessage:
     """The confirmation email, built like a campaign message (DKIM, VERP envelope sender naming the
     member, exact headers, Content-Language) but as transactional mail: no List-* headers."""
-    from gll_mail.members.web_strings import strings_for
-
     pending = (subscriber.attributes or {}).get(PENDING, {})
     language = pending.get("language") or subscriber.language
-    s = strings_for(language)
+    t = translator(language)
     # never the name just typed into the form: anyone can type anything for any address, and this
     # email goes out from the WHO's address; the name on record (imported or confirmed) is fine
-    name = subscriber.name or s["colleague"]
-    text = s["mail_confirm_body"].format(name=name, url=url) + "\n\n-- \n" + s["site"] + "\n"
+    # Translators: in "Dear %(name)s," of the confirmation email when we have no name on record.
+    name = subscriber.name or t.gettext("Colleague")
+    paragraphs = [
+        # Translators: the greeting of the confirmation email; %(name)s is the member's name.
+        t.gettext("Dear %(name)s,", name=name),
+        t.gettext(
+            "Please confirm your registration with the WHO Global Learning Laboratory for Quality Universal "
+            "Health Coverage by opening this link:"
+        ),
+        url,
+        # Translators: the end of the confirmation email; %(num)d is how many days the link works.
+        t.ngettext(
+            "The link works for %(num)d day. If you did not ask to register, ignore this email: nothing will happen.",
+            "The link works for %(num)d days. If you did not ask to register, ignore this email: nothing will happen.",
+            CONFIRM_LINK_DAYS,
+        ),
+    ]
+    site = t.gettext("WHO Global Learning Laboratory for Quality Universal Health Coverage")
+    text = "\n\n".join(paragraphs) + "\n\n-- \n" + site + "\n"
+    # Translators: the subject of the confirmation email.
+    subject = t.gettext("Confirm your registration with the WHO Global Learning Laboratory")
     builder = MessageBuilder(
         settings,
         campaign_id=0,
@@ -204,7 +223,7 @@ def confirmation_message(settings: Settings, subscriber: Subscriber, url: str) -
         signer=signer_from_settings(settings),
     )
     return builder.build_transactional(
-        RenderedMessage(language, s["mail_confirm_subject"], "", text, ""),
+        RenderedMessage(t.language, subject, "", text, ""),
         subscriber_id=subscriber.id,
         name=subscriber.name or "",
         email=subscriber.email,

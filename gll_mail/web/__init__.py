@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     security.init_app(app, settings)
     assets.init_app(app)
 
-    app.add_template_filter(pages.fill, "fill")
+    pages.init_app(app)  # Flask-Babel: the member pages speak the visitor's language
     app.register_error_handler(pages.PageError, pages.page_error)
     app.register_error_handler(HTTPException, pages.http_error)
     app.register_error_handler(Exception, pages.server_error)

@@ -134,7 +134,7 @@ def _manage_post(session, subscriber: Subscriber, campaign_id: int | None):
         return page("delete.html", language=language, action=request.path)
     if action == "delete":
         preferences.delete_account(session, subscriber, source=source)
-        return page("message.html", language=language, title_key="deleted_title", text_key="deleted_text")
+        return page("message.html", language=language, message="deleted")
     posted = _posted()
     saved = _saved(preferences.overview(session, subscriber), subscriber)
     changed = 0
@@ -191,5 +191,5 @@ def unsubscribe(token: str):
         )
         manage_path = local_path(links.manage_url(settings, subscriber.public_id, language=subscriber.language))
     if request.form.get("from") != "page":  # a mailbox provider's RFC 8058 POST: no form, no cookie
-        return page("message.html", language=language, title_key="unsubscribed_title", text_key="unsubscribed_text")
+        return page("message.html", language=language, message="unsubscribed")
     return page("unsubscribed.html", language=language, manage_url=manage_path)

@@ -1,7 +1,8 @@
 """Page plumbing of the member web: the page language, rendering a page, and the friendly error pages.
 
-``create_app`` registers :func:`page_error`, :func:`http_error` and :func:`server_error` on the app,
-so every blueprint's errors become a page in the visitor's language with the right status.
+``create_app`` calls :func:`init_app` (Flask-Babel over the catalogs of :mod:`gll_mail.i18n`) and
+registers :func:`page_error`, :func:`http_error` and :func:`server_error` on the app, so every
+blueprint's errors become a page in the visitor's language with the right status.
 """
 
 from __future__ import annotations
@@ -9,14 +10,16 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlsplit
 
-from flask import Response, g, render_template, request
+import flask_babel
+from flask import Flask, Response, g, render_template, request
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException, SecurityError
 
+from gll_mail import i18n
 from gll_mail.catalog import display_description, display_name
-from gll_mail.languages import LANGUAGES, text_direction
-from gll_mail.members.web_strings import strings_for
+from gll_mail.languages import LANGUAGES, UnknownLanguage, language_tag, normalize_language, text_direction
 from gll_mail.models import Subscriber
+from gll_mail.web.context import settings
 
 log = logging.getLogger(__name__)
 
@@ -29,35 +32,63 @@ class PageError(Exception):
         self.status, self.kind = status, kind or str(status)
 
 
-def fill(text: str, **values) -> Markup:
-    """``text.format(**values)`` with each value escaped and isolated in <bdi> (names in Arabic text)."""
-    return Markup.escape(text).format(**{k: Markup("<bdi>{}</bdi>").format(v) for k, v in values.items()})
+class _Catalogs(flask_babel.Domain):
+    """Flask-Babel's domain, reading the same compiled catalogs as the emails (one cache per process)."""
+
+    def get_translations(self):
+        locale = flask_babel.get_locale()
+        return i18n.translations(str(locale) if locale else "en", self.domain[0])
+
+
+def init_app(app: Flask) -> None:
+    """Flask-Babel: ``_()``, ``ngettext()`` and ``pgettext()`` in the member templates, in the page's
+    language. The team console will get a domain of its own (``console``) beside ``messages``."""
+    babel = flask_babel.Babel()
+    babel.domain_instance = _Catalogs(domain=i18n.DOMAIN)
+    babel.init_app(app, locale_selector=lambda: g.get("language") or page_language())
+    app.add_template_filter(bdi, "bdi")
+
+
+def bdi(value) -> Markup:
+    """A name isolated in <bdi> (escaped), so a Latin name keeps its place in Arabic text."""
+    return Markup("<bdi>{}</bdi>").format(value)
 
 
 def page_language(subscriber: Subscriber | None = None) -> str:
     """``?lang=xx``, else the member's language, else the browser's ``Accept-Language``, else English."""
     asked = request.args.get("lang", "")
-    if asked in LANGUAGES:
-        return asked
+    if asked:
+        try:
+            return normalize_language(asked)  # zh, zh-Hans, zh-CN → zh
+        except UnknownLanguage:
+            pass
     if subscriber is not None and subscriber.language in LANGUAGES:
         return subscriber.language
-    return request.accept_languages.best_match(list(LANGUAGES), default="en") or "en"
+    for tag, quality in request.accept_languages:  # best first; zh-CN, zh-TW, zh-Hans → zh
+        if quality > 0:
+            try:
+                return normalize_language(tag)
+            except UnknownLanguage:
+                continue
+    return "en"
 
 
 def page(template: str, status: int = 200, *, language: str | None = None, **context) -> Response:
     language = language or g.get("language") or page_language()
-    html = render_template(
-        f"members/{template}",
-        s=strings_for(language),
-        lang=language,
-        dir=text_direction(language),
-        languages=LANGUAGES,
-        named=lambda obj: display_name(obj, language),  # catalog names in the page's language
-        described=lambda obj: display_description(obj, language),
-        **context,
-    )
+    with flask_babel.force_locale(language):
+        html = render_template(
+            f"members/{template}",
+            lang=language_tag(language),  # zh-Hans, not zh
+            dir=text_direction(language),
+            languages={code: {**info, "tag": language_tag(code)} for code, info in LANGUAGES.items()},
+            current_language=language,
+            postal_address=i18n.postal_address(settings(), i18n.translator(language)),
+            named=lambda obj: display_name(obj, language),  # catalog names in the page's language
+            described=lambda obj: display_description(obj, language),
+            **context,
+        )
     response = Response(html, status=status, mimetype="text/html")
-    response.headers["Content-Language"] = language
+    response.headers["Content-Language"] = language_tag(language)
     return response
 
 

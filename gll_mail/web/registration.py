@@ -34,13 +34,11 @@ def send_confirmation(started: registration.Started, language: str):
             registration.send_confirmation(context.settings(), started.subscriber, started.confirm_url)
         except Exception:
             log.exception("could not send a confirmation email")
-            return page(
-                "message.html", 503, language=language, title_key="send_failed_title", text_key="send_failed_text"
-            )
+            return page("message.html", 503, language=language, message="send-failed")
         times.record(time.monotonic() - began)
     else:
         times.pad(began)  # no email: answer when one would have been sent
-    return page("message.html", language=language, title_key="check_email_title", text_key="check_email_text")
+    return page("message.html", language=language, message="check-email", confirm_days=registration.CONFIRM_LINK_DAYS)
 
 
 @bp.get("/")
@@ -117,10 +115,6 @@ def confirm(token: str):
     return page(
         "message.html",
         language=done.subscriber.language,
-        title_key="confirmed_title",
-        text_key="confirmed_text",
-        link=(
-            local_path(links.manage_url(settings, done.subscriber.public_id, language=done.subscriber.language)),
-            "manage_link",
-        ),
+        message="confirmed",
+        link=local_path(links.manage_url(settings, done.subscriber.public_id, language=done.subscriber.language)),
     )
