@@ -67,6 +67,7 @@ def _register() -> None:
     its error instead of vanishing from `gll-mail --help`."""
     from gll_mail.cli import (
         admin,
+        api,
         audit,
         bounces,
         campaign,
@@ -80,7 +81,21 @@ def _register() -> None:
         worker,
     )
 
-    for module in (subscribers, catalog, campaign, worker, serve, bounces, admin, audit, suppressions, dkim, demo, ops):
+    for module in (
+        subscribers,
+        catalog,
+        campaign,
+        worker,
+        serve,
+        bounces,
+        admin,
+        api,
+        audit,
+        suppressions,
+        dkim,
+        demo,
+        ops,
+    ):
         module.register(main)
 
 

@@ -15,6 +15,7 @@ from gll_mail.db import engine_for
 from gll_mail.settings import Settings
 from gll_mail.web import (
     admin,
+    api,
     archive,
     assets,
     context,
@@ -52,6 +53,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     members_area = (members.bp, console_catalog.bp, library.bp, suppressions.bp, imports.bp)
     for blueprint in (admin.bp, *console, *members_area, tracking.bp, gate.bp, registration.bp, manage.bp, archive.bp):
         app.register_blueprint(blueprint)
+
+    api.init_app(app)  # /api/v1: bearer tokens, no CSRF, problem+json errors
 
     @app.get("/healthz")
     def healthz():
