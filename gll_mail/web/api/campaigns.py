@@ -74,8 +74,8 @@ def _audit(action: str, slug: str, **details) -> None:
 
 
 @bp.get("/campaigns")
-@spec.validate(resp=Spec(HTTP_200=s.CampaignList, **ERRORS), tags=[TAG])
 @needs("campaign.view")
+@spec.validate(resp=Spec(HTTP_200=s.CampaignList, **ERRORS), tags=[TAG])
 def list_campaigns():
     """Every campaign: those sent or scheduled (with delivery counts), then drafts only on disk."""
     with context.session() as session:
@@ -92,8 +92,8 @@ def list_campaigns():
 
 
 @bp.post("/campaigns")
-@spec.validate(json=s.CampaignCreate, resp=Spec(HTTP_201=s.Campaign, **WRITE_ERRORS), tags=[TAG])
 @needs("campaign.create")
+@spec.validate(json=s.CampaignCreate, resp=Spec(HTTP_201=s.Campaign, **WRITE_ERRORS), tags=[TAG])
 def create_campaign():
     """A new draft from its files (``en`` is required: front matter and Markdown body)."""
     body: s.CampaignCreate = request.context.json
@@ -105,16 +105,16 @@ def create_campaign():
 
 
 @bp.get("/campaigns/<slug>")
-@spec.validate(resp=Spec(HTTP_200=s.Campaign, **ERRORS), tags=[TAG])
 @needs("campaign.view")
+@spec.validate(resp=Spec(HTTP_200=s.Campaign, **ERRORS), tags=[TAG])
 def get_campaign_(slug: str):
     """The campaign's files per language, its status and approval; the ETag is the files' hash."""
     return _read(slug)
 
 
 @bp.patch("/campaigns/<slug>/sources")
-@spec.validate(json=s.SourcesUpdate, resp=Spec(HTTP_200=s.Campaign, **WRITE_ERRORS), tags=[TAG])
 @needs("campaign.edit")
+@spec.validate(json=s.SourcesUpdate, resp=Spec(HTTP_200=s.Campaign, **WRITE_ERRORS), tags=[TAG])
 def update_sources(slug: str):
     """Save files per language (null removes a translation). Needs ``If-Match``: the ETag you read;
     412 when the files changed meanwhile (on disk or through another client)."""
@@ -134,8 +134,8 @@ def update_sources(slug: str):
 
 
 @bp.post("/campaigns/<slug>/preflight")
-@spec.validate(resp=Spec(HTTP_200=s.Preflight, **ERRORS), tags=[TAG])
 @needs("campaign.preview")
+@spec.validate(resp=Spec(HTTP_200=s.Preflight, **ERRORS), tags=[TAG])
 def preflight(slug: str):
     """Every problem that would stop the send, with file and line; and the audience size."""
     with context.session() as session:
@@ -150,8 +150,8 @@ def preflight(slug: str):
 
 
 @bp.get("/campaigns/<slug>/preview")
-@spec.validate(query=s.PreviewQuery, resp=Spec(HTTP_200=s.Preview, **WRITE_ERRORS), tags=[TAG])
 @needs("campaign.preview")
+@spec.validate(query=s.PreviewQuery, resp=Spec(HTTP_200=s.Preview, **WRITE_ERRORS), tags=[TAG])
 def preview(slug: str):
     """The email for a sample member in one language: subject, HTML and plain text."""
     language = request.context.query.language
@@ -179,32 +179,32 @@ def _decide(slug: str, decision: str):
 
 
 @bp.post("/campaigns/<slug>/approval-request")
-@spec.validate(json=s.Note, resp=Spec(HTTP_200=s.ApprovalOut, **WRITE_ERRORS), tags=[TAG])
 @needs("campaign.request-approval")
+@spec.validate(json=s.Note, resp=Spec(HTTP_200=s.ApprovalOut, **WRITE_ERRORS), tags=[TAG])
 def request_approval(slug: str):
     """Ask for approval of the current content; the requester counts as one of its authors."""
     return _decide(slug, "request")
 
 
 @bp.post("/campaigns/<slug>/approve")
-@spec.validate(json=s.Note, resp=Spec(HTTP_200=s.ApprovalOut, **WRITE_ERRORS), tags=[TAG])
 @needs("campaign.approve")
+@spec.validate(json=s.Note, resp=Spec(HTTP_200=s.ApprovalOut, **WRITE_ERRORS), tags=[TAG])
 def approve(slug: str):
     """Approve the current content (four eyes: not by one of its authors; never by a service token)."""
     return _decide(slug, "approve")
 
 
 @bp.post("/campaigns/<slug>/reject")
-@spec.validate(json=s.Note, resp=Spec(HTTP_200=s.ApprovalOut, **WRITE_ERRORS), tags=[TAG])
 @needs("campaign.reject")
+@spec.validate(json=s.Note, resp=Spec(HTTP_200=s.ApprovalOut, **WRITE_ERRORS), tags=[TAG])
 def reject(slug: str):
     """Reject the current content with a note (same rules as approving)."""
     return _decide(slug, "reject")
 
 
 @bp.post("/campaigns/<slug>/schedule")
-@spec.validate(json=s.ScheduleBody, resp=Spec(HTTP_200=s.Status, **WRITE_ERRORS), tags=[TAG])
 @needs("campaign.schedule")
+@spec.validate(json=s.ScheduleBody, resp=Spec(HTTP_200=s.Status, **WRITE_ERRORS), tags=[TAG])
 def schedule(slug: str):
     """Schedule the approved campaign (``send_at`` ISO 8601, or the front matter's time)."""
     body: s.ScheduleBody = request.context.json
@@ -234,32 +234,32 @@ def _control(slug: str, action: str):
 
 
 @bp.post("/campaigns/<slug>/pause")
-@spec.validate(resp=Spec(HTTP_200=s.Status, **WRITE_ERRORS), tags=[TAG])
 @needs("campaign.pause")
+@spec.validate(resp=Spec(HTTP_200=s.Status, **WRITE_ERRORS), tags=[TAG])
 def pause(slug: str):
     """Pause sending: messages in flight finish, nothing more goes out until resumed."""
     return _control(slug, "pause")
 
 
 @bp.post("/campaigns/<slug>/resume")
-@spec.validate(resp=Spec(HTTP_200=s.Status, **WRITE_ERRORS), tags=[TAG])
 @needs("campaign.resume")
+@spec.validate(resp=Spec(HTTP_200=s.Status, **WRITE_ERRORS), tags=[TAG])
 def resume(slug: str):
     """Resume a paused campaign."""
     return _control(slug, "resume")
 
 
 @bp.post("/campaigns/<slug>/cancel")
-@spec.validate(resp=Spec(HTTP_200=s.Status, **WRITE_ERRORS), tags=[TAG])
 @needs("campaign.cancel")
+@spec.validate(resp=Spec(HTTP_200=s.Status, **WRITE_ERRORS), tags=[TAG])
 def cancel(slug: str):
     """Cancel: nothing more is sent; what was sent stays recorded. Cannot be undone."""
     return _control(slug, "cancel")
 
 
 @bp.get("/campaigns/<slug>/status")
-@spec.validate(resp=Spec(HTTP_200=s.Status, **ERRORS), tags=[TAG])
 @needs("campaign.view")
+@spec.validate(resp=Spec(HTTP_200=s.Status, **ERRORS), tags=[TAG])
 def status(slug: str):
     """Where sending stands: deliveries by outcome, status, the reason of a pause."""
     with context.session() as session:
@@ -272,8 +272,8 @@ def status(slug: str):
 
 
 @bp.get("/campaigns/<slug>/report")
-@spec.validate(resp=Spec(HTTP_200=s.Report, **ERRORS), tags=[TAG])
 @needs("report.view")
+@spec.validate(resp=Spec(HTTP_200=s.Report, **ERRORS), tags=[TAG])
 def report(slug: str):
     """The campaign's report: sends, bounces, complaints, unsubscribes, human and bot clicks."""
     with context.session() as session:

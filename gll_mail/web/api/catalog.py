@@ -130,7 +130,7 @@ def _named_routes(kind: str, tag: str) -> None:
         view.__doc__ = docs[view]
         name = f"{view.__name__}_{singular}"
         view.__name__ = view.__qualname__ = name
-        checked = spec.validate(tags=[tag], **validation)(needs(action)(view))
+        checked = needs(action)(spec.validate(tags=[tag], **validation)(view))
         bp.add_url_rule(f"/{kind}{path}", endpoint=name, view_func=checked, methods=[method])
 
 
@@ -139,8 +139,8 @@ _named_routes("pods", "pods")
 
 
 @bp.get("/pods/<slug>/members")
-@spec.validate(query=s.ArchivedQuery, resp=Spec(HTTP_200=s.Roster, **ERRORS), tags=["pods"])
 @needs("catalog.view")
+@spec.validate(query=s.ArchivedQuery, resp=Spec(HTTP_200=s.Roster, **ERRORS), tags=["pods"])
 def pod_roster(slug: str):
     """The pod's members now (``archived=true``: former members too), with when they joined and left."""
     with context.session() as session:
@@ -165,8 +165,8 @@ def _resource(r) -> dict[str, Any]:
 
 
 @bp.get("/resources")
-@spec.validate(query=s.ArchivedQuery, resp=Spec(HTTP_200=s.ResourceList, **ERRORS), tags=["resources"])
 @needs("catalog.view")
+@spec.validate(query=s.ArchivedQuery, resp=Spec(HTTP_200=s.ResourceList, **ERRORS), tags=["resources"])
 def list_resources():
     """The resource library (``archived=true``: archived resources too)."""
     with context.session() as session:
@@ -175,8 +175,8 @@ def list_resources():
 
 
 @bp.post("/resources")
-@spec.validate(json=s.ResourceCreate, resp=Spec(HTTP_201=s.ResourceOut, **WRITE_ERRORS), tags=["resources"])
 @needs("catalog.edit")
+@spec.validate(json=s.ResourceCreate, resp=Spec(HTTP_201=s.ResourceOut, **WRITE_ERRORS), tags=["resources"])
 def create_resource():
     """Add a resource: a URL or a file in the resources folder, with its access rule."""
     body: s.ResourceCreate = request.context.json
@@ -190,8 +190,8 @@ def create_resource():
 
 
 @bp.get("/resources/<slug>")
-@spec.validate(resp=Spec(HTTP_200=s.ResourceOut, **ERRORS), tags=["resources"])
 @needs("catalog.view")
+@spec.validate(resp=Spec(HTTP_200=s.ResourceOut, **ERRORS), tags=["resources"])
 def get_resource(slug: str):
     """One resource, with its clicks, registrations and the campaigns that link to it."""
     with context.session() as session:
@@ -203,8 +203,8 @@ def get_resource(slug: str):
 
 
 @bp.patch("/resources/<slug>")
-@spec.validate(json=s.ResourceUpdate, resp=Spec(HTTP_200=s.ResourceOut, **WRITE_ERRORS), tags=["resources"])
 @needs("catalog.edit")
+@spec.validate(json=s.ResourceUpdate, resp=Spec(HTTP_200=s.ResourceOut, **WRITE_ERRORS), tags=["resources"])
 def update_resource(slug: str):
     """Retitle, repoint or change access. An access change linked campaigns would feel needs
     ``confirmed: true`` (409 lists them). Needs ``If-Match``."""
@@ -220,8 +220,8 @@ def update_resource(slug: str):
 
 
 @bp.post("/resources/<slug>/archive")
-@spec.validate(json=s.ArchiveBody, resp=Spec(HTTP_200=s.Done, **WRITE_ERRORS), tags=["resources"])
 @needs("catalog.edit")
+@spec.validate(json=s.ArchiveBody, resp=Spec(HTTP_200=s.Done, **WRITE_ERRORS), tags=["resources"])
 def archive_resource(slug: str):
     """Archive a resource; its links then say where it went (``moved_to``)."""
     with context.session() as session:
@@ -230,8 +230,8 @@ def archive_resource(slug: str):
 
 
 @bp.delete("/resources/<slug>")
-@spec.validate(resp=Spec(HTTP_200=s.Done, **WRITE_ERRORS), tags=["resources"])
 @needs("catalog.edit")
+@spec.validate(resp=Spec(HTTP_200=s.Done, **WRITE_ERRORS), tags=["resources"])
 def delete_resource(slug: str):
     """Delete a resource no campaign links to (refused otherwise: archive it)."""
     with context.session() as session:
@@ -253,8 +253,8 @@ def _suppression(row) -> dict[str, Any]:
 
 
 @bp.get("/suppressions")
-@spec.validate(query=s.SuppressionQuery, resp=Spec(HTTP_200=s.SuppressionPage, **ERRORS), tags=["suppressions"])
 @needs("suppression.view")
+@spec.validate(query=s.SuppressionQuery, resp=Spec(HTTP_200=s.SuppressionPage, **ERRORS), tags=["suppressions"])
 def list_suppressions():
     """Search the never-mail list, newest first, a page at a time."""
     q: s.SuppressionQuery = request.context.query
@@ -266,8 +266,8 @@ def list_suppressions():
 
 
 @bp.post("/suppressions")
-@spec.validate(json=s.SuppressionAdd, resp=Spec(HTTP_201=s.SuppressionOut, **WRITE_ERRORS), tags=["suppressions"])
 @needs("suppression.edit")
+@spec.validate(json=s.SuppressionAdd, resp=Spec(HTTP_201=s.SuppressionOut, **WRITE_ERRORS), tags=["suppressions"])
 def add_suppression():
     """Put an address on the never-mail list, saying why (admins only)."""
     body: s.SuppressionAdd = request.context.json
@@ -277,8 +277,8 @@ def add_suppression():
 
 
 @bp.post("/suppressions/remove")
-@spec.validate(json=s.SuppressionRemove, resp=Spec(HTTP_200=s.Done, **WRITE_ERRORS), tags=["suppressions"])
 @needs("suppression.edit")
+@spec.validate(json=s.SuppressionRemove, resp=Spec(HTTP_200=s.Done, **WRITE_ERRORS), tags=["suppressions"])
 def remove_suppression():
     """Take an address off the list, saying why (it does not re-subscribe anyone; admins only)."""
     body: s.SuppressionRemove = request.context.json

@@ -44,8 +44,8 @@ def _view(key: str):
 
 
 @bp.get("/subscribers")
-@spec.validate(query=s.MemberQuery, resp=Spec(HTTP_200=s.MemberPage, **ERRORS), tags=[TAG])
 @needs("member.view")
+@spec.validate(query=s.MemberQuery, resp=Spec(HTTP_200=s.MemberPage, **ERRORS), tags=[TAG])
 def search_subscribers():
     """Search members: filters, newest first, a page at a time (pass ``next_cursor`` as ``cursor``)."""
     q: s.MemberQuery = request.context.query
@@ -61,8 +61,8 @@ def search_subscribers():
 
 
 @bp.post("/subscribers")
-@spec.validate(json=s.MemberCreate, resp=Spec(HTTP_201=s.Member, **WRITE_ERRORS, HTTP_422=s.ProblemBody), tags=[TAG])
 @needs("member.edit")
+@spec.validate(json=s.MemberCreate, resp=Spec(HTTP_201=s.Member, **WRITE_ERRORS, HTTP_422=s.ProblemBody), tags=[TAG])
 def create_subscriber():
     """Add one member (refused when on the suppression list; 409 when already a member)."""
     body: s.MemberCreate = request.context.json
@@ -75,8 +75,8 @@ def create_subscriber():
 
 
 @bp.post("/subscribers/batch")
-@spec.validate(json=s.MemberBatch, resp=Spec(HTTP_200=s.BatchReport, **ERRORS, HTTP_422=s.ProblemBody), tags=[TAG])
 @needs("member.edit")
+@spec.validate(json=s.MemberBatch, resp=Spec(HTTP_200=s.BatchReport, **ERRORS, HTTP_422=s.ProblemBody), tags=[TAG])
 def create_subscribers():
     """Add or update up to 5,000 members in one request, each refused record costing only itself."""
     body: s.MemberBatch = request.context.json
@@ -94,16 +94,16 @@ def create_subscribers():
 
 
 @bp.get("/subscribers/<key>")
-@spec.validate(resp=Spec(HTTP_200=s.Member, **ERRORS), tags=[TAG])
 @needs("member.view")
+@spec.validate(resp=Spec(HTTP_200=s.Member, **ERRORS), tags=[TAG])
 def get_subscriber(key: str):
     """One member (by row id or public id): profile, consent, topics, pods, recent events, deliveries."""
     return _view(key)
 
 
 @bp.patch("/subscribers/<key>")
-@spec.validate(json=s.MemberFields, resp=Spec(HTTP_200=s.Member, **WRITE_ERRORS, HTTP_422=s.ProblemBody), tags=[TAG])
 @needs("member.edit")
+@spec.validate(json=s.MemberFields, resp=Spec(HTTP_200=s.Member, **WRITE_ERRORS, HTTP_422=s.ProblemBody), tags=[TAG])
 def update_subscriber(key: str):
     """Change name, organization, country, role or language. Needs ``If-Match`` (412 when stale)."""
     body: s.MemberFields = request.context.json
@@ -137,56 +137,56 @@ def _set(key: str, kind: str, slug: str, add: bool):
 
 
 @bp.get("/subscribers/<key>/pods")
-@spec.validate(resp=Spec(HTTP_200=s.Memberships, **ERRORS), tags=[TAG])
 @needs("member.view")
+@spec.validate(resp=Spec(HTTP_200=s.Memberships, **ERRORS), tags=[TAG])
 def subscriber_pods(key: str):
     """The member's pods: every stay, with when they joined and left."""
     return _memberships(key, "pods")
 
 
 @bp.put("/subscribers/<key>/pods/<slug>")
-@spec.validate(resp=Spec(HTTP_200=s.Done, **WRITE_ERRORS, HTTP_422=s.ProblemBody), tags=[TAG])
 @needs("member.edit")
+@spec.validate(resp=Spec(HTTP_200=s.Done, **WRITE_ERRORS, HTTP_422=s.ProblemBody), tags=[TAG])
 def join_subscriber_pod(key: str, slug: str):
     """Add the member to a pod (``changed``: false when they were in it)."""
     return _set(key, "pods", slug, True)
 
 
 @bp.delete("/subscribers/<key>/pods/<slug>")
-@spec.validate(resp=Spec(HTTP_200=s.Done, **WRITE_ERRORS, HTTP_422=s.ProblemBody), tags=[TAG])
 @needs("member.edit")
+@spec.validate(resp=Spec(HTTP_200=s.Done, **WRITE_ERRORS, HTTP_422=s.ProblemBody), tags=[TAG])
 def leave_subscriber_pod(key: str, slug: str):
     """End the member's stay in a pod (kept in their history)."""
     return _set(key, "pods", slug, False)
 
 
 @bp.get("/subscribers/<key>/topics")
-@spec.validate(resp=Spec(HTTP_200=s.Memberships, **ERRORS), tags=[TAG])
 @needs("member.view")
+@spec.validate(resp=Spec(HTTP_200=s.Memberships, **ERRORS), tags=[TAG])
 def subscriber_topics(key: str):
     """The member's topics."""
     return _memberships(key, "topics")
 
 
 @bp.put("/subscribers/<key>/topics/<slug>")
-@spec.validate(resp=Spec(HTTP_200=s.Done, **WRITE_ERRORS, HTTP_422=s.ProblemBody), tags=[TAG])
 @needs("member.edit")
+@spec.validate(resp=Spec(HTTP_200=s.Done, **WRITE_ERRORS, HTTP_422=s.ProblemBody), tags=[TAG])
 def add_subscriber_topic(key: str, slug: str):
     """Subscribe the member to a topic."""
     return _set(key, "topics", slug, True)
 
 
 @bp.delete("/subscribers/<key>/topics/<slug>")
-@spec.validate(resp=Spec(HTTP_200=s.Done, **WRITE_ERRORS, HTTP_422=s.ProblemBody), tags=[TAG])
 @needs("member.edit")
+@spec.validate(resp=Spec(HTTP_200=s.Done, **WRITE_ERRORS, HTTP_422=s.ProblemBody), tags=[TAG])
 def remove_subscriber_topic(key: str, slug: str):
     """Take a topic off the member's list."""
     return _set(key, "topics", slug, False)
 
 
 @bp.post("/subscribers/<key>/unsubscribe")
-@spec.validate(json=s.Reason, resp=Spec(HTTP_200=s.Done, **WRITE_ERRORS), tags=[TAG])
 @needs("member.edit")
+@spec.validate(json=s.Reason, resp=Spec(HTTP_200=s.Done, **WRITE_ERRORS), tags=[TAG])
 def unsubscribe_subscriber(key: str):
     """Stop all mail to the member, as their own unsubscribe does."""
     body: s.Reason = request.context.json
@@ -197,8 +197,8 @@ def unsubscribe_subscriber(key: str):
 
 
 @bp.post("/subscribers/<key>/erase")
-@spec.validate(json=s.Reason, resp=Spec(HTTP_200=s.Done, **WRITE_ERRORS), tags=[TAG])
 @needs("member.erase")
+@spec.validate(json=s.Reason, resp=Spec(HTTP_200=s.Done, **WRITE_ERRORS), tags=[TAG])
 def erase_subscriber(key: str):
     """Erase the member (their own deletion): only a hash of the address stays. Admins only."""
     body: s.Reason = request.context.json
@@ -209,8 +209,8 @@ def erase_subscriber(key: str):
 
 
 @bp.post("/subscribers/<key>/export")
-@spec.validate(resp=Spec(HTTP_200=s.Export, **ERRORS), tags=[TAG])
 @needs("member.export")
+@spec.validate(resp=Spec(HTTP_200=s.Export, **ERRORS), tags=[TAG])
 def export_subscriber(key: str):
     """Everything kept about the member, as their own download gives it (in the audit log)."""
     with context.session() as session:
