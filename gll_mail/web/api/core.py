@@ -21,6 +21,7 @@ from gll_mail.members.team_edits import MemberExists
 from gll_mail.team import api_tokens, idempotency
 from gll_mail.team.roles import ACTIONS, PermissionDenied, require
 from gll_mail.web import context, pages
+from gll_mail.web.api.schemas import ProblemBody
 
 PREFIX = "/api/v1"
 PROBLEM = "application/problem+json"
@@ -37,6 +38,7 @@ spec = SpecTree(
     page_templates={},
     mode="strict",
     validation_error_status=422,
+    validation_error_model=ProblemBody,
     annotations=False,
 )
 
