@@ -23,7 +23,7 @@ from gll_mail.team import api_tokens, audit
 from gll_mail.team.accounts import campaign_overview
 from gll_mail.web import context
 from gll_mail.web.api import schemas as s
-from gll_mail.web.api.core import Problem, actor, bp, json_response, needs, spec
+from gll_mail.web.api.core import ApiProblem, actor, bp, json_response, needs, spec
 
 TAG = "campaigns"
 ERRORS = {"HTTP_401": s.ProblemBody, "HTTP_403": s.ProblemBody, "HTTP_404": s.ProblemBody}
@@ -47,7 +47,7 @@ def _read(slug: str, status: int = 200):
     settings = context.settings()
     loaded = revisions.load_files(settings, slug)
     if not loaded.files:
-        raise Problem(404, "not-found", f"no campaign {slug!r}")
+        raise ApiProblem(404, "not-found", f"no campaign {slug!r}")
     with context.session() as session:
         campaign = get_campaign(session, slug)
         try:
@@ -93,7 +93,7 @@ def list_campaigns():
 
 @bp.post("/campaigns")
 @needs("campaign.create")
-@spec.validate(json=s.CampaignCreate, resp=Spec(HTTP_201=s.Campaign, **WRITE_ERRORS), tags=[TAG])
+@spec.validate(json=s.CampaignCreate, resp=Spec(HTTP_201=s.CampaignOut, **WRITE_ERRORS), tags=[TAG])
 def create_campaign():
     """A new draft from its files (``en`` is required: front matter and Markdown body)."""
     body: s.CampaignCreate = request.context.json
@@ -106,7 +106,7 @@ def create_campaign():
 
 @bp.get("/campaigns/<slug>")
 @needs("campaign.view")
-@spec.validate(resp=Spec(HTTP_200=s.Campaign, **ERRORS), tags=[TAG])
+@spec.validate(resp=Spec(HTTP_200=s.CampaignOut, **ERRORS), tags=[TAG])
 def get_campaign_(slug: str):
     """The campaign's files per language, its status and approval; the ETag is the files' hash."""
     return _read(slug)
@@ -114,22 +114,22 @@ def get_campaign_(slug: str):
 
 @bp.patch("/campaigns/<slug>/sources")
 @needs("campaign.edit")
-@spec.validate(json=s.SourcesUpdate, resp=Spec(HTTP_200=s.Campaign, **WRITE_ERRORS), tags=[TAG])
+@spec.validate(json=s.SourcesUpdate, resp=Spec(HTTP_200=s.CampaignOut, **WRITE_ERRORS), tags=[TAG])
 def update_sources(slug: str):
     """Save files per language (null removes a translation). Needs ``If-Match``: the ETag you read;
     412 when the files changed meanwhile (on disk or through another client)."""
     body: s.SourcesUpdate = request.context.json
     given = (request.headers.get("If-Match") or "").strip()
     if not given:
-        raise Problem(428, "precondition-required", "send If-Match with the ETag of the campaign you read")
+        raise ApiProblem(428, "precondition-required", "send If-Match with the ETag of the campaign you read")
     expected = given.strip('"')
     if not revisions.load_files(context.settings(), slug).files:
-        raise Problem(404, "not-found", f"no campaign {slug!r}")
+        raise ApiProblem(404, "not-found", f"no campaign {slug!r}")
     try:
         with context.session() as session:
             revisions.save_source(context.settings(), session, actor(), slug, dict(body.files), expected)
     except revisions.ConflictError as exc:
-        raise Problem(412, "precondition-failed", str(exc)) from None
+        raise ApiProblem(412, "precondition-failed", str(exc)) from None
     return _read(slug)
 
 
@@ -213,7 +213,7 @@ def schedule(slug: str):
         try:
             when = datetime.fromisoformat(body.send_at)
         except ValueError:
-            raise Problem(422, "validation", "send_at must be an ISO 8601 date-time") from None
+            raise ApiProblem(422, "validation", "send_at must be an ISO 8601 date-time") from None
         when = (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
     campaign = control.schedule(context.engine(), context.settings(), _source(slug), when)
     _audit("campaign.schedule", slug, send_at=campaign.send_at.isoformat() if campaign.send_at else None)
@@ -266,7 +266,7 @@ def status(slug: str):
         campaign = get_campaign(session, slug)
     if campaign is None:
         if not revisions.load_files(context.settings(), slug).files:
-            raise Problem(404, "not-found", f"no campaign {slug!r}")
+            raise ApiProblem(404, "not-found", f"no campaign {slug!r}")
         return json_response({"status": "draft"})
     return json_response(asdict(summary(context.engine(), campaign.id)))
 
@@ -278,5 +278,5 @@ def report(slug: str):
     """The campaign's report: sends, bounces, complaints, unsubscribes, human and bot clicks."""
     with context.session() as session:
         if get_campaign(session, slug) is None:
-            raise Problem(404, "not-found", f"no campaign {slug!r} has been sent")
+            raise ApiProblem(404, "not-found", f"no campaign {slug!r} has been sent")
         return json_response(campaign_report(session, slug))

@@ -43,7 +43,7 @@ spec = SpecTree(
 )
 
 
-class Problem(Exception):
+class ApiProblem(Exception):
     """An answer other than success, as RFC 9457 describes it."""
 
     def __init__(self, status: int, kind: str, detail: str, *, headers: dict[str, str] | None = None, **extra):
@@ -90,7 +90,7 @@ def error_status(exc: GllMailError) -> tuple[int, str]:
     return 422, "unprocessable"
 
 
-def _on_problem(exc: Problem) -> Response:
+def _on_problem(exc: ApiProblem) -> Response:
     return problem_response(exc.status, exc.kind, exc.detail, exc.headers, **exc.extra)
 
 
@@ -127,7 +127,7 @@ def validation_hook(req, resp, req_validation_error, instance, *_args) -> None:
             {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type", "")}
             for e in req_validation_error.errors()
         ]
-        raise Problem(422, "validation", "the request does not match the schema", errors=errors)
+        raise ApiProblem(422, "validation", "the request does not match the schema", errors=errors)
 
 
 spec.before = validation_hook
@@ -223,9 +223,9 @@ def check_if_match(current: str) -> None:
     """An update must name the version it changes: 428 without If-Match, 412 when it is not current."""
     given = request.headers.get("If-Match")
     if not given:
-        raise Problem(428, "precondition-required", "send If-Match with the ETag of the resource you read")
+        raise ApiProblem(428, "precondition-required", "send If-Match with the ETag of the resource you read")
     if given.strip() != "*" and current not in [tag.strip() for tag in given.split(",")]:
-        raise Problem(412, "precondition-failed", "the resource changed since you read it; read it again")
+        raise ApiProblem(412, "precondition-failed", "the resource changed since you read it; read it again")
 
 
 def with_etag(data: Any, status: int = 200) -> Response:
@@ -246,14 +246,14 @@ def cursor_int(value: str | None) -> int | None:
     if value in (None, ""):
         return None
     if not str(value).isdigit():
-        raise Problem(422, "validation", "cursor must be the next_cursor of a previous page")
+        raise ApiProblem(422, "validation", "cursor must be the next_cursor of a previous page")
     return int(value)
 
 
 bp.before_request(_authenticate)
 bp.before_request(_claim_idempotency)
 bp.after_request(_store_idempotency)
-bp.register_error_handler(Problem, _on_problem)
+bp.register_error_handler(ApiProblem, _on_problem)
 bp.register_error_handler(GllMailError, _on_domain_error)
 
 
@@ -266,7 +266,7 @@ def init_app(app: Flask) -> None:
 
     def any_error(exc: Exception):
         if request.path.startswith(PREFIX + "/"):
-            if isinstance(exc, Problem):
+            if isinstance(exc, ApiProblem):
                 return _on_problem(exc)
             if isinstance(exc, GllMailError):
                 return _on_domain_error(exc)

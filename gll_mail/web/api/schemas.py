@@ -233,7 +233,7 @@ class CampaignList(Open):
     items: list[CampaignRowOut]
 
 
-class Campaign(Open):
+class CampaignOut(Open):
     slug: str
     status: str
     files: dict[str, str]
