@@ -66,6 +66,9 @@ def test_tokens_are_hashed_and_record_their_last_use(api):
         rows = {t.name: t for t in session.exec(select(ApiToken))}
     assert all(tokens[role] not in (t.secret_hash, t.prefix) for t in rows.values() for role in USERS)
     assert rows["t-viewer"].last_used_at is not None and rows["t-editor"].last_used_at is None
+    assert app.test_client().get(f"{PREFIX}/pods", headers=auth(tokens["service"])).status_code == 200
+    with Session(engine) as session:
+        assert session.exec(select(ApiToken).where(ApiToken.name == "t-service")).one().last_used_at is not None
 
 
 def _member(client, token, email="nadia@example.org", **headers):

@@ -229,4 +229,4 @@ def test_development_settings_fail_with_what_to_do(engine, runner, monkeypatch):
     print(result.output)
     assert result.exit_code == 1
     assert "FAIL  settings   GLL_MAIL_ENV" in result.output and "set GLL_MAIL_ENV=production" in result.output
-    assert "schema 0013 is the newest" in result.output
+    assert "schema 0015 is the newest" in result.output

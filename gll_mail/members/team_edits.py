@@ -20,7 +20,7 @@ from gll_mail.events import record_event
 from gll_mail.importer import import_rows
 from gll_mail.languages import normalize_language
 from gll_mail.members import preferences
-from gll_mail.members.directory import MemberNotFound
+from gll_mail.members.directory import MAX_ID, MemberNotFound
 from gll_mail.models import AuditEntry, EventType, Subscriber, Subscription, utcnow
 from gll_mail.spreadsheets import ImportReport, rows_from_records
 from gll_mail.subscribers import find_by_email
@@ -205,6 +205,8 @@ def lock_member(session: Session, key: str) -> Subscriber:
     """The member by row id or public id, locked for this transaction: a no-op write first takes the
     row lock (PostgreSQL) or the write lock (SQLite), so a version checked next stays current until
     commit. Two concurrent updates of the same version: the second sees the first's result."""
+    if key.isdigit() and not 0 < int(key) < MAX_ID:
+        raise MemberNotFound(f"no member {key!r}")
     condition = Subscriber.id == int(key) if key.isdigit() else Subscriber.public_id == key
     session.execute(update(Subscriber).where(condition).values(id=Subscriber.id))
     member = session.exec(select(Subscriber).where(condition)).first()

@@ -140,8 +140,6 @@ BATCH_BYTES = 2 * 1024 * 1024  # a batch of 5,000 members; every other request k
 
 
 def _authenticate() -> Response | None:
-    if request.endpoint == "api.create_subscribers":
-        request.max_content_length = BATCH_BYTES
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     header = request.headers.get("Authorization", "")
@@ -154,6 +152,7 @@ def _authenticate() -> Response | None:
         if token is None:
             return problem_response(401, "unauthorized", "the token is unknown or revoked", auth)
         g.api_user = api_tokens.acting_user(session, token)
+        session.flush()  # the last use, before the token leaves the session
         session.expunge(token)
     g.api_token = token
     per_minute = context.settings().api_rate_limit
@@ -255,6 +254,18 @@ def cursor_int(value: str | None) -> int | None:
     return int(value)
 
 
+def _refuse_nul() -> Response | None:
+    """No text we store or look up may hold NUL (PostgreSQL refuses it): 422 before anything runs."""
+    if request.endpoint == "api.create_subscribers":
+        request.max_content_length = BATCH_BYTES
+    if "\x00" in request.path or "\x00" in request.query_string.decode("utf-8", "replace"):
+        return problem_response(422, "validation", "NUL characters are not allowed")
+    if "%00" in request.query_string.decode("latin-1") or b"\\u0000" in request.get_data():
+        return problem_response(422, "validation", "NUL characters are not allowed")
+    return None
+
+
+bp.before_request(_refuse_nul)
 bp.before_request(_authenticate)
 bp.before_request(_claim_idempotency)
 bp.after_request(_store_idempotency)

@@ -46,6 +46,13 @@ def document() -> dict[str, Any]:
                 params = operation.setdefault("parameters", [])
                 if method == "post":
                     params.append(IDEMPOTENCY)
+                    operation["responses"].setdefault(
+                        "409",
+                        {
+                            "description": TITLES["idempotency-conflict"],
+                            "content": {PROBLEM: {"schema": _problem_ref()}},
+                        },
+                    )
                 if method in ("patch", "put", "delete"):
                     params.append(IF_MATCH)
                 for code, answer in operation.get("responses", {}).items():

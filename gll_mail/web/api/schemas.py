@@ -37,7 +37,7 @@ class Done(Open):
 
 class PageQuery(Strict):
     limit: int = Field(50, ge=1, le=200)
-    cursor: str | None = Field(None, pattern=r"^\d{1,18}$", description="next_cursor of the previous page")
+    cursor: str | None = Field(None, pattern=r"^\d{1,9}$", description="next_cursor of the previous page")
 
 
 # --- subscribers ----------------------------------------------------------------------------------
