@@ -16,7 +16,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-ORDER = ("import", "render", "send", "bounces", "web")
+ORDER = ("import", "render", "send", "bounces", "web", "api")
 
 
 def available() -> list[str]:

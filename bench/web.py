@@ -110,7 +110,9 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def run_wrk(wrk: str, url: str, paths_file: Path, script: Path, seconds: int, connections: int, threads: int) -> dict:
+def run_wrk(
+    wrk: str, url: str, paths_file: Path, script: Path, seconds: int, connections: int, threads: int, *extra: str
+) -> dict:
     out = subprocess.run(
         [
             wrk,
@@ -126,6 +128,7 @@ def run_wrk(wrk: str, url: str, paths_file: Path, script: Path, seconds: int, co
             str(script),
             url,
             str(paths_file),
+            *extra,
         ],
         capture_output=True,
         text=True,

@@ -40,6 +40,10 @@ class CatalogError(GllMailError, ValueError):
     pass
 
 
+class CatalogNotFound(CatalogError, LookupError):
+    """No topic, pod or resource of that slug."""
+
+
 def check_slug(slug: str) -> str:
     if not SLUG_RE.match(slug or ""):
         raise CatalogError(f"invalid slug {slug!r}: use lowercase letters, digits and dashes")
@@ -173,7 +177,7 @@ def create_topic(
 def get_topic(session: Session, slug: str) -> Topic:
     topic = session.exec(select(Topic).where(Topic.slug == slug)).first()
     if topic is None:
-        raise CatalogError(f"no topic {slug!r} (see `gll-mail topics list`)")
+        raise CatalogNotFound(f"no topic {slug!r} (see `gll-mail topics list`)")
     return topic
 
 
@@ -221,7 +225,7 @@ def create_pod(
 def get_pod(session: Session, slug: str) -> Pod:
     pod = session.exec(select(Pod).where(Pod.slug == slug)).first()
     if pod is None:
-        raise CatalogError(f"no learning pod {slug!r} (see `gll-mail pods list`)")
+        raise CatalogNotFound(f"no learning pod {slug!r} (see `gll-mail pods list`)")
     return pod
 
 
@@ -376,7 +380,7 @@ def add_resource(
 def get_resource(session: Session, slug: str) -> Resource:
     resource = session.exec(select(Resource).where(Resource.slug == slug)).first()
     if resource is None:
-        raise CatalogError(f"no resource {slug!r} (see `gll-mail resources list`)")
+        raise CatalogNotFound(f"no resource {slug!r} (see `gll-mail resources list`)")
     return resource
 
 

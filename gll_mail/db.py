@@ -60,6 +60,10 @@ def make_engine(url: str, **kwargs) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    # no server-side prepared statements: after an error inside a transaction (an IntegrityError the
+    # code expects and handles) psycopg could forget a statement the server kept, and the pooled
+    # connection then failed every later request with DuplicatePreparedStatement
+    kwargs.setdefault("connect_args", {"prepare_threshold": None})
     return create_engine(url, **kwargs)
 
 

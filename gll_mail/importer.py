@@ -86,15 +86,45 @@ def import_csv(
     to each row. ``dry_run``: the same work and report, in a transaction that is rolled back.
     ``mapping``: header → field chosen by a person (see :func:`gll_mail.spreadsheets.read_rows`)."""
     path = Path(path)
+    report = ImportReport(dry_run=dry_run)
+    rows = read_rows(path, report, mapping)
+    return import_rows(
+        engine,
+        rows,
+        report,
+        topics=topics,
+        pods=pods,
+        registered=registered,
+        batch_size=batch_size,
+        dry_run=dry_run,
+        progress=progress,
+        source_name=path.name,
+    )
+
+
+def import_rows(
+    engine: Engine,
+    rows: Iterable[Row],
+    report: ImportReport | None = None,
+    *,
+    topics: Iterable[str] = (),
+    pods: Iterable[str] = (),
+    registered: bool = False,
+    batch_size: int = 2000,
+    dry_run: bool = False,
+    progress: Callable[[int], None] | None = None,
+    source_name: str = "",
+) -> ImportReport:
+    """Import rows already read and checked (a file's, or a batch sent to the API) the same way."""
     topic_ids = _resolve(engine, Topic, topics, "topic")
     pod_ids = _resolve(engine, Pod, pods, "learning pod")
-    report = ImportReport(dry_run=dry_run)
+    report = report or ImportReport(dry_run=dry_run)
 
-    def write(conn, rows: list[Row]):
-        return _write_batch(conn, rows, topic_ids, pod_ids, registered, path.name)
+    def write(conn, batch: list[Row]):
+        return _write_batch(conn, batch, topic_ids, pod_ids, registered, source_name)
 
     with engine.connect() as conn:
-        for batch in _batches(read_rows(path, report, mapping), batch_size):
+        for batch in _batches(rows, batch_size):
             transaction = conn.begin()
             try:
                 counts, problems = write(conn, batch)

@@ -497,3 +497,38 @@ class WebhookDelivery(SQLModel, table=True):  # the outbox: event × endpoint, w
     last_status_code: int | None = None
     last_error: str = Field(default="", max_length=500)
     delivered_at: datetime | None = None
+
+
+# --- REST API --------------------------------------------------------------------------------
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token of the REST API: only the SHA-256 of its secret is kept. ``user_id`` set: it acts
+    as that team account with at most ``role``; None: a service token (which can never approve)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True, index=True)
+    secret_hash: str = Field(max_length=64, unique=True, index=True)
+    prefix: str = Field(max_length=16)  # the token's first characters, to tell tokens apart in lists
+    role: str = Field(max_length=16)
+    user_id: int | None = Field(default=None, foreign_key="adminuser.id", ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: str = Field(default="", max_length=100)
+    last_used_at: datetime | None = Field(default=None)
+    revoked_at: datetime | None = Field(default=None)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """The stored answer to a POST sent with an ``Idempotency-Key``, per token, until ``expires_at``."""
+
+    __table_args__ = (UniqueConstraint("token_id", "key", name="uq_idempotency_token_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_id: int = Field(foreign_key="apitoken.id", ondelete="CASCADE")
+    key: str = Field(max_length=200)
+    fingerprint: str = Field(max_length=64)  # method, path and body: the same key with another request is refused
+    status: int = Field(default=0)  # 0: the first request is still running
+    body: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    headers: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime = Field(index=True)

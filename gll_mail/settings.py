@@ -88,6 +88,7 @@ class Settings:
     web_rate_limit: int = 300
     register_rate_limit: int = 10
     admin_login_rate_limit: int = 10
+    api_rate_limit: int = 600
     web_proxies: int = 0
     # --- team console ---
     approvals_required: int = -1  # -1: 1 when env is production, 0 otherwise (see required_approvals)
@@ -303,6 +304,8 @@ SETTINGS_HELP: dict[str, str] = {
     "(default 2000; smaller campaigns render in the sending process, with no start-up cost).",
     "GLL_MAIL_ADMIN_LOGIN_RATE_LIMIT": "Failed /admin sign-ins one client address may make per 15 minutes, "
     "counted in the database for all web processes together, before it must wait (default 10; 0: no limit).",
+    "GLL_MAIL_API_RATE_LIMIT": "Requests per minute one API token may make per web worker before a 429 "
+    "problem with Retry-After (default 600; 0: no limit).",
     "GLL_MAIL_APPROVALS_REQUIRED": "How many approvers (not authors of the content) must approve a campaign's "
     "current content before it is scheduled or sent (default -1: 1 when GLL_MAIL_ENV=production, 0 otherwise).",
     "GLL_MAIL_DEBUG": "true to show the full traceback of database, SMTP and other errors instead of one line "

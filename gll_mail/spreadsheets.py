@@ -14,10 +14,11 @@ import csv
 import re
 import unicodedata
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from gll_mail.addresses import InvalidAddress, clean_text, normalize_email
 from gll_mail.errors import GllMailError
@@ -388,6 +389,18 @@ def _validate(
             values["language"] = ""
     seen[email] = line
     return Row(line, email, values)
+
+
+def rows_from_records(records: Iterable[dict[str, Any]], report: ImportReport) -> Iterator[Row]:
+    """Rows from records that are already fields (a batch sent to the API), checked like a file's
+    rows; ``line`` is the record's position, from 1."""
+    columns: list[str | None] = ["email", *PROFILE_FIELDS]
+    seen: dict[str, int] = {}
+    for line, record in enumerate(records, start=1):
+        cells = [str(record.get(name) or "") for name in columns]
+        row = _validate(cells, columns, line, seen, report)
+        if row is not None:
+            yield row
 
 
 def first_records(path: Path, count: int) -> tuple[str, list[list[str]]]:

@@ -67,6 +67,7 @@ def _register() -> None:
     its error instead of vanishing from `gll-mail --help`."""
     from gll_mail.cli import (
         admin,
+        api,
         audit,
         bounces,
         campaign,
@@ -89,6 +90,7 @@ def _register() -> None:
         serve,
         bounces,
         admin,
+        api,
         audit,
         suppressions,
         webhooks,

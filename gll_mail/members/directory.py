@@ -32,6 +32,7 @@ from gll_mail.subscribers import describe, find_by_email, subscriber_topics
 from gll_mail.team.roles import Actor, authorize
 
 MAX_PAGE = 200
+MAX_ID = 2**31  # row ids are 32-bit: a longer number names nobody (and PostgreSQL would refuse it)
 
 
 class MemberNotFound(GllMailError, LookupError):
@@ -134,7 +135,7 @@ def find_member(session: Session, key: str | int) -> Subscriber:
     """A member by row id, public id or email address."""
     member = None
     if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
-        member = session.get(Subscriber, int(key))
+        member = session.get(Subscriber, int(key)) if 0 < int(key) < MAX_ID else None
     elif "@" in key:
         member = find_by_email(session, key)
     else:

@@ -9,15 +9,21 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from gll_mail.addresses import clean_text
+from gll_mail.addresses import clean_text, normalize_email
 from gll_mail.catalog import get_pod, get_topic, join_pod, leave_pod
+from gll_mail.db import session_scope
 from gll_mail.errors import GllMailError
 from gll_mail.events import record_event
+from gll_mail.importer import import_rows
 from gll_mail.languages import normalize_language
 from gll_mail.members import preferences
+from gll_mail.members.directory import MAX_ID, MemberNotFound
 from gll_mail.models import AuditEntry, EventType, Subscriber, Subscription, utcnow
+from gll_mail.spreadsheets import ImportReport, rows_from_records
+from gll_mail.subscribers import find_by_email
 from gll_mail.team import audit
 from gll_mail.team.roles import Actor, authorize
 
@@ -140,3 +146,70 @@ def export(session: Session, actor: Actor, member: Subscriber) -> dict[str, Any]
     data = preferences.export_data(session, member)
     _audit(session, who, "member.export", member)
     return data
+
+
+class MemberExists(GllMailError):
+    """The address is a member already (create refuses; a batch updates them instead)."""
+
+
+def create_members(
+    engine: Engine,
+    actor: Actor,
+    records: list[dict[str, Any]],
+    *,
+    topics: list[str] | tuple[str, ...] = (),
+    pods: list[str] | tuple[str, ...] = (),
+    source: str = "api",
+) -> ImportReport:
+    """New members from records (email, name, language, country, organization, role), written by the
+    importer in batches: suppressed addresses are refused, existing members are updated (their status
+    kept), and a refused record costs only itself. One audit entry for the batch."""
+    who = authorize(actor, "member.edit")
+    report = ImportReport()
+    import_rows(engine, rows_from_records(records, report), report, topics=topics, pods=pods, source_name=source)
+    with session_scope(engine) as session:
+        details = {"imported": report.imported, "updated": report.updated, "skipped": report.skipped, "via": source}
+        audit.record(session, who, "member.batch-create", object_type="member", details=details)
+    return report
+
+
+def create_member(
+    engine: Engine,
+    actor: Actor,
+    values: dict[str, Any],
+    *,
+    topics: list[str] | tuple[str, ...] = (),
+    pods: list[str] | tuple[str, ...] = (),
+    source: str = "api",
+) -> str:
+    """One new member (the importer's rules); returns their public id. :class:`MemberExists` when
+    the address is a member already, a plain error when it is refused (suppressed, invalid)."""
+    who = authorize(actor, "member.edit")
+    with session_scope(engine) as session:
+        email = normalize_email(str(values.get("email") or ""))
+        if find_by_email(session, email) is not None:
+            raise MemberExists(f"{email} is a member already")
+    report = ImportReport()
+    import_rows(engine, rows_from_records([values], report), report, topics=topics, pods=pods, source_name=source)
+    if report.problems:
+        raise GllMailError(report.problems[0].reason)
+    with session_scope(engine) as session:
+        member = find_by_email(session, email)
+        if member is None:
+            raise MemberExists(f"{email} is a member already")
+        _audit(session, who, "member.create", member, {"via": source})
+        return member.public_id
+
+
+def lock_member(session: Session, key: str) -> Subscriber:
+    """The member by row id or public id, locked for this transaction: a no-op write first takes the
+    row lock (PostgreSQL) or the write lock (SQLite), so a version checked next stays current until
+    commit. Two concurrent updates of the same version: the second sees the first's result."""
+    if key.isdigit() and not 0 < int(key) < MAX_ID:
+        raise MemberNotFound(f"no member {key!r}")
+    condition = Subscriber.id == int(key) if key.isdigit() else Subscriber.public_id == key
+    session.execute(update(Subscriber).where(condition).values(id=Subscriber.id))
+    member = session.exec(select(Subscriber).where(condition)).first()
+    if member is None:
+        raise MemberNotFound(f"no member {key!r}")
+    return member

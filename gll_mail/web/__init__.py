@@ -15,6 +15,7 @@ from gll_mail.db import engine_for
 from gll_mail.settings import Settings
 from gll_mail.web import (
     admin,
+    api,
     archive,
     assets,
     context,
@@ -26,7 +27,7 @@ from gll_mail.web import (
     security,
     tracking,
 )
-from gll_mail.web.console import actions, campaigns, editor, imports, library, members, suppressions, team, webhooks
+from gll_mail.web.console import actions, api_tokens, campaigns, editor, imports, library, members, suppressions, team, webhooks
 from gll_mail.web.console import catalog as console_catalog
 
 
@@ -48,10 +49,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.register_error_handler(HTTPException, pages.http_error)
     app.register_error_handler(Exception, pages.server_error)
 
-    console = (campaigns.bp, editor.bp, actions.bp, team.bp, webhooks.bp)
+    console = (campaigns.bp, editor.bp, actions.bp, team.bp, webhooks.bp, api_tokens.bp)
     members_area = (members.bp, console_catalog.bp, library.bp, suppressions.bp, imports.bp)
     for blueprint in (admin.bp, *console, *members_area, tracking.bp, gate.bp, registration.bp, manage.bp, archive.bp):
         app.register_blueprint(blueprint)
+
+    api.init_app(app)  # /api/v1: bearer tokens, no CSRF, problem+json errors
 
     @app.get("/healthz")
     def healthz():
