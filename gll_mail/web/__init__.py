@@ -27,7 +27,18 @@ from gll_mail.web import (
     security,
     tracking,
 )
-from gll_mail.web.console import actions, api_tokens, campaigns, editor, imports, library, members, suppressions, team, webhooks
+from gll_mail.web.console import (
+    actions,
+    api_tokens,
+    campaigns,
+    editor,
+    imports,
+    library,
+    members,
+    suppressions,
+    team,
+    webhooks,
+)
 from gll_mail.web.console import catalog as console_catalog
 
 
