@@ -30,6 +30,16 @@ class SubscriberStatus(StrEnum):
     COMPLAINED = "complained"
 
 
+# Made by migration 0014 on PostgreSQL only, outside the metadata: the trigram index needs the pg_trgm
+# extension, which a database may refuse. The team's member search (members/directory.py) uses them:
+# the address prefix (text_pattern_ops), and a part of SEARCH_TEXT_SQL (name, address, organization
+# joined by chr(1), which search text cannot hold, so a match never spans two fields).
+POSTGRES_SEARCH_INDEXES = ("ix_subscriber_email_pattern", "ix_subscriber_search_trgm")
+SEARCH_TEXT_SQL = (
+    "(subscriber.name::text || chr(1) || subscriber.email::text || chr(1) || subscriber.organization::text)"
+)
+
+
 class Subscriber(SQLModel, table=True):
     __table_args__ = (  # the team's member search filters on these, newest first (keyset paging on id)
         Index("ix_subscriber_country_id", "country", "id"),
