@@ -81,7 +81,8 @@ def test_preview_map_dry_run_then_import_in_the_background(any_engine, tmp_path)
         assert amelie.name == "Amélie Dupré" and amelie.organization == "CHU de Lyon"
         assert session.exec(select(func.count()).select_from(PodMembership)).one() == 2
         rejected = list(csv.reader(io.StringIO(imports.rejected_csv(session, users_of(session)["vic"], job_id))))
-        assert rejected[0] == ["line", "email", "reason"] and rejected[1][:2] == ["3", "pas-une-adresse"]
+        assert rejected[0] == ["Courriel pro", "Nom", "Pays", "Établissement", "line", "reason"]
+        assert rejected[1][:5] == ["pas-une-adresse", "Jean", "France", "", "3"] and "bad address" in rejected[1][5]
         assert [e.action for e in entries(session, object="import")] == ["import.create"]
     with pytest.raises(GllMailError, match="is done"):
         imports.run_import(any_engine, job_id, dry_run=False)
@@ -101,3 +102,26 @@ def test_a_file_that_cannot_be_read_fails_the_job_with_the_reason(any_engine, tm
         job_id = job.id
     failed = imports.run_import(any_engine, job_id, dry_run=True)
     assert failed.status == ImportStatus.FAILED and "old Excel .xls workbook" in failed.error
+
+
+def test_rejected_rows_keep_their_cells_whatever_refused_them(engine, tmp_path):
+    """Refused by the reader (a bad address), by the suppression list (at the write), or malformed:
+    each rejected row comes back as it was in the file, with its line and reason, safe to open."""
+    from gll_mail.suppressions import suppress
+
+    data = (
+        b"email,name,country\n"
+        b"ok@example.org,Ok,Chad\n"
+        b"gone@example.org,=HYPERLINK(1),Peru\n"
+        b"not-an-address,Nadia,Chad,extra\n"
+    )
+    with session_scope(engine) as session:
+        suppress(session, "gone@example.org", reason="manual", source="cli")
+        job_id = imports.create_import(session, "(command line)", folder=tmp_path, filename="l.csv", data=data).id
+    done = imports.run_import(engine, job_id, dry_run=False)
+    assert (done.imported, done.skipped) == (1, 2)
+    with session_scope(engine) as session:
+        rows = list(csv.reader(io.StringIO(imports.rejected_csv(session, "(command line)", job_id))))
+    assert rows[0] == ["email", "name", "country", "", "line", "reason"]
+    assert rows[1][:5] == ["gone@example.org", "'=HYPERLINK(1)", "Peru", "", "3"] and "suppression" in rows[1][5]
+    assert rows[2][:5] == ["not-an-address", "Nadia", "Chad", "extra", "4"]

@@ -174,7 +174,8 @@ def run_import(
         unchanged=report.unchanged,
         skipped=report.skipped,
         report={
-            "problems": [[p.line, p.email, p.reason] for p in report.problems],
+            "header": report.header,
+            "problems": [[p.line, p.email, p.reason, list(p.cells)] for p in report.problems],
             "warnings": [[w.line, w.email, w.reason] for w in report.warnings],
         },
         finished_at=clock(),
@@ -217,11 +218,19 @@ def job_status(session: Session, actor: Actor, job_id: int) -> dict[str, Any]:
 
 
 def rejected_csv(session: Session, actor: Actor, job_id: int) -> str:
-    """The rejected rows (line, address, reason) as CSV, each cell safe to open in a spreadsheet."""
+    """The rejected rows as they were in the file (its header, each row's cells), then the line
+    number and the reason: fix the cells and import the file again. Every cell is made safe to open in
+    a spreadsheet."""
     authorize(actor, "import.view")
+    report = _job(session, job_id).report
+    header = list(report.get("header") or ["email"])
+    problems = report.get("problems", [])
+    width = max([len(header), *(len(p[3]) for p in problems if len(p) > 3)])
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["line", "email", "reason"])
-    for line, email, reason in _job(session, job_id).report.get("problems", []):
-        writer.writerow([line, spreadsheet_safe(email), spreadsheet_safe(reason)])
+    writer.writerow([spreadsheet_safe(h) for h in header] + [""] * (width - len(header)) + ["line", "reason"])
+    for line, email, reason, *rest in problems:
+        cells = list(rest[0]) if rest and rest[0] else [email]
+        cells += [""] * (width - len(cells))
+        writer.writerow([spreadsheet_safe(c) for c in cells] + [line, spreadsheet_safe(reason)])
     return out.getvalue()
