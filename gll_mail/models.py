@@ -469,3 +469,7 @@ class ImportJob(SQLModel, table=True):
     error: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     started_at: datetime | None = Field(default=None)
     finished_at: datetime | None = Field(default=None)
+    # a run renews this after every batch; a checking or running job past it was interrupted (its
+    # process stopped) and is resumed from the kept upload (members/imports.py, resume_interrupted)
+    lease_until: datetime | None = Field(default=None)
+    resumed: int = Field(default=0)  # how many times a run was resumed after an interruption

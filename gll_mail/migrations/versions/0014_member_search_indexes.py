@@ -1,4 +1,7 @@
-"""member search indexes on PostgreSQL: a trigram (pg_trgm) GIN index for a part of the name, address
+"""member search indexes on PostgreSQL, and import jobs that survive a restart (a lease and a resume
+count on importjob)
+
+The search indexes: a trigram (pg_trgm) GIN index for a part of the name, address
 or organization (one index over the three, joined by a character nobody can type, so one index scan
 answers the search), and a text_pattern_ops index for the start of an address
 
@@ -46,6 +49,9 @@ def _has_trigrams(conn) -> bool:
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("importjob", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("resumed", sa.Integer(), nullable=False, server_default="0"))
     conn = op.get_bind()
     if conn.dialect.name != "postgresql":
         return
@@ -55,7 +61,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    for name in (PATTERN, TRIGRAMS):
-        op.execute(f"DROP INDEX IF EXISTS {name}")
+    if op.get_bind().dialect.name == "postgresql":
+        for name in (PATTERN, TRIGRAMS):
+            op.execute(f"DROP INDEX IF EXISTS {name}")
+    with op.batch_alter_table("importjob", schema=None) as batch_op:
+        batch_op.drop_column("resumed")
+        batch_op.drop_column("lease_until")
