@@ -776,3 +776,38 @@ STRINGS: dict[str, dict[str, str]] = {
 
 def strings_for(language: str | None) -> dict[str, str]:
     return STRINGS.get(language or DEFAULT_LANGUAGE, STRINGS[DEFAULT_LANGUAGE])
+
+
+# An old link to an archived learning pod (one block, added to STRINGS here).
+_POD_ARCHIVED = {
+    "en": {
+        "pod_archived_title": "The {pod} learning pod is closed",
+        "pod_archived_text": "This learning pod has been archived and no longer takes new members. "
+        "Its members keep what they shared.",
+    },
+    "fr": {
+        "pod_archived_title": "Le groupe d’apprentissage {pod} est fermé",
+        "pod_archived_text": "Ce groupe d’apprentissage a été archivé et n’accueille plus de nouveaux membres. "
+        "Ses membres conservent ce qu’ils ont partagé.",
+    },
+    "es": {
+        "pod_archived_title": "El grupo de aprendizaje {pod} está cerrado",
+        "pod_archived_text": "Este grupo de aprendizaje se ha archivado y ya no admite nuevos miembros. "
+        "Sus miembros conservan lo que compartieron.",
+    },
+    "ar": {
+        "pod_archived_title": "مجموعة التعلّم {pod} مغلقة",
+        "pod_archived_text": "تمت أرشفة مجموعة التعلّم هذه ولم تعد تقبل أعضاء جدداً. يحتفظ أعضاؤها بما تشاركوه.",
+    },
+    "zh": {
+        "pod_archived_title": "{pod}学习小组已关闭",
+        "pod_archived_text": "此学习小组已归档，不再接受新成员。其成员仍保留已分享的内容。",
+    },
+    "ru": {
+        "pod_archived_title": "Учебная группа «{pod}» закрыта",
+        "pod_archived_text": "Эта учебная группа перенесена в архив и больше не принимает новых участников. "
+        "Её участники сохраняют то, чем поделились.",
+    },
+}
+for _code, _words in _POD_ARCHIVED.items():
+    STRINGS[_code].update(_words)
