@@ -236,8 +236,9 @@ def preview(slug: str):
         with context.session() as s:
             subscriber = find_by_email(s, email) if email else None
             recipient = recipient_for(s, subscriber) if subscriber else sample_recipient(language or "en")
-            renderer = CampaignRenderer(settings, s, source, get_campaign(s, slug))
-            message = renderer.render(recipient, language=language)
+            shown = language or recipient.language or "en"
+            renderer = CampaignRenderer(settings, s, source, get_campaign(s, slug), languages=(shown,))
+            message = renderer.render(recipient, language=shown)
         html = message.html
     except GllMailError as exc:
         html = (
