@@ -46,6 +46,8 @@ class Subscriber(SQLModel, table=True):
         Index("ix_subscriber_language_id", "language", "id"),
         Index("ix_subscriber_organization_id", "organization", "id"),
         Index("ix_subscriber_status_id", "status", "id"),
+        # audience counts (campaigns page, editor): the mailable members by language, from the index alone
+        Index("ix_subscriber_mailable", "status", "paused", "language", "registered_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -1,4 +1,4 @@
-"""member search indexes on PostgreSQL, and import jobs that survive a restart (a lease and a resume
+"""member search indexes on PostgreSQL, a covering index for audience counts, and import jobs that survive a restart (a lease and a resume
 count on importjob)
 
 The search indexes: a trigram (pg_trgm) GIN index for a part of the name, address
@@ -52,6 +52,8 @@ def upgrade() -> None:
     with op.batch_alter_table("importjob", schema=None) as batch_op:
         batch_op.add_column(sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("resumed", sa.Integer(), nullable=False, server_default="0"))
+    with op.batch_alter_table("subscriber", schema=None) as batch_op:
+        batch_op.create_index("ix_subscriber_mailable", ["status", "paused", "language", "registered_at"], unique=False)
     conn = op.get_bind()
     if conn.dialect.name != "postgresql":
         return
@@ -64,6 +66,8 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         for name in (PATTERN, TRIGRAMS):
             op.execute(f"DROP INDEX IF EXISTS {name}")
+    with op.batch_alter_table("subscriber", schema=None) as batch_op:
+        batch_op.drop_index("ix_subscriber_mailable")
     with op.batch_alter_table("importjob", schema=None) as batch_op:
         batch_op.drop_column("resumed")
         batch_op.drop_column("lease_until")
