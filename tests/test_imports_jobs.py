@@ -188,3 +188,19 @@ def test_cli_lists_imports_writes_rejected_rows_and_resumes(runner, engine, sett
     assert "interrupted" in runner.invoke(main, ["subscribers", "imports"]).output
     out = runner.invoke(main, ["subscribers", "imports", "--resume", str(job_id)])
     assert out.exit_code == 0 and "done; new 0, updated 0, unchanged 1, rejected 1" in out.output, out.output
+
+
+def test_a_job_interrupted_again_and_again_is_failed_not_resumed(engine, tmp_path):
+    from sqlalchemy import update
+
+    from gll_mail.models import ImportJob
+
+    with session_scope(engine) as session:
+        job_id = imports.create_import(session, "(command line)", folder=tmp_path, filename="l.csv", data=b"email\n").id
+        session.connection().execute(
+            update(ImportJob).where(ImportJob.id == job_id).values(status="running", resumed=imports.MAX_RESUMES)
+        )
+    assert imports.resume_interrupted(engine) == []
+    with session_scope(engine) as session:
+        status = imports.job_status(session, "(command line)", job_id)
+    assert status["status"] == "failed" and "not resumed again" in status["error"]

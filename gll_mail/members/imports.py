@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 FIELDS = ("email", *PROFILE_FIELDS)
 BUSY = (ImportStatus.CHECKING, ImportStatus.RUNNING)
 LEASE = timedelta(minutes=2)  # a run renews it after every batch (a batch takes well under a second)
+MAX_RESUMES = 3  # a job interrupted this often is failed instead (something in it stops the process)
 
 
 def interrupted(job: ImportJob, now: datetime) -> bool:
@@ -200,6 +201,10 @@ def run_import(
             lease_until=None,
         )
         return _reload(engine, job_id)
+    except Exception as exc:  # not the file: say so on the job (run it again), and let the caller log it
+        error = f"the import stopped ({type(exc).__name__}); rows written so far are kept: run it again"
+        _save(engine, job_id, status=ImportStatus.FAILED, error=error, finished_at=clock(), lease_until=None)
+        raise
     _save(
         engine,
         job_id,
@@ -227,6 +232,12 @@ def resume_interrupted(engine: Engine, *, clock: Callable[[], datetime] = utcnow
     a check or the import). `gll-mail worker` calls this every minute. Returns the jobs resumed."""
     now = clock()
     with session_scope(engine) as session:
+        for job in session.exec(select(ImportJob).where(ImportJob.status.in_(BUSY))).all():
+            if interrupted(job, now) and job.resumed >= MAX_RESUMES:
+                job.status, job.finished_at, job.lease_until = ImportStatus.FAILED, now, None
+                job.error = f"interrupted {job.resumed + 1} times; not resumed again: run it again by hand"
+                session.add(job)
+    with session_scope(engine) as session:
         jobs = [
             (j.id, j.dry_run)
             for j in session.exec(select(ImportJob).where(ImportJob.status.in_(BUSY))).all()
@@ -238,6 +249,9 @@ def resume_interrupted(engine: Engine, *, clock: Callable[[], datetime] = utcnow
             run_import(engine, job_id, dry_run=dry_run, clock=clock)
         except GllMailError as exc:  # taken by another process meanwhile
             log.info("import %s not resumed: %s", job_id, exc)
+            continue
+        except Exception:  # the job says it failed; the other jobs still go on
+            log.exception("import %s stopped again", job_id)
             continue
         log.info("import %s resumed after an interruption", job_id)
         resumed.append(job_id)
