@@ -153,7 +153,9 @@ def _write_row_by_row(conn, batch: list[Row], write, dry_run: bool):
                     counts, row_problems = write(conn, [row])
             except SQLAlchemyError as exc:
                 problems.append(
-                    RowProblem(row.line, row.email, f"not written, the database refused it: {type(exc).__name__}")
+                    RowProblem(
+                        row.line, row.email, f"not written, the database refused it: {type(exc).__name__}", row.cells
+                    )
                 )
                 continue
             totals = [a + b for a, b in zip(totals, counts, strict=False)]
@@ -190,7 +192,9 @@ def _write_batch(
     updated: list[tuple[dict, int]] = []  # the subscriber.updated webhooks
     for row in batch:
         if row.email in suppressed:
-            problems.append(RowProblem(row.line, row.email, "on the suppression list (unsubscribed or bounced)"))
+            problems.append(
+                RowProblem(row.line, row.email, "on the suppression list (unsubscribed or bounced)", row.cells)
+            )
             continue
         old = existing.get(row.email)
         if old is None:

@@ -60,6 +60,7 @@ class Settings:
     campaigns_dir: Path = Path("campaigns")
     templates_dir: Path = Path("templates/emails")
     resources_dir: Path = Path("resources")
+    imports_dir: str = ""  # uploaded member lists; empty: imports/ beside the resources folder (import_folder)
     bounce_domain: str = "bounces.gll.who.int"
     postal_address: str = "World Health Organization, Avenue Appia 20, 1211 Geneva 27, Switzerland"
     open_tracking: bool = False
@@ -125,6 +126,11 @@ class Settings:
         new = replace(self, **changes)
         new.validate()
         return new
+
+    @property
+    def import_folder(self) -> Path:
+        """Where member lists uploaded to the console are kept for their runs (and resumed from)."""
+        return Path(self.imports_dir) if self.imports_dir else Path(self.resources_dir).resolve().parent / "imports"
 
     @property
     def is_development(self) -> bool:
@@ -262,6 +268,8 @@ SETTINGS_HELP: dict[str, str] = {
     "GLL_MAIL_CAMPAIGNS_DIR": "Folder of campaign sources (default campaigns/).",
     "GLL_MAIL_TEMPLATES_DIR": "Folder of MJML email layouts (default templates/emails/).",
     "GLL_MAIL_RESOURCES_DIR": "Folder of files served by gated resources (default resources/).",
+    "GLL_MAIL_IMPORTS_DIR": "Folder where member lists uploaded to the console are kept, so an interrupted "
+    "import can be resumed (default: imports/ beside the resources folder).",
     "GLL_MAIL_BOUNCE_DOMAIN": "Domain of the VERP envelope sender bounces+TOKEN@domain.",
     "GLL_MAIL_POSTAL_ADDRESS": "Postal/contact line shown in every email and member page footer.",
     "GLL_MAIL_OPEN_TRACKING": "true to add an open-tracking pixel (default false: privacy first). Reports "

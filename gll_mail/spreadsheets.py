@@ -126,6 +126,7 @@ class RowProblem:
     line: int
     email: str
     reason: str
+    cells: tuple[str, ...] = ()  # the row as it was in the file, for the rejected rows' CSV
 
 
 @dataclass
@@ -137,6 +138,7 @@ class ImportReport:
     warnings: list[RowProblem] = field(default_factory=list)  # rows imported all the same
     source: str = ""  # how the file was read: "UTF-8 text, separated by ';'"
     dry_run: bool = False
+    header: list[str] = field(default_factory=list)  # the file's header row, as it was
 
     @property
     def skipped(self) -> int:
@@ -152,6 +154,7 @@ class Row:
     line: int
     email: str
     values: dict[str, str]
+    cells: tuple[str, ...] = ()  # as in the file
 
 
 def _header_key(text: str) -> str:
@@ -275,7 +278,8 @@ def _csv_records(path: Path, report: ImportReport) -> Iterator[tuple[int, list[s
             except StopIteration:
                 return
             except csv.Error as exc:  # e.g. an unclosed quote that ran past the field size limit
-                report.problems.append(RowProblem(lines.taken[0][0] if lines.taken else 0, "", f"malformed CSV: {exc}"))
+                line, raw = lines.taken[0] if lines.taken else (0, "")
+                report.problems.append(RowProblem(line, "", f"malformed CSV: {exc}", (raw.rstrip("\r\n"),)))
                 lines.give_back(lines.taken[1:])
                 continue
             first_line = lines.taken[0][0]
@@ -288,6 +292,7 @@ def _csv_records(path: Path, report: ImportReport) -> Iterator[tuple[int, list[s
                             f"a quote opened on this line is not closed (lines {first_line}–{lines.taken[-1][0]} "
                             "would be one field); fix the quote: the next lines are read on their own"
                         ),
+                        (lines.taken[0][1].rstrip("\r\n"),),
                     )
                 )
                 lines.give_back(lines.taken[1:])
@@ -351,7 +356,7 @@ def _validate(
     shown = clean_text(raw_email)[:320]
 
     def reject(reason: str) -> None:
-        report.problems.append(RowProblem(line, shown, reason))
+        report.problems.append(RowProblem(line, shown, reason, tuple(record)))
 
     if len(record) > len(columns) and any(cell.strip() for cell in record[len(columns) :]):
         reject(f"{len(record)} fields but the header has {len(columns)}")
@@ -388,7 +393,7 @@ def _validate(
             )
             values["language"] = ""
     seen[email] = line
-    return Row(line, email, values)
+    return Row(line, email, values, tuple(record))
 
 
 def rows_from_records(records: Iterable[dict[str, Any]], report: ImportReport) -> Iterator[Row]:
@@ -433,6 +438,7 @@ def read_rows(path: Path, report: ImportReport, mapping: dict[str, str | None] |
             break
     if header is None:
         raise ImportFailed(f"{path}: the file is empty")
+    report.header = list(header)
     mapping = mapping or {}
     columns = [mapping[h] if h in mapping else HEADER_ALIASES.get(_header_key(h)) for h in header]
     unknown = {c for c in columns if c} - {"email", *PROFILE_FIELDS}

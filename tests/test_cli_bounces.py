@@ -98,10 +98,17 @@ def test_cli_scan_retry_and_suppressions(engine, settings, session, tmp_path, ru
     assert "0 processed, 0 still failing" in out.output
     out = runner.invoke(main, ["suppressions", "list"])
     assert "priya.nair@gmail.example\thard-bounce\tbounce" in out.output
-    out = runner.invoke(main, ["suppressions", "add", "x@example.org", "--note", "asked by phone"])
-    assert out.exit_code == 0
+    out = runner.invoke(main, ["suppressions", "add", "x@example.org"])
+    assert out.exit_code == 2 and "--reason" in out.output  # the why is required, as in the console
+    out = runner.invoke(main, ["suppressions", "add", "x@example.org", "--reason", "asked by phone"])
+    assert out.exit_code == 0, out.output
     out = runner.invoke(main, ["suppressions", "remove", "priya.nair@gmail.example"])
-    assert out.exit_code == 0
+    assert out.exit_code == 2 and "--reason" in out.output
+    out = runner.invoke(main, ["suppressions", "remove", "priya.nair@gmail.example", "--reason", "bounce was a fluke"])
+    assert out.exit_code == 0, out.output
+    out = runner.invoke(main, ["audit"])
+    assert "suppression.add" in out.output and "asked by phone" in out.output
+    assert "suppression.remove" in out.output and "bounce was a fluke" in out.output
     out = runner.invoke(main, ["suppressions", "list"])
     assert "x@example.org\tmanual" in out.output and "priya" not in out.output
     out = runner.invoke(main, ["subscribers", "show", "priya.nair@gmail.example"])  # the decisions, by hand too

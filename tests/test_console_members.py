@@ -383,3 +383,22 @@ def test_import_preview_mapping_dry_run_and_background_run(console, session):
         and "script-src 'self'" in page.headers["Content-Security-Policy"]
     )
     assert vic.get("/admin/imports/999999").status_code == 404
+    listed = vic.get("/admin/imports").get_data(as_text=True)
+    assert "Past imports" in listed and "membres.csv" in listed and f'href="{job_url}/rejected.csv"' in listed
+
+    # the web process stops mid-import (a restart): the job stays "running" and its lease runs out
+    from sqlalchemy import update
+
+    from gll_mail.models import ImportJob
+
+    job_id = int(job_url.rsplit("/", 1)[1])
+    session.connection().execute(
+        update(ImportJob).where(ImportJob.id == job_id).values(status="running", dry_run=False, lease_until=None)
+    )
+    session.commit()
+    page = eve.get(job_url).get_data(as_text=True)
+    assert "was interrupted" in page and "Run it again" in page and "gll-mail worker" in page
+    assert "interrupted" in vic.get("/admin/imports").get_data(as_text=True)
+    run_and_wait(eve, job_url, "import")
+    status = vic.get(f"{job_url}.json").get_json()
+    assert status["status"] == "done" and status["resumed"] == 1 and status["unchanged"] == 2

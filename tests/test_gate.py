@@ -122,6 +122,33 @@ def test_pod_link_for_a_member_already_in_the_pod(client, session, web_settings)
 
 
 @pytest.mark.parametrize(
+    "language,title",
+    [("en", "learning pod is closed"), ("fr", "Le groupe d’apprentissage"), ("ar", "مجموعة التعلّم")],
+)
+def test_an_old_link_to_an_archived_pod_joins_nobody(client, session, web_settings, language, title):
+    """An archived pod takes no new members: its old /p/ link, and a resource gated by it, open a page
+    in the member's language saying so; a POST joins nothing; its members keep their pod page."""
+    from gll_mail.catalog import archive_pod
+    from gll_mail.members import membership
+
+    member = add_member(session, "amina@example.org", language=language)
+    kept = add_member(session, "wei@example.org", pods=["ipc"])
+    url = links.join_pod_url(web_settings, member.public_id, "ipc")
+    token = csrf(client.get(url))  # the join page, open in a tab before the pod was archived
+    assert archive_pod(session, "ipc")
+    session.commit()
+    page = client.get(url)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 410 and title in html and "Join" not in html and 'method="post"' not in html
+    assert client.post(url, data={"csrf_token": token, "action": "join"}).status_code == 303
+    assert client.get(links.join_pod_url(web_settings, kept.public_id, "ipc")).status_code == 200
+    with pytest.raises(membership.PodArchived):
+        membership.join(session, member, "ipc")
+    session.expire_all()
+    assert session.exec(select(PodMembership).where(PodMembership.subscriber_id == member.id)).first() is None
+
+
+@pytest.mark.parametrize(
     "method,agent",
     [
         ("GET", "Mozilla/5.0 (compatible; Proofpoint URL Defense scanner)"),

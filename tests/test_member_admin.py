@@ -58,6 +58,8 @@ def test_search_by_each_filter_newest_first(db):
     assert search(q="HADDAD") == ["amina@moh.example.org"]
     assert search(q="wei@") == ["wei@example.cn"]
     assert search(q="100%") == ["carlos@example.es"]  # LIKE wildcards are matched as typed
+    assert search(q="WEI@EX") == ["wei@example.cn"]  # an address prefix in any case
+    assert search(q="olga_p@") == ["olga_p@example.ru"] and search(q="olgaxp@") == []
     assert search(q="olga_") == ["olga_p@example.ru"]
     assert search(country="China") == ["wei@example.cn"]
     assert search(organization="Ministry of Health", language="ru") == ["olga_p@example.ru"]
@@ -155,3 +157,57 @@ def test_erase_is_the_members_own_delete_and_forgets_audit_details(db):
     log = db.exec(select(AuditEntry).where(AuditEntry.object_id == public_id).order_by(AuditEntry.id)).all()
     assert [e.action for e in log] == ["member.update", "member.export", "member.erase"]
     assert all("WHO Jordan" not in str(e.details) for e in log) and log[-1].username == "ada"
+
+
+@pytest.mark.postgres
+def test_postgres_search_indexes_and_a_database_without_pg_trgm(pg_engine, postgres_server_url):
+    """Migration 0014 makes the trigram and prefix indexes the search uses; where pg_trgm cannot be
+    created (here: a role without CREATE on its database) it still succeeds, with a warning, and the
+    search gives the same answers."""
+    import logging
+    import uuid
+
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from gll_mail.db import make_engine, migrate
+    from gll_mail.models import POSTGRES_SEARCH_INDEXES
+
+    with pg_engine.connect() as conn:
+        names = set(conn.execute(text("SELECT indexname FROM pg_indexes WHERE tablename = 'subscriber'")).scalars())
+    assert set(POSTGRES_SEARCH_INDEXES) <= names
+
+    admin = make_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
+    suffix = uuid.uuid4().hex[:8]
+    role, database = f"gll_noext_{suffix}", f"gll_noext_{suffix}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE ROLE "{role}" LOGIN'))
+        conn.execute(text(f'CREATE DATABASE "{database}"'))
+    url = make_url(postgres_server_url).set(database=database)
+    owner = make_engine(url.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
+    with owner.connect() as conn:
+        conn.execute(text(f'ALTER SCHEMA public OWNER TO "{role}"'))
+    owner.dispose()
+    limited = make_engine(url.set(username=role).render_as_string(hide_password=False))
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger("gll_mail.migrations").addHandler(handler)
+    try:
+        migrate(limited)
+        with session_scope(limited) as session:
+            session.add(Subscriber(email="amina@moh.example.org", name="Amina Haddad", organization="MoH"))
+            session.flush()
+            assert emails(directory.search_members(session, COMMAND_LINE, q="HADD")) == ["amina@moh.example.org"]
+            assert emails(directory.search_members(session, COMMAND_LINE, q="amina@")) == ["amina@moh.example.org"]
+        with limited.connect() as conn:
+            names = set(conn.execute(text("SELECT indexname FROM pg_indexes WHERE tablename = 'subscriber'")).scalars())
+        assert "ix_subscriber_email_pattern" in names and "ix_subscriber_search_trgm" not in names
+        assert any("pg_trgm could not be created" in r.getMessage() for r in records)
+    finally:
+        logging.getLogger("gll_mail.migrations").removeHandler(handler)
+        limited.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+            conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
+        admin.dispose()

@@ -178,6 +178,18 @@ def test_mjml_is_compiled_once_per_language_never_per_recipient(catalog, setting
     assert len(calls) == 6
 
 
+def test_a_preview_compiles_only_its_language_and_renders_the_same(catalog, settings, monkeypatch):
+    source = load_source(ORIGINAL)
+    campaign = sync_campaign(catalog, source)
+    full = CampaignRenderer(settings, catalog, source, campaign)
+    calls = []
+    real = render.mjml.mjml2html
+    monkeypatch.setattr(render.mjml, "mjml2html", lambda *a, **k: calls.append(1) or real(*a, **k))
+    one = CampaignRenderer(settings, catalog, source, campaign, languages=("ar",))
+    assert list(one.variants) == ["ar"] and len(calls) == 1
+    assert one.render(recipient("ar")).html == full.render(recipient("ar")).html
+
+
 def test_no_database_query_per_recipient(catalog, settings, engine):
     from sqlalchemy import event
 

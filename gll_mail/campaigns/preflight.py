@@ -143,8 +143,16 @@ def _key_line(path: Path, key: str) -> int | None:
     return text.count("\n", 0, match.start()) + 1 if match else None
 
 
-def check(settings: Settings, session: Session, source: CampaignSource, *, check_urls: bool = False) -> PreflightReport:
-    """Every problem with ``source`` against the database: errors block sending, warnings do not."""
+def check(
+    settings: Settings,
+    session: Session,
+    source: CampaignSource,
+    *,
+    check_urls: bool = False,
+    counted: dict[str, int] | None = None,
+) -> PreflightReport:
+    """Every problem with ``source`` against the database: errors block sending, warnings do not.
+    ``counted``: the audience by language, just counted by the caller (the editor), not counted again."""
     report = PreflightReport(source)
     resources = {r.slug: r for r in session.exec(select(Resource))}
     pods = set(session.exec(select(Pod.slug)))
@@ -156,7 +164,7 @@ def check(settings: Settings, session: Session, source: CampaignSource, *, check
     named = _check_personalization(report, source)
     _check_resources_targets(report, settings, source, resources, check_urls)
     _check_corrigendum(report, session, source)
-    _check_audience(report, session, source)
+    _check_audience(report, session, source, counted)
     _check_rendering(report, settings, session, source, personalization_named=named)
     _check_schedule(report, session, source)
     _check_dkim(report, settings, source)
@@ -309,16 +317,20 @@ def _check_corrigendum(report: PreflightReport, session: Session, source: Campai
             )
 
 
-def _check_audience(report: PreflightReport, session: Session, source: CampaignSource) -> None:
+def _check_audience(
+    report: PreflightReport, session: Session, source: CampaignSource, counted: dict[str, int] | None = None
+) -> None:
     line = _key_line(source.path, "audience") or _key_line(source.path, "corrects")
     if not source.audience:
         report.error(source.path, line or 2, "the audience is not set (e.g. `audience: {topics: [announcements]}`)")
         return
     try:
-        audience = audience_select(session, source.audience).order_by(None).subquery()
-        by_language = dict(
-            session.execute(sa_select(audience.c.language, func.count()).group_by(audience.c.language)).all()
-        )
+        by_language = counted
+        if by_language is None:
+            audience = audience_select(session, source.audience).order_by(None).subquery()
+            by_language = dict(
+                session.execute(sa_select(audience.c.language, func.count()).group_by(audience.c.language)).all()
+            )
     except AudienceError as exc:
         report.error(source.path, line, str(exc))
         return

@@ -207,11 +207,18 @@ class CampaignRenderer:
     """``CampaignRenderer(settings, session, source, campaign).render(recipient)``.
 
     ``campaign`` may be ``None`` (a preview or a preflight before the campaign row exists); links
-    then carry no campaign id.
+    then carry no campaign id. ``languages``: compile only these (a preview shows one; a language
+    the campaign lacks falls back to English, compiled then), not every language of the campaign.
     """
 
     def __init__(
-        self, settings: Settings, session: Session, source: CampaignSource, campaign: Campaign | None = None
+        self,
+        settings: Settings,
+        session: Session,
+        source: CampaignSource,
+        campaign: Campaign | None = None,
+        *,
+        languages: tuple[str, ...] | None = None,
     ) -> None:
         self.settings = settings
         self.source = source
@@ -231,7 +238,12 @@ class CampaignRenderer:
                 f"(layouts: {', '.join(layouts(settings.templates_dir)) or 'none'})"
             )
         self.variants: dict[str, CompiledVariant] = {}
-        for language in source.languages:
+        wanted = list(source.languages)
+        if languages is not None:
+            wanted = [code for code in wanted if code in languages]
+            if len(wanted) < len(set(languages)) and DEFAULT_LANGUAGE in source.languages:
+                wanted.append(DEFAULT_LANGUAGE)  # what variant_for falls back to
+        for language in dict.fromkeys(wanted):
             self.variants[language] = self._compile(language)
 
     # -- construction --

@@ -239,6 +239,49 @@ def search(app: AppContext, text: str, limit: int, cursor, as_user, **filters) -
         click.echo(f"More: --after {page.next_cursor}")
 
 
+@subscribers.command("imports")
+@click.option("--limit", default=50, show_default=True, help="Imports listed, newest first.")
+@click.option("--after", "cursor", type=int, default=None, help="The cursor printed after the previous page.")
+@click.option("--rejected", type=int, default=None, metavar="ID", help="Write import ID's rejected rows as CSV.")
+@click.option(
+    "-o", "--output", type=click.File("w", encoding="utf-8"), default="-", help="For --rejected (default: stdout)."
+)
+@click.option("--resume", type=int, default=None, metavar="ID", help="Run interrupted or failed import ID again, here.")
+@as_option
+@pass_app
+def imports_cmd(app: AppContext, limit: int, cursor, rejected, output, resume, as_user) -> None:
+    """Imports made in the console: status and counts, newest first; an import's rejected rows (as they
+    were in the file, with the line and the reason); or an interrupted one run again from the kept file
+    (`gll-mail worker` resumes those by itself)."""
+    from gll_mail.members import imports
+
+    with app.session() as session:
+        actor = _acting(session, as_user)
+        if rejected is not None:
+            output.write(imports.rejected_csv(session, actor, rejected))
+            return
+        if resume is None:
+            rows, older = imports.list_imports(session, actor, limit=limit, cursor=cursor)
+    if resume is not None:
+        job = imports.run_again(app.engine, actor, resume)
+        click.echo(
+            f"Import {resume} ({job.file_name}): {job.status}; new {job.imported}, updated {job.updated}, "
+            f"unchanged {job.unchanged}, rejected {job.skipped}.{' ' + job.error if job.error else ''}"
+        )
+        return
+    if not rows:
+        click.echo("No imports yet.")
+        return
+    click.echo("id\tstatus\tnew\tupdated\tunchanged\trejected\tby\tuploaded\tfile")
+    for r in rows:
+        status = r["status"] + (" (dry run)" if r["dry_run"] and r["status"] in ("checking", "checked") else "")
+        counts = "\t".join(str(r[k]) for k in ("imported", "updated", "unchanged", "skipped"))
+        uploaded = r["created_at"][:16].replace("T", " ")
+        click.echo(f"{r['id']}\t{status}\t{counts}\t{r['by']}\t{uploaded}\t{r['file']}")
+    if older is not None:
+        click.echo(f"More: --after {older}")
+
+
 @subscribers.command("update")
 @click.argument("email")
 @click.option("--name", default=None)

@@ -5,12 +5,9 @@ from __future__ import annotations
 import click
 
 from gll_mail.cli.base import AppContext, pass_app
-from gll_mail.suppressions import (
-    REASONS,
-    list_suppressions,
-    suppress_by_hand,
-    unsuppress_by_hand,
-)
+from gll_mail.cli.catalog import acting, as_option
+from gll_mail.members import suppression_list
+from gll_mail.suppressions import REASONS, list_suppressions
 
 
 @click.group()
@@ -32,23 +29,26 @@ def list_cmd(app: AppContext) -> None:
 
 @suppressions.command("add")
 @click.argument("email")
-@click.option("--reason", type=click.Choice(REASONS), default="manual", show_default=True)
-@click.option("--note", default="", help="Why, for the team's records.")
+@click.option("--reason", required=True, help="Why (kept in the audit log), e.g. 'asked by phone on 1 Dec'.")
+@click.option("--kind", type=click.Choice(REASONS), default="manual", show_default=True, help="The list's category.")
+@as_option
 @pass_app
-def add(app: AppContext, email: str, reason: str, note: str) -> None:
-    """Never mail EMAIL again (it need not be a subscriber)."""
+def add(app: AppContext, email: str, reason: str, kind: str, as_user: str | None) -> None:
+    """Never mail EMAIL again (it need not be a subscriber). Like the console: in the audit log."""
     with app.session() as session:
-        suppress_by_hand(session, email, reason=reason, note=note)
-    click.echo(f"Suppressed {email} ({reason}).")
+        suppression_list.add(session, acting(session, as_user), email, reason=kind, note=reason)
+    click.echo(f"Suppressed {email} ({kind}).")
 
 
 @suppressions.command("remove")
 @click.argument("email")
+@click.option("--reason", required=True, help="Why it may be mailed again (kept in the audit log).")
+@as_option
 @pass_app
-def remove(app: AppContext, email: str) -> None:
-    """Take EMAIL off the suppression list (does not resubscribe anyone)."""
+def remove(app: AppContext, email: str, reason: str, as_user: str | None) -> None:
+    """Take EMAIL off the suppression list (does not resubscribe anyone). In the audit log."""
     with app.session() as session:
-        if not unsuppress_by_hand(session, email):
+        if not suppression_list.remove(session, acting(session, as_user), email, note=reason):
             raise click.ClickException(f"{email} is not suppressed")
     click.echo(f"Removed {email} from the suppression list (the subscriber's status is unchanged).")
 

@@ -21,6 +21,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from gll_mail.members.imports import resume_interrupted
 from gll_mail.models import Campaign, CampaignStatus, utcnow
 from gll_mail.settings import Settings
 
@@ -108,7 +109,8 @@ def launch_due(engine: Engine, settings: Settings) -> list[int]:
 
 
 def start_worker_scheduler(engine: Engine, settings: Settings) -> BackgroundScheduler:
-    """The running scheduler of a worker process: fires due jobs from the shared store."""
+    """The running scheduler of a worker process: fires due jobs from the shared store, and resumes
+    the member imports a stopped process left interrupted."""
     _runtime.update(engine=engine, settings=settings)
     scheduler = make_scheduler(engine)
     scheduler.add_jobstore(MemoryJobStore(), "local")
@@ -118,6 +120,15 @@ def start_worker_scheduler(engine: Engine, settings: Settings) -> BackgroundSche
         args=[engine, settings],
         seconds=60,
         id="launch-due",
+        jobstore="local",
+        next_run_time=utcnow(),
+    )
+    scheduler.add_job(  # member lists whose run stopped with its process (a restart) go on here
+        resume_interrupted,
+        "interval",
+        args=[engine],
+        seconds=60,
+        id="resume-imports",
         jobstore="local",
         next_run_time=utcnow(),
     )

@@ -3,7 +3,8 @@
 Search filters on indexed columns (status, language, country, organization; pods and topics through
 their link tables' indexes) and pages by keyset on the member id, newest first, so a page costs the
 same at the thousandth page as at the first. Free text (``q``) matches the start of an address, or
-a part of the name, address or organization.
+a part of the name, address or organization: on PostgreSQL through the indexes of migration 0014
+(``text_pattern_ops`` for the address prefix, a pg_trgm GIN index for the parts).
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import exists, or_
+from sqlalchemy import and_, exists, literal_column, or_
 from sqlmodel import Session, select
 
 from gll_mail.addresses import clean_text
 from gll_mail.catalog import get_pod, get_topic
 from gll_mail.errors import GllMailError
 from gll_mail.models import (
+    SEARCH_TEXT_SQL,
     Campaign,
     Delivery,
     Event,
@@ -50,6 +52,26 @@ def _like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _text_match(q: str, dialect: str):
+    """``q`` with an ``@``: the start of an address (addresses are stored lower-cased, so a ``LIKE``
+    on the lower-cased text, which PostgreSQL answers from a ``text_pattern_ops`` index and SQLite
+    from a range on the address index). Without: a part of the name, address or organization, any
+    case (``ILIKE`` on PostgreSQL, answered from the trigram index when pg_trgm is there; SQLite's
+    ``LIKE`` already ignores ASCII case, the only case its ``lower()`` folds)."""
+    pattern = _like(q)
+    if "@" in q:
+        prefix = q.lower()
+        match = Subscriber.email.like(_like(prefix) + "%", escape="\\")
+        if dialect == "sqlite":  # BINARY collation: exactly the addresses starting with ``prefix``
+            match = and_(Subscriber.email >= prefix, Subscriber.email < prefix + "\U0010ffff", match)
+        return match
+    contains = f"%{pattern}%"
+    if dialect == "postgresql":  # the very expression of the trigram index (q holds no chr(1): clean_text)
+        return literal_column(SEARCH_TEXT_SQL).ilike(contains, escape="\\")
+    columns = (Subscriber.name, Subscriber.email, Subscriber.organization)
+    return or_(*(column.like(contains, escape="\\") for column in columns))
+
+
 def search_members(
     session: Session,
     actor: Actor,
@@ -70,18 +92,7 @@ def search_members(
     query = select(Subscriber)
     q = clean_text(q)[:320]
     if q:
-        pattern = _like(q)
-        if "@" in q:
-            query = query.where(Subscriber.email.ilike(pattern + "%", escape="\\"))
-        else:
-            contains = f"%{pattern}%"
-            query = query.where(
-                or_(
-                    Subscriber.name.ilike(contains, escape="\\"),
-                    Subscriber.email.ilike(contains, escape="\\"),
-                    Subscriber.organization.ilike(contains, escape="\\"),
-                )
-            )
+        query = query.where(_text_match(q, session.get_bind().dialect.name))
     if status:
         if status not in set(SubscriberStatus):
             raise GllMailError(f"unknown status {status!r} (use {', '.join(SubscriberStatus)})")

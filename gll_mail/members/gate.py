@@ -32,6 +32,7 @@ class Outcome(StrEnum):
     JOIN_POD = "join-pod"  # the "Join the <pod> learning pod" page with one POST button
     POD_HOME = "pod-home"  # a pod link without a resource, for a member already in the pod
     ARCHIVED = "archived"  # the resource was archived: a page says where it went
+    POD_ARCHIVED = "pod-archived"  # the pod to join was archived: nobody joins it any more
 
 
 @dataclass(frozen=True)
@@ -77,16 +78,21 @@ class Gate:
     pod: Pod | None
     campaign_id: int | None
     member_of: frozenset[str]
+    archived_pods: frozenset[str] = frozenset()  # of the pods the link needs, those archived
 
     def decision(self) -> Decision:
         if self.resource is not None and self.resource.archived:
             return Decision(Outcome.ARCHIVED)
-        return decide(
+        decision = decide(
             access=self.resource.access if self.resource is not None else None,
             pod_slug=self.pod.slug if self.pod is not None else None,
             registered=self.subscriber.is_registered,
             member_of=self.member_of,
         )
+        needed = decision.pod_slug if decision.outcome in (Outcome.JOIN_POD, Outcome.REGISTER) else None
+        if needed in self.archived_pods:  # an old link: the pod is closed to new members
+            return Decision(Outcome.POD_ARCHIVED, needed)
+        return decision
 
 
 _CACHE_SECONDS = 30.0
@@ -171,7 +177,16 @@ def load_gate(session: Session, data: TokenData) -> Gate:
                 .where(PodMembership.subscriber_id == subscriber.id, PodMembership.left_at.is_(None))
             )
         )
-    return Gate(subscriber, resource, pod, linked_campaign(session.connection(), data.extra.get("c")), member_of)
+    needed = {pod.slug} if pod is not None else set()
+    if resource is not None and required_pod(resource.access):
+        needed.add(required_pod(resource.access))
+    archived = (
+        frozenset(session.exec(select(Pod.slug).where(Pod.slug.in_(needed), Pod.archived_at.is_not(None))))
+        if needed
+        else frozenset()
+    )
+    campaign_id = linked_campaign(session.connection(), data.extra.get("c"))
+    return Gate(subscriber, resource, pod, campaign_id, member_of, archived)
 
 
 _MEMBER_Q = select(Subscriber.id, Subscriber.registered_at).where(Subscriber.public_id == bindparam("public_id"))

@@ -92,7 +92,7 @@ PROFILE_LIMITS = {"name": 200, "organization": 200, "country": 100}  # as on the
 
 
 def read_profile(data: Any) -> tuple[dict[str, str], dict[str, str]]:
-    """The profile answers of a posted form (cleaned) and their errors (field → web_strings key)."""
+    """The profile answers of a posted form (cleaned) and their errors (field → error kind)."""
     values = {name: clean_text(str(data.get(name) or "")[: limit * 2]) for name, limit in PROFILE_LIMITS.items()}
     errors = {name: "error_too_long" for name, limit in PROFILE_LIMITS.items() if len(values[name]) > limit}
     if not values["name"]:

@@ -3,7 +3,7 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-import gll_mail.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import gll_mail.models  # registers the tables on SQLModel.metadata
 
 target_metadata = SQLModel.metadata
 connection = context.config.attributes.get("connection")
@@ -12,7 +12,10 @@ if connection is None:
 
 
 def include_object(obj, name, type_, reflected, compare_to):
-    """Autogenerate leaves APScheduler's job table alone: migration 0006 owns it, no model does."""
+    """Autogenerate leaves APScheduler's job table alone (migration 0006 owns it, no model does), and
+    the member search's PostgreSQL-only indexes (migration 0014)."""
+    if type_ == "index" and name in gll_mail.models.POSTGRES_SEARCH_INDEXES:
+        return False
     table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", None)
     return table != "apscheduler_jobs"
 

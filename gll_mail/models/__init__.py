@@ -22,6 +22,8 @@ from gll_mail.models.campaigns import (
 )
 from gll_mail.models.integrations import ApiToken, IdempotencyRecord, WebhookDelivery, WebhookEndpoint, WebhookStatus
 from gll_mail.models.members import (
+    POSTGRES_SEARCH_INDEXES,
+    SEARCH_TEXT_SQL,
     ImportJob,
     ImportStatus,
     Pod,
@@ -36,6 +38,8 @@ from gll_mail.models.members import (
 from gll_mail.models.operations import AdminUser, AuditEntry, InboundMessage, InboundStatus, WorkerHeartbeat
 
 __all__ = [
+    "POSTGRES_SEARCH_INDEXES",
+    "SEARCH_TEXT_SQL",
     "new_public_id",
     "utcnow",
     "SubscriberStatus",

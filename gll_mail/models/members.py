@@ -18,12 +18,24 @@ class SubscriberStatus(StrEnum):
     COMPLAINED = "complained"
 
 
+# Made by migration 0014 on PostgreSQL only, outside the metadata: the trigram index needs the pg_trgm
+# extension, which a database may refuse. The team's member search (members/directory.py) uses them:
+# the address prefix (text_pattern_ops), and a part of SEARCH_TEXT_SQL (name, address, organization
+# joined by chr(1), which search text cannot hold, so a match never spans two fields).
+POSTGRES_SEARCH_INDEXES = ("ix_subscriber_email_pattern", "ix_subscriber_search_trgm")
+SEARCH_TEXT_SQL = (
+    "(subscriber.name::text || chr(1) || subscriber.email::text || chr(1) || subscriber.organization::text)"
+)
+
+
 class Subscriber(SQLModel, table=True):
     __table_args__ = (  # the team's member search filters on these, newest first (keyset paging on id)
         Index("ix_subscriber_country_id", "country", "id"),
         Index("ix_subscriber_language_id", "language", "id"),
         Index("ix_subscriber_organization_id", "organization", "id"),
         Index("ix_subscriber_status_id", "status", "id"),
+        # audience counts (campaigns page, editor): the mailable members by language, from the index alone
+        Index("ix_subscriber_mailable", "status", "paused", "language", "registered_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -180,3 +192,7 @@ class ImportJob(SQLModel, table=True):
     error: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     started_at: datetime | None = Field(default=None)
     finished_at: datetime | None = Field(default=None)
+    # a run renews this after every batch; a checking or running job past it was interrupted (its
+    # process stopped) and is resumed from the kept upload (members/imports.py, resume_interrupted)
+    lease_until: datetime | None = Field(default=None)
+    resumed: int = Field(default=0)  # how many times a run was resumed after an interruption

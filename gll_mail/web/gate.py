@@ -108,6 +108,13 @@ def _gate_page(gate: Gate, outcome: Outcome, pod_slug: str | None, form=None, st
             links.manage_url(context.settings(), gate.subscriber.public_id, language=gate.subscriber.language)
         )
         return page("archived.html", 410, language=language, resource=gate.resource, manage_url=manage_path)
+    if outcome is Outcome.POD_ARCHIVED:
+        manage_path = local_path(
+            links.manage_url(context.settings(), gate.subscriber.public_id, language=gate.subscriber.language)
+        )
+        with context.session() as session:
+            pod = gate.pod if gate.pod is not None and gate.pod.slug == pod_slug else get_pod(session, pod_slug)
+        return page("pod_archived.html", 410, language=language, pod=pod, manage_url=manage_path)
     if outcome is Outcome.JOIN_POD:
         pod = gate.pod if gate.pod is not None and gate.pod.slug == pod_slug else None
         if pod is None:
@@ -174,6 +181,9 @@ def _gated_post(session, gate: Gate, decision):
         session.commit()
         return send_confirmation(started, form.language)
     if decision.outcome is Outcome.JOIN_POD and request.form.get("action") == "join":
-        membership.join(session, gate.subscriber, decision.pod_slug, source="web", campaign_id=gate.campaign_id)
+        try:
+            membership.join(session, gate.subscriber, decision.pod_slug, source="web", campaign_id=gate.campaign_id)
+        except membership.PodArchived:  # archived meanwhile: the page now says so
+            pass
     session.commit()
     return redirect(request.path, 303)

@@ -41,9 +41,12 @@ def _language_of(path: Path | None, slug: str) -> str:
     return parts[1] if len(parts) == 3 and parts[1] in LANGUAGES else DEFAULT_LANGUAGE
 
 
-def problems(settings, session, slug: str, files: dict[str, str]) -> tuple[list[dict], int | None]:
+def problems(
+    settings, session, slug: str, files: dict[str, str], *, counted: dict[str, int] | None = None
+) -> tuple[list[dict], int | None]:
     """The preflight's errors and warnings of the files on disk, each placed on its language's
-    body line (or on the front matter); and the audience count."""
+    body line (or on the front matter); and the audience count. ``counted``: the audience by language
+    the editor has just counted for the same spec (not counted twice)."""
     body_lines = {code: parse(code, text).body_line for code, text in files.items()}
     found: list[dict] = []
 
@@ -68,7 +71,8 @@ def problems(settings, session, slug: str, files: dict[str, str]) -> tuple[list[
     except SourceError as exc:
         place(exc.file, exc.line, exc.message, "error")
         return found, None
-    report = check(settings, session, source)
+    same = counted is not None and isinstance(source.audience, dict) and not source.audience_defaulted
+    report = check(settings, session, source, counted=counted if same else None)
     for severity, items in (("error", report.errors), ("warning", report.warnings)):
         for p in items:
             place(p.file, p.line, p.message, severity, p.link_text, p.detail)
@@ -79,7 +83,9 @@ PREFLIGHT_TTL = 60.0  # seconds the editor's page load reuses the preflight of u
 _checked: dict[tuple[str, str, str, str], tuple[float, tuple[list[dict], int | None]]] = {}
 
 
-def cached_problems(settings, session, slug: str, loaded, *, clock=time.monotonic) -> tuple[list[dict], int | None]:
+def cached_problems(
+    settings, session, slug: str, loaded, *, clock=time.monotonic, counted: dict[str, int] | None = None
+) -> tuple[list[dict], int | None]:
     """:func:`problems` of these exact files, reused for a minute by the editor's page load (the
     preflight renders every language and counts the audience). A save changes the files' hash and
     runs it afresh; scheduling and sending run the full preflight themselves."""
@@ -88,7 +94,7 @@ def cached_problems(settings, session, slug: str, loaded, *, clock=time.monotoni
     if key not in _checked or now - _checked[key][0] > PREFLIGHT_TTL:
         if len(_checked) > 1000:
             _checked.clear()
-        _checked[key] = (now, problems(settings, session, slug, loaded.files))
+        _checked[key] = (now, problems(settings, session, slug, loaded.files, counted=counted))
     return _checked[key][1]
 
 
@@ -116,14 +122,15 @@ def _editor(slug: str, loaded, status: int = 200, conflict=None, mine: dict | No
     drafts = {code: parse(code, text) for code, text in loaded.files.items()}
     base = drafts[DEFAULT_LANGUAGE]
     with context.session() as s:
-        found, audience = cached_problems(settings, s, slug, loaded)
-        states = translation_states(settings, s, slug)
         catalog = _catalog(s)
         spec = base.meta.get("audience") if isinstance(base.meta.get("audience"), dict) else {}
         try:
             breakdown = cached_audience_breakdown(s, spec or None)
         except (AudienceError, GllMailError):
             breakdown = None
+        counted = breakdown.by_language if breakdown is not None and spec else None
+        found, audience = cached_problems(settings, s, slug, loaded, counted=counted)
+        states = translation_states(settings, s, slug)
     local, zone = send_at_fields(base.meta.get("send_at"))
     language = request.args.get("lang") if request.args.get("lang") in drafts else DEFAULT_LANGUAGE
     device = request.args.get("device") if request.args.get("device") in DEVICES else "desktop"
@@ -271,8 +278,9 @@ def preview(slug: str):
         with context.session() as s:
             subscriber = find_by_email(s, email) if email else None
             recipient = recipient_for(s, subscriber) if subscriber else sample_recipient(language or "en")
-            renderer = CampaignRenderer(settings, s, source, get_campaign(s, slug))
-            message = renderer.render(recipient, language=language)
+            shown = language or recipient.language or "en"
+            renderer = CampaignRenderer(settings, s, source, get_campaign(s, slug), languages=(shown,))
+            message = renderer.render(recipient, language=shown)
         html = message.html
     except GllMailError as exc:
         html = (

@@ -4,7 +4,8 @@ problem by line) and import it in the background, with a progress bar that survi
 (``static/import-progress.js`` polling the job's JSON), and download the rejected rows.
 
 A thin shell over :mod:`gll_mail.members.imports`, the same importer as `gll-mail subscribers import`.
-The job's state is in the database; the run is a background thread of this web process.
+The job's state is in the database; the run is a background thread of this web process. When the
+process stops mid-run, the job shows as interrupted: `gll-mail worker` resumes it, or *Run again*.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ BUSY = (ImportStatus.CHECKING, ImportStatus.RUNNING)
 
 
 def upload_folder() -> Path:
-    """Uploaded lists are kept beside the resources folder, in ``imports/``."""
-    return Path(context.settings().resources_dir).resolve().parent / "imports"
+    """Uploaded lists are kept in ``GLL_MAIL_IMPORTS_DIR`` (default: ``imports/`` beside the resources)."""
+    return context.settings().import_folder
 
 
 def _run(engine: Engine, job_id: int, dry_run: bool) -> None:
@@ -48,9 +49,11 @@ def _run(engine: Engine, job_id: int, dry_run: bool) -> None:
 @bp.get("/imports")
 @allowed("import.view")
 def index():
+    before = request.args.get("before", type=int)
     with context.session() as s:
         topics, pods = catalog.list_topics(s), catalog.list_pods(s)
-    return render("imports.html", topics=topics, pods=pods)
+        past, older = imports.list_imports(s, g.user, cursor=before)
+    return render("imports.html", topics=topics, pods=pods, past=past, older=older)
 
 
 @bp.post("/imports")
@@ -95,9 +98,8 @@ def job(job_id: int):
         except GllMailError as exc:
             problem = message_of(exc)
     with_scripts()
-    return render(
-        "import.html", job=status, shown=shown, problem=problem, busy=status["status"] in BUSY or job_id in RUNNING
-    )
+    busy = (status["status"] in BUSY and not status["interrupted"]) or job_id in RUNNING
+    return render("import.html", job=status, shown=shown, problem=problem, busy=busy)
 
 
 @bp.get("/imports/<int:job_id>.json")
@@ -138,7 +140,7 @@ def run(job_id: int):
             status = imports.job_status(s, g.user, job_id)
         except GllMailError:
             return error(404, f"There is no import {job_id}.")
-    if status["status"] in BUSY or job_id in RUNNING:
+    if (status["status"] in BUSY and not status["interrupted"]) or job_id in RUNNING:
         flash("This import is already running.", "error")
     elif status["status"] == ImportStatus.DONE:
         flash("This file is imported already; upload it again to import it again.", "error")
